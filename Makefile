@@ -1,0 +1,45 @@
+# The two commands that matter: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint format crawl serve list clean
+
+# A virtual environment with the pinned dependencies (re-run when pyproject.toml changes).
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Serve the bundled demo site on 127.0.0.1, crawl it into data/news.db, print a summary.
+demo: $(STAMP)
+	$(BIN)/python -m demo.run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# One source by hand: make crawl SOURCE=bbc_world
+crawl: $(STAMP)
+	$(BIN)/python scheduler.py crawl $(SOURCE)
+
+list: $(STAMP)
+	$(BIN)/python scheduler.py list
+
+serve: $(STAMP)
+	$(BIN)/datasette serve data/news.db --host 127.0.0.1 --port 8001 -m metadata.yml
+
+clean:
+	rm -rf $(VENV) data/*.db data/*.db-* data/logs

@@ -1,0 +1,197 @@
+"""Reads and writes on the archive database for the crawl: the one place that knows the SQL.
+
+One `Archive` per crawl process and database file: the spider middleware, the pipelines and the
+run recorder share its connection, so writes from one process never wait on each other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from schema import open_db
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from sqlite_utils import Database
+
+    from sources import Source
+
+logger = logging.getLogger(__name__)
+
+
+def utc_now() -> str:
+    """Timestamps are ISO 8601 UTC strings, second precision, in every table."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Batch:
+    """Writes collected by the store pipeline, committed together in one transaction."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # stored URLs seen again: only last_seen_at moves
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    raw_pages: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.updated) + len(self.seen) + len(self.aliases)
+
+
+class Archive:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pending = Batch()  # filled by the middleware and the pipelines, written by flush()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Archive:
+        return cls(open_db(path))
+
+    @classmethod
+    def for_crawler(cls, crawler: Crawler) -> Archive:
+        """The crawl's shared archive, opened on first use from NEWS_DB_PATH."""
+        archive = getattr(crawler, "news_archive", None)
+        if archive is None:
+            archive = cls.open(crawler.settings.get("NEWS_DB_PATH"))
+            crawler.news_archive = archive  # type: ignore[attr-defined]
+        return archive
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def stored_url_for(self, url: str) -> str | None:
+        """The stored article a (canonical) URL belongs to, directly or as an alias."""
+        row = self.db.execute(
+            "SELECT url FROM articles WHERE url = ? "
+            "UNION ALL SELECT url FROM url_aliases WHERE alias = ? LIMIT 1",
+            [url, url],
+        ).fetchone()
+        return row[0] if row else None
+
+    def article(self, url: str) -> dict[str, Any] | None:
+        rows = list(self.db["articles"].rows_where("url = ?", [url], limit=1))
+        return rows[0] if rows else None
+
+    def url_with_body(self, body_hash: str) -> str | None:
+        row = self.db.execute(
+            "SELECT url FROM articles WHERE body_hash = ? ORDER BY first_seen_at LIMIT 1", [body_hash]
+        ).fetchone()
+        return row[0] if row else None
+
+    # --- runs and failures ----------------------------------------------------------------
+
+    def sync_source(self, source: Source) -> None:
+        row = source.summary()
+        row["updated_at"] = utc_now()
+        self.db["sources"].upsert(row, pk="name")
+
+    def start_run(self, source: str, *, log_file: str | None = None) -> int:
+        table = self.db["crawl_runs"]
+        table.insert(
+            {
+                "source": source,
+                "started_at": utc_now(),
+                "status": "running",
+                "pid": os.getpid(),
+                "log_file": log_file,
+            }
+        )
+        return int(table.last_pk)  # type: ignore[arg-type]
+
+    def finish_run(self, run_id: int, *, status: str, finish_reason: str, counts: dict[str, int]) -> None:
+        finished = datetime.now(UTC).replace(microsecond=0)
+        started = self.db["crawl_runs"].get(run_id)["started_at"]
+        duration = (finished - datetime.fromisoformat(started)).total_seconds()
+        self.db["crawl_runs"].update(
+            run_id,
+            {
+                "finished_at": finished.isoformat(),
+                "duration_s": duration,
+                "status": status,
+                "finish_reason": finish_reason,
+                **counts,
+            },
+        )
+
+    def record_failure(
+        self,
+        *,
+        run_id: int | None,
+        source: str | None,
+        url: str | None,
+        stage: str,
+        reason: str,
+        http_status: int | None = None,
+    ) -> None:
+        self.db["failures"].insert(
+            {
+                "run_id": run_id,
+                "source": source,
+                "url": url,
+                "stage": stage,
+                "http_status": http_status,
+                "reason": reason[:2000],
+                "occurred_at": utc_now(),
+            }
+        )
+
+    # --- article writes -------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write what is pending in one transaction; returns how many writes it held."""
+        batch, self.pending = self.pending, Batch()
+        if len(batch):
+            self.write(batch)
+        return len(batch)
+
+    def write(self, batch: Batch) -> None:
+        """Commit a batch in one transaction: articles first, then what refers to them."""
+        now = utc_now()
+        with self.db.atomic():
+            if batch.new:
+                self.db["articles"].upsert_all(batch.new, pk="url")
+            if batch.updated:
+                self.db["articles"].upsert_all(batch.updated, pk="url")
+            if batch.seen:
+                self.db.conn.executemany(
+                    "UPDATE articles SET last_seen_at = ? WHERE url = ?",
+                    [(now, url) for url in sorted(batch.seen)],
+                )
+            if batch.aliases:
+                self.db["url_aliases"].insert_all(batch.aliases, pk="alias", ignore=True)
+            if batch.raw_pages:
+                self.db["raw_pages"].upsert_all(batch.raw_pages, pk="url")
+
+
+def raw_page_row(
+    url: str, html: str, *, fetched_at: str, http_status: int, content_type: str
+) -> dict[str, Any]:
+    data = html.encode("utf-8")
+    return {
+        "url": url,
+        "fetched_at": fetched_at,
+        "http_status": http_status,
+        "content_type": content_type,
+        "size": len(data),
+        "html_zlib": zlib.compress(data, 6),
+    }
+
+
+def raw_html(row: dict[str, Any]) -> str:
+    """Decompress the HTML stored in a `raw_pages` row."""
+    return zlib.decompress(row["html_zlib"]).decode("utf-8")
+
+
+def as_json_list(value: Any) -> list[Any]:
+    """Columns holding lists are JSON text in SQLite."""
+    if value in (None, ""):
+        return []
+    return json.loads(value) if isinstance(value, str) else list(value)

@@ -1,0 +1,180 @@
+"""A tiny HTTP server for the demo site and the tests, on 127.0.0.1 only.
+
+- Serves a directory (``demo/site`` by default); ``/section/`` serves ``/section/index.html``.
+- Replaces ``{{BASE}}`` in .html, .xml and .txt files with the server's own base URL, because
+  feeds, sitemaps and canonical links need absolute URLs.
+- Answers ``X.xml.gz`` by gzipping ``X.xml`` when no such file exists.
+- Keeps a log of every request (``server.requests``, or ``GET /__log`` as JSON) so tests can
+  assert what a crawl fetched, e.g. that robots.txt was obeyed.
+- Fault pages: ``/broken/server-error.html`` answers 500.
+- Pages can be replaced at run time (``server.set_page(path, body)``) to simulate a site changing.
+
+Run it alone with ``python -m demo.server [--port 8765] [--root DIR]``: the first line it prints
+is its base URL (the contract Scrapy's own mock servers use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import mimetypes
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_ROOT = Path(__file__).resolve().parent / "site"
+TEMPLATED_SUFFIXES = {".html", ".xml", ".txt"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".xml": "application/xml; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".gz": "application/x-gzip",
+    ".json": "application/json",
+}
+FEED_TYPES = {
+    "rss.xml": "application/rss+xml; charset=utf-8",
+    "atom.xml": "application/atom+xml; charset=utf-8",
+    "rdf.xml": "application/rdf+xml; charset=utf-8",
+}
+SERVER_ERROR_PATHS = {"/broken/server-error.html"}
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str  # path and query, as requested
+    status: int
+    user_agent: str
+
+
+class SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), SiteHandler)
+        self.root = root.resolve()
+        self.requests: list[LoggedRequest] = []
+        self.overrides: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def start(self) -> SiteServer:
+        self.thread = threading.Thread(target=self.serve_forever, name="demo-site", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def paths_requested(self) -> list[str]:
+        with self.lock:
+            return [r.path for r in self.requests]
+
+    def clear_log(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    def set_page(self, path: str, body: bytes | str) -> None:
+        """Serve `body` at `path` instead of the file (``{{BASE}}`` is still replaced)."""
+        self.overrides[path] = body.encode("utf-8") if isinstance(body, str) else body
+
+    def log(self, entry: LoggedRequest) -> None:
+        with self.lock:
+            self.requests.append(entry)
+
+
+class SiteHandler(BaseHTTPRequestHandler):
+    server: SiteServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/__log":
+            body = json.dumps([r.__dict__ for r in self.server.requests]).encode()
+            self._send(200, body, "application/json", log=False)
+            return
+        if path in SERVER_ERROR_PATHS:
+            self._send(
+                500, b"<html><body><h1>Internal Server Error</h1></body></html>", CONTENT_TYPES[".html"]
+            )
+            return
+        found = self._resolve(path)
+        if found is None:
+            self._send(404, b"<html><body><h1>Not Found</h1></body></html>", CONTENT_TYPES[".html"])
+            return
+        body, content_type = found
+        self._send(200, body, content_type)
+
+    def _resolve(self, path: str) -> tuple[bytes, str] | None:
+        if path.endswith("/"):
+            path += "index.html"
+        name = Path(path).name
+        content_type = (
+            FEED_TYPES.get(name)
+            or CONTENT_TYPES.get(Path(path).suffix)
+            or (mimetypes.guess_type(path)[0] or "application/octet-stream")
+        )
+        if path in self.server.overrides:
+            return self._template(path, self.server.overrides[path]), content_type
+        file = (self.server.root / path.lstrip("/")).resolve()
+        if not file.is_relative_to(self.server.root):
+            return None
+        if file.is_file():
+            return self._template(path, file.read_bytes()), content_type
+        if path.endswith(".gz"):
+            plain = self._resolve(path[: -len(".gz")])
+            if plain is not None:
+                return gzip.compress(plain[0], mtime=0), CONTENT_TYPES[".gz"]
+        return None
+
+    def _template(self, path: str, body: bytes) -> bytes:
+        if Path(path).suffix in TEMPLATED_SUFFIXES:
+            return body.replace(b"{{BASE}}", self.server.base_url.encode())
+        return body
+
+    def _send(self, status: int, body: bytes, content_type: str, *, log: bool = True) -> None:
+        if log:
+            self.server.log(LoggedRequest("GET", self.path, status, self.headers.get("User-Agent", "")))
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the request log above replaces stderr noise
+
+
+def serve(root: Path = DEFAULT_ROOT, port: int = 0) -> SiteServer:
+    """Start a server in a background thread; stop it with `.stop()`."""
+    return SiteServer(root, port).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="directory to serve")
+    args = parser.parse_args(argv)
+    server = SiteServer(args.root, args.port)
+    print(server.base_url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

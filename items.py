@@ -1,0 +1,76 @@
+"""The one item that flows through the pipeline: a fetched page on its way to the `articles` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The columns of `articles` that the pipeline fills from an item (see schema.py).
+ARTICLE_COLUMNS = (
+    "url",
+    "source",
+    "title",
+    "authors",
+    "published_at",
+    "modified_at",
+    "language",
+    "sitename",
+    "description",
+    "categories",
+    "tags",
+    "image",
+    "text",
+    "markdown",
+    "word_count",
+    "body_hash",
+    "discovered_via",
+    "fetched_at",
+    "provenance",
+)
+
+
+@dataclass
+class ArticleItem:
+    # Set by the spider from the response.
+    url: str  # the page's URL; becomes the canonical URL in CanonicalUrlPipeline
+    source: str
+    html: str
+    fetched_at: str
+    requested_url: str = ""
+    http_status: int = 200
+    content_type: str = ""
+    discovered_via: str = ""  # feed | sitemap | listing | url
+    # What the feed or news sitemap said about this URL (title, published, authors).
+    hints: dict[str, Any] = field(default_factory=dict)
+
+    # Set by ExtractPipeline.
+    title: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published_at: str | None = None
+    modified_at: str | None = None
+    language: str | None = None
+    sitename: str | None = None
+    description: str | None = None
+    categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    image: str | None = None
+    text: str = ""
+    markdown: str = ""
+    word_count: int = 0
+    page_type: str | None = None  # og:type / JSON-LD @type, used to tell articles from other pages
+    page_canonical: str | None = None  # <link rel=canonical> or og:url, absolute
+    is_amp: bool = False
+    provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
+
+    # Set by CanonicalUrlPipeline: other URLs of this article, with why they map to it.
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    # Set by DedupePipeline.
+    body_hash: str = ""
+    status: str = ""  # new | updated | unchanged | duplicate | alias
+    duplicate_of: str | None = None  # the stored article this page is a copy or variant of
+    first_seen_at: str | None = None  # kept from the stored row when an article is updated
+
+    def article_row(self) -> dict[str, Any]:
+        """The item as a row of the `articles` table."""
+        return {name: getattr(self, name) for name in ARTICLE_COLUMNS}

@@ -1,0 +1,1 @@
+"""Item pipeline stages, in order: extract → classify → canonical → dedupe → store (see settings.py)."""

@@ -1,0 +1,64 @@
+"""ArticleFilterPipeline: pages that are not articles are counted, never stored as articles."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import DropItem
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from items import ArticleItem
+
+# og:type / JSON-LD @type values that mark a page as something other than an article.
+NOT_ARTICLE_TYPES = {
+    "website",
+    "profile",
+    "video.other",
+    "music.song",
+    "book",
+    "product",
+    "WebSite",
+    "CollectionPage",
+    "SearchResultsPage",
+    "ProfilePage",
+    "AboutPage",
+    "ContactPage",
+    "ItemList",
+    "Organization",
+    "Person",
+    "Product",
+    "Event",
+    "FAQPage",
+}
+
+
+def not_article_reason(item: ArticleItem, min_words: int) -> str | None:
+    """Why a page is not an article, or None if it is one."""
+    if not item.text:
+        return "no main text"
+    if item.word_count < min_words:
+        return f"too short ({item.word_count} words < {min_words})"
+    if item.page_type in NOT_ARTICLE_TYPES and not item.published_at:
+        return f"page type {item.page_type} and no publication date"
+    if not item.title:
+        return "no title"
+    return None
+
+
+class ArticleFilterPipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.min_words = crawler.settings.getint("NEWS_MIN_WORDS")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArticleFilterPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: ArticleItem) -> ArticleItem:
+        reason = not_article_reason(item, self.min_words)
+        if reason is None:
+            return item
+        self.crawler.stats.inc_value("news/pages/not_article")
+        raise DropItem(f"not an article: {reason}: {item.url}", log_level="INFO")

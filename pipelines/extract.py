@@ -1,0 +1,70 @@
+"""ExtractPipeline: trafilatura + structured data, in worker processes so the crawl never stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import DropItem
+
+from extensions import report_failure
+from extraction import extract_article
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from items import ArticleItem
+
+logger = logging.getLogger(__name__)
+
+
+class ExtractPipeline:
+    def __init__(self, crawler: Crawler, workers: int) -> None:
+        self.crawler = crawler
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ExtractPipeline:
+        return cls(crawler, crawler.settings.getint("NEWS_EXTRACT_WORKERS"))
+
+    def open_spider(self) -> None:
+        if self.workers > 0:
+            # forkserver: workers fork from a clean process with the extractor preloaded,
+            # never from the crawl process and its reactor threads.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["extraction"])
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+
+    def close_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def process_item(self, item: ArticleItem) -> ArticleItem:
+        try:
+            fields = await self._extract(item)
+        except BrokenProcessPool:
+            raise  # a worker died: every later page would fail too, so let Scrapy log it loudly
+        except Exception as exc:  # a broken page must not stop the crawl: record it, drop it
+            report_failure(
+                self.crawler,
+                url=item.url,
+                stage="extract",
+                reason=f"{type(exc).__name__}: {exc}",
+                http_status=item.http_status,
+            )
+            raise DropItem(f"extraction failed: {exc}", log_level="INFO") from exc
+        for name, value in fields.items():
+            setattr(item, name, value)
+        self.crawler.stats.inc_value("news/extract/pages")
+        return item
+
+    async def _extract(self, item: ArticleItem) -> dict:
+        if self.pool is None:
+            return extract_article(item.html, item.url, item.hints)
+        future = self.pool.submit(extract_article, item.html, item.url, item.hints)
+        return await asyncio.wrap_future(future)

@@ -1,0 +1,85 @@
+"""StorePipeline: batched, transactional writes of articles, aliases and raw HTML to SQLite."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import TYPE_CHECKING
+
+from archive import Archive, raw_page_row, utc_now
+from extensions import report_failure
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from items import ArticleItem
+
+logger = logging.getLogger(__name__)
+
+
+class StorePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.batch_size = crawler.settings.getint("NEWS_STORE_BATCH_SIZE")
+        self.keep_raw = crawler.settings.getbool("NEWS_KEEP_RAW_HTML")
+        self.pending_urls: list[str] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        return cls(crawler)
+
+    @property
+    def archive(self) -> Archive:
+        return Archive.for_crawler(self.crawler)
+
+    def process_item(self, item: ArticleItem) -> ArticleItem:
+        now = utc_now()
+        pending = self.archive.pending
+        target = item.url if item.status in ("new", "updated", "unchanged") else item.duplicate_of
+        if item.status in ("new", "updated"):
+            row = item.article_row()
+            row.update(first_seen_at=item.first_seen_at or now, last_seen_at=now)
+            row["updated_at"] = now if item.status == "updated" else None
+            (pending.new if item.status == "new" else pending.updated).append(row)
+            if self.keep_raw:
+                pending.raw_pages.append(
+                    raw_page_row(
+                        item.url,
+                        item.html,
+                        fetched_at=item.fetched_at,
+                        http_status=item.http_status,
+                        content_type=item.content_type,
+                    )
+                )
+        elif target:
+            pending.seen.add(target)
+        for alias, reason in item.aliases.items():
+            if alias != target:
+                pending.aliases.append(
+                    {
+                        "alias": alias,
+                        "url": target,
+                        "reason": reason,
+                        "source": item.source,
+                        "first_seen_at": now,
+                    }
+                )
+        self.pending_urls.append(item.url)
+        if len(pending) >= self.batch_size:
+            self.flush()
+        return item
+
+    def close_spider(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        try:
+            written = self.archive.flush()
+        except sqlite3.Error as exc:
+            logger.error("could not store %d articles: %s", len(self.pending_urls), exc)
+            for url in self.pending_urls:
+                report_failure(self.crawler, url=url, stage="store", reason=f"{type(exc).__name__}: {exc}")
+        else:
+            if written:
+                logger.debug("stored a batch of %d writes", written)
+        self.pending_urls.clear()

@@ -1,0 +1,282 @@
+"""NewsSpider: one spider for every source. It finds article URLs and hands article pages on.
+
+Discovery follows how news sites publish: RSS/RDF/Atom feeds, sitemaps (index, gzip, Google
+News), and home/section pages followed to `follow_depth`. Everything it yields is a raw
+`ArticleItem`; extraction, filtering, deduplication and storage are the pipelines' job.
+
+    scrapy crawl news -a source=NAME          # a source from the sources file
+    scrapy crawl news -a url=URL              # try a feed, sitemap or home page ad hoc
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.gz import gunzip
+from scrapy.utils.sitemap import sitemap_urls_from_robots
+
+from archive import utc_now
+from extensions import report_failure
+from items import ArticleItem
+from sources import SourceConfigError, adhoc_source, find_source, load_sources
+from spiders.discovery import (
+    DiscoveryError,
+    Entry,
+    SitemapLink,
+    is_feed_link,
+    iter_sitemap,
+    parse_feed,
+    sniff_kind,
+)
+from urls import canonical_url, in_domains, is_http_url, url_kind
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+    from sources import Source
+
+
+class NewsSpider(Spider):
+    name = "news"
+
+    def __init__(
+        self,
+        source: str | None = None,
+        url: str | None = None,
+        allow_private: str = "0",
+        max_articles: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if bool(source) == bool(url):
+            raise ValueError("give exactly one of -a source=NAME or -a url=URL")
+        self.source_name = source
+        self.adhoc_url = url
+        self.adhoc_allow_private = allow_private.lower() in ("1", "true", "yes")
+        self.adhoc_max_articles = int(max_articles) if max_articles else None
+        self.articles_requested = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.source = spider._resolve_source(crawler.settings.get("NEWS_SOURCES_FILE"))
+        # Scrapy's OffsiteMiddleware reads this; seeds may live elsewhere (allow_offsite).
+        spider.allowed_domains = list(spider.source.allowed_domains)
+        if spider.source.delay is not None:
+            crawler.settings.set("DOWNLOAD_DELAY", spider.source.delay.total_seconds(), priority="spider")
+        return spider
+
+    def _resolve_source(self, sources_file: str) -> Source:
+        if self.adhoc_url:
+            return adhoc_source(
+                self.adhoc_url, allow_private=self.adhoc_allow_private, max_articles=self.adhoc_max_articles
+            )
+        try:
+            return find_source(load_sources(sources_file), self.source_name or "", sources_file)
+        except SourceConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    # --- seeds ------------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.source.feeds:
+            yield self._seed(url, self.parse_feed)
+        for url in self.source.sitemaps:
+            yield self._seed(url, self.parse_sitemap)
+        for url in self.source.start_pages:
+            yield self._seed(url, self.parse_start, depth=0)
+
+    def _seed(self, url: str, callback: Any, **kwargs: Any) -> Request:
+        return Request(
+            url,
+            callback=callback,
+            errback=self.on_error,
+            cb_kwargs=kwargs,
+            meta={"news_kind": "seed", "allow_offsite": True},
+        )
+
+    # --- callbacks --------------------------------------------------------------------------
+
+    def parse_start(self, response: Response, depth: int = 0) -> Iterator[Any]:
+        """A start page may be a feed, a sitemap or an HTML page: decide from the response."""
+        kind = sniff_kind(response.body, response.headers.get("Content-Type", b"").decode("latin-1"))
+        if kind == "feed":
+            yield from self.parse_feed(response)
+        elif kind == "sitemap":
+            yield from self.parse_sitemap(response)
+        else:
+            if self.source.robots_sitemaps:
+                yield Request(
+                    response.urljoin("/robots.txt"),
+                    callback=self.parse_robots,
+                    errback=self.on_error,
+                    meta={"news_kind": "seed", "allow_offsite": True},
+                    dont_filter=True,
+                )
+            yield from self.parse_listing(response, depth=depth)
+
+    def parse_feed(self, response: Response) -> Iterator[Any]:
+        try:
+            entries = parse_feed(response.body, response.url)
+        except DiscoveryError as exc:
+            self._parse_failure(response, str(exc))
+            return
+        self.crawler.stats.inc_value("news/discovery/feeds")
+        for entry in entries:
+            yield from self._article_request(response.urljoin(entry.url), via="feed", entry=entry)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+            except ValueError:  # Scrapy's decompression-size guard (a gzip bomb)
+                self._parse_failure(
+                    response, "gzipped sitemap larger than DOWNLOAD_MAXSIZE once decompressed"
+                )
+                return
+            except OSError as exc:
+                self._parse_failure(response, f"broken gzip: {exc}")
+                return
+        self.crawler.stats.inc_value("news/discovery/sitemaps")
+        try:
+            for found in iter_sitemap(body):
+                if isinstance(found, SitemapLink):
+                    yield from self._sitemap_request(found, response)
+                else:
+                    yield from self._article_request(found.url, via="sitemap", entry=found)
+        except DiscoveryError as exc:
+            self._parse_failure(response, str(exc))
+
+    def parse_robots(self, response: Response) -> Iterator[Any]:
+        for url in sitemap_urls_from_robots(response.text, base_url=response.url):
+            yield self._seed(url, self.parse_sitemap)
+
+    def parse_listing(self, response: Response, depth: int = 0) -> Iterator[Any]:
+        if not isinstance(response, TextResponse):
+            self._parse_failure(response, "start page is not text")
+            return
+        if depth == 0 and self.source.discover_feeds:
+            for link in response.xpath("//link[@href]"):
+                if is_feed_link(link.attrib.get("rel", ""), link.attrib.get("type", "")):
+                    yield self._seed(response.urljoin(link.attrib["href"]), self.parse_feed)
+        for href in response.css("a::attr(href)").getall():
+            url = response.urljoin(href.strip())
+            if not is_http_url(url) or not in_domains(url, self.source.allowed_domains):
+                continue
+            kind = url_kind(url)
+            if kind == "article":
+                yield from self._article_request(url, via="listing")
+            elif kind == "listing" and depth < self.source.follow_depth:
+                yield Request(
+                    canonical_url(url),
+                    callback=self.parse_listing,
+                    errback=self.on_error,
+                    cb_kwargs={"depth": depth + 1},
+                    meta={"news_kind": "listing"},
+                )
+
+    def parse_article(self, response: Response, via: str, hints: dict[str, Any]) -> Iterator[ArticleItem]:
+        if not isinstance(response, TextResponse):
+            self._report(
+                response.url,
+                "fetch",
+                f"not an HTML page ({self._content_type(response) or 'no type'})",
+                response.status,
+            )
+            return
+        redirects = response.meta.get("redirect_urls") or [response.url]
+        yield ArticleItem(
+            url=response.url,
+            requested_url=redirects[0],
+            source=self.source.name,
+            html=response.text,
+            fetched_at=utc_now(),
+            http_status=response.status,
+            content_type=self._content_type(response),
+            discovered_via=via,
+            hints=hints,
+        )
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _article_request(self, url: str, *, via: str, entry: Entry | None = None) -> Iterator[Request]:
+        url = canonical_url(url)
+        if not is_http_url(url) or not in_domains(url, self.source.allowed_domains) or not self._wanted(url):
+            self.crawler.stats.inc_value("news/discovery/ignored")
+            return
+        if entry is not None and self._stale(entry):
+            self.crawler.stats.inc_value("news/discovery/stale")
+            return
+        limit = self.source.max_articles
+        if limit is not None and self.articles_requested >= limit:
+            return
+        self.articles_requested += 1
+        yield Request(
+            url,
+            callback=self.parse_article,
+            errback=self.on_error,
+            cb_kwargs={"via": via, "hints": entry.hints() if entry else {}},
+            meta={"news_kind": "article"},
+        )
+
+    def _sitemap_request(self, link: SitemapLink, response: Response) -> Iterator[Request]:
+        if self._stale(Entry(url=link.url, modified=link.modified)):
+            self.crawler.stats.inc_value("news/discovery/stale_sitemaps")
+            return
+        url = response.urljoin(link.url)
+        if url == response.url:
+            self._parse_failure(response, "sitemap index lists itself")
+            return
+        # Scrapy's duplicate filter stops an index that points back to itself further down.
+        yield Request(
+            url,
+            callback=self.parse_sitemap,
+            errback=self.on_error,
+            meta={"news_kind": "sitemap", "allow_offsite": True},
+        )
+
+    def _wanted(self, url: str) -> bool:
+        if any(re.search(p, url) for p in self.source.article_deny):
+            return False
+        return not self.source.article_allow or any(re.search(p, url) for p in self.source.article_allow)
+
+    def _stale(self, entry: Entry) -> bool:
+        if self.source.max_age is None:
+            return False
+        newest = entry.newest_date()
+        return newest is not None and datetime.now(UTC) - newest > self.source.max_age
+
+    # --- failures ---------------------------------------------------------------------------
+
+    def on_error(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            # robots.txt, offsite or size limits: Scrapy logs these; we only count them
+            self.crawler.stats.inc_value("news/requests/ignored")
+            if "robots.txt" not in str(failure.value):
+                self._report(request.url, "fetch", str(failure.value) or "request ignored")
+            return
+        status = failure.value.response.status if failure.check(HttpError) else None
+        reason = f"HTTP {status}" if status else f"{failure.type.__name__}: {failure.value}"
+        self._report(request.url, "fetch", reason, status)
+
+    def _parse_failure(self, response: Response, reason: str) -> None:
+        self._report(response.url, "parse", reason, response.status)
+
+    def _report(self, url: str, stage: str, reason: str, status: int | None = None) -> None:
+        report_failure(self.crawler, url=url, stage=stage, reason=reason, http_status=status)
+
+    @staticmethod
+    def _content_type(response: Response) -> str:
+        return response.headers.get("Content-Type", b"").decode("latin-1")

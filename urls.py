@@ -1,0 +1,88 @@
+"""URL rules: one canonical form per article URL, and telling article URLs from the rest.
+
+Pure functions on strings, shared by the spider, the middleware and the pipelines.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from urllib.parse import urldefrag, urlsplit
+
+from courlan import normalize_url
+from courlan.filters import is_not_crawlable
+
+# Paths that are neither articles nor worth following: tags, authors, search, accounts, feeds.
+SKIP_PATH_RE = re.compile(
+    r"/(?:tags?|topics?|authors?|autor|auteur|people|profiles?|search|suche|login|log-in|signin|sign-in|"
+    r"signup|sign-up|register|account|subscribe|subscription|newsletters?|user|users|cart|shop|"
+    r"feeds?|rss|comments?|print|share|privacy|cookies?|terms|impressum|imprint|contact|about|help|faq)"
+    r"(?:/|$|\.)",
+    re.IGNORECASE,
+)
+# Paging and section indexes: followed as listings (within the source's depth), never articles.
+PAGING_PATH_RE = re.compile(
+    r"/(?:page|seite|p)/\d+/?$|/(?:category|categories|section|archives?)(?:/|$)", re.I
+)
+PAGING_QUERY_RE = re.compile(r"(?:^|&)(?:page|p|pg|offset|start)=\d+", re.IGNORECASE)
+MEDIA_EXTENSION_RE = re.compile(
+    r"\.(?:jpe?g|png|gif|webp|svg|ico|css|js|json|xml|gz|zip|pdf|mp[34]|m4a|mov|avi|woff2?|ttf|rss|atom)$",
+    re.IGNORECASE,
+)
+DATE_IN_PATH_RE = re.compile(
+    r"/(?:19|20)\d\d[/-](?:0?[1-9]|1[0-2])(?:[/-]|$)|/(?:19|20)\d\d(?:0[1-9]|1[0-2])\d\d/"
+)
+LONG_ID_RE = re.compile(r"(?:^|[/_.-])\d{5,}(?:[/_.-]|$)|-[a-z]?\d{6,}")
+SLUG_RE = re.compile(r"[A-Za-z0-9\u00c0-\uffff]+(?:[-_][A-Za-z0-9\u00c0-\uffff]+){2,}")
+
+
+@lru_cache(maxsize=65536)
+def canonical_url(url: str) -> str:
+    """The form under which an article URL is stored and looked up.
+
+    Lower-case scheme and host, default port and tracking parameters (utm_*, fbclid, gclid, ...)
+    dropped, remaining query sorted, fragment removed. Paths are kept as they are: on news
+    sites `/a` and `/a/` are almost always the same page, but not always.
+    """
+    try:
+        normalized = normalize_url(url.strip())
+    except ValueError:
+        normalized = url.strip()
+    return urldefrag(normalized).url
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def in_domains(url: str, domains: tuple[str, ...]) -> bool:
+    """True if the URL's host is one of the domains or a subdomain of one."""
+    host = host_of(url)
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def is_http_url(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https")
+
+
+def url_kind(url: str) -> str:
+    """Classify a link found on a listing page: "article", "listing" or "skip".
+
+    Articles have a dated path, a long numeric id or a multi-word slug. Section fronts and
+    paging URLs are listings. Tag, author, search, login, feed and media URLs are skipped.
+    """
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if not is_http_url(url) or MEDIA_EXTENSION_RE.search(path) or SKIP_PATH_RE.search(path):
+        return "skip"
+    if is_not_crawlable(url):
+        return "skip"
+    if PAGING_PATH_RE.search(path) or PAGING_QUERY_RE.search(parts.query):
+        return "listing"
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    last = re.sub(r"\.(?:s?html?|php|aspx?|cms)$", "", last, flags=re.IGNORECASE)
+    if DATE_IN_PATH_RE.search(path) and last:
+        return "article"
+    if LONG_ID_RE.search(path) or SLUG_RE.fullmatch(last):
+        return "article"
+    return "listing"
