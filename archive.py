@@ -1,7 +1,9 @@
 """Reads and writes on the archive database for the crawl: the one place that knows the SQL.
 
-One `Archive` per crawl process and database file: the spider middleware, the pipelines and the
-run recorder share its connection, so writes from one process never wait on each other.
+One `Archive` per crawl process and database file: every crawler in the process (one per
+source), its middleware, pipelines and run recorder share its connection and its pending
+batch, so writes from one process never wait on each other, and two sources that reach the
+same article in one process fetch and store it once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schema import open_db
@@ -44,10 +47,18 @@ class Batch:
         return len(self.new) + len(self.updated) + len(self.seen) + len(self.aliases)
 
 
+_SHARED: dict[str, Archive] = {}
+
+
 class Archive:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.pending = Batch()  # filled by the middleware and the pipelines, written by flush()
+        # Article URLs requested by any crawler of this process: the first one fetches it.
+        self.claimed: set[str] = set()
+        # Articles decided in this process but maybe not flushed yet: url -> body hash, hash -> url.
+        self.recent_urls: dict[str, str] = {}
+        self.recent_bodies: dict[str, str] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Archive:
@@ -55,12 +66,11 @@ class Archive:
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> Archive:
-        """The crawl's shared archive, opened on first use from NEWS_DB_PATH."""
-        archive = getattr(crawler, "news_archive", None)
-        if archive is None:
-            archive = cls.open(crawler.settings.get("NEWS_DB_PATH"))
-            crawler.news_archive = archive  # type: ignore[attr-defined]
-        return archive
+        """The process's archive for the crawler's NEWS_DB_PATH, opened on first use."""
+        path = str(Path(crawler.settings.get("NEWS_DB_PATH")).resolve())
+        if path not in _SHARED:
+            _SHARED[path] = cls.open(path)
+        return _SHARED[path]
 
     def close(self) -> None:
         self.db.close()

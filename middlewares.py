@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 
 class SkipStoredArticlesMiddleware(BaseSpiderMiddleware):
-    """Drops article requests whose canonical URL is stored, as an article or as an alias.
+    """Drops article requests whose canonical URL is stored, as an article or as an alias,
+    or already requested by another crawler (source) in this process.
 
-    The article's `last_seen_at` still moves, so the archive knows it is still published.
+    A stored article's `last_seen_at` still moves, so the archive knows it is still published.
     Only requests marked ``meta["news_kind"] == "article"`` are checked: feeds, sitemaps and
     listing pages are fetched every run.
     """
@@ -27,8 +28,13 @@ class SkipStoredArticlesMiddleware(BaseSpiderMiddleware):
             return request
         archive = Archive.for_crawler(self.crawler)
         stored = archive.stored_url_for(request.url)
-        if stored is None:
-            return request
-        archive.pending.seen.add(stored)
-        self.crawler.stats.inc_value("news/requests/skipped_stored")
-        return None
+        if stored is not None:
+            archive.pending.seen.add(stored)
+            self.crawler.stats.inc_value("news/requests/skipped_stored")
+            return None
+        if request.url in archive.claimed:
+            self.crawler.stats.inc_value("news/requests/skipped_stored")
+            self.crawler.stats.inc_value("news/requests/skipped_claimed")
+            return None
+        archive.claimed.add(request.url)
+        return request

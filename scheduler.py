@@ -107,7 +107,8 @@ def print_summary(db_path: Path, after_run_id: int, seconds: float) -> int:
         failed |= run["status"] != "ok"
         print(
             f"{run['source']}: {run['status']} - {run['articles_new'] or 0} new, "
-            f"{run['articles_updated'] or 0} updated, {run['articles_duplicate'] or 0} duplicates, "
+            f"{run['articles_updated'] or 0} updated, {run['articles_unchanged'] or 0} unchanged, "
+            f"{run['articles_duplicate'] or 0} duplicates, "
             f"{run['not_articles'] or 0} not articles, {run['skipped_stored'] or 0} already stored, "
             f"{run['failures'] or 0} failures ({run['requests'] or 0} requests)"
         )

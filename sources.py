@@ -184,7 +184,7 @@ def _parse_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in raw.items():
         if key not in PARSERS:
             raise SourceConfigError(
-                f"{where}: field {key!r}: unknown field (known: {', '.join(sorted(PARSERS))})"
+                f'{where}: field "{key}": unknown field (known: {", ".join(sorted(PARSERS))})'
             )
         try:
             parsed[key] = PARSERS[key](value)

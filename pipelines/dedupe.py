@@ -31,9 +31,6 @@ def body_hash(text: str) -> str:
 class DedupePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        # Articles decided in this run but maybe not flushed yet: url -> body hash, body hash -> url.
-        self.run_urls: dict[str, str] = {}
-        self.run_bodies: dict[str, str] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
@@ -44,15 +41,17 @@ class DedupePipeline:
         item.body_hash = body_hash(item.text)
         item.status = self._decide(item, archive)
         if item.status == "new":
-            self.run_urls[item.url] = item.body_hash
-            self.run_bodies.setdefault(item.body_hash, item.url)
+            archive.recent_urls[item.url] = item.body_hash
+            archive.recent_bodies.setdefault(item.body_hash, item.url)
         self.crawler.stats.inc_value(f"news/articles/{item.status}")
+        if item.status == "alias":  # a URL variant: counted with the copies, as "not stored twice"
+            self.crawler.stats.inc_value("news/articles/duplicate")
         return item
 
     def _decide(self, item: ArticleItem, archive: Archive) -> str:
         fetched_elsewhere = any(reason in ("amp", "canonical") for reason in item.aliases.values())
         stored = archive.article(item.url)
-        if stored is not None or item.url in self.run_urls:
+        if stored is not None or item.url in archive.recent_urls:
             item.duplicate_of = item.url
             if fetched_elsewhere:
                 return "alias"  # the variant page never overwrites the canonical one
@@ -61,7 +60,7 @@ class DedupePipeline:
             item.first_seen_at = stored["first_seen_at"]
             same = stored["body_hash"] == item.body_hash and (stored["title"] or "") == (item.title or "")
             return "unchanged" if same else "updated"
-        original = self.run_bodies.get(item.body_hash) or archive.url_with_body(item.body_hash)
+        original = archive.recent_bodies.get(item.body_hash) or archive.url_with_body(item.body_hash)
         if original is not None:
             item.duplicate_of = original
             item.aliases[item.url] = "same_body"

@@ -122,8 +122,9 @@ def parse_feed(body: bytes, base_url: str = "") -> list[Entry]:
         link = item.get("link") or _atom_alternate(item)
         if not link:
             continue
-        published = _struct_time_iso(item.get("published_parsed")) or _iso(item.get("published"))
-        updated = _struct_time_iso(item.get("updated_parsed")) or _iso(item.get("updated"))
+        # dict.get: FeedParserDict.get maps a missing "updated" to "published" (with a warning)
+        published = _struct_time_iso(dict.get(item, "published_parsed")) or _iso(dict.get(item, "published"))
+        updated = _struct_time_iso(dict.get(item, "updated_parsed")) or _iso(dict.get(item, "updated"))
         authors = tuple(a["name"] for a in item.get("authors", []) if a.get("name"))
         entries.append(
             Entry(

@@ -1,0 +1,215 @@
+"""End to end: real `scrapy crawl` / `scheduler.py crawl` processes against the demo site on 127.0.0.1.
+
+The demo site's manifest.json is the truth: 30 articles, an AMP copy, a syndicated copy, thin
+pages at article URLs, a robots-disallowed page, a 404 and a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from demo.server import DEFAULT_ROOT, SiteServer
+from schema import open_db
+from tests.conftest import DEMO_SOURCES, ROOT, scrapy_crawl, write_sources
+
+MANIFEST = json.loads((DEFAULT_ROOT / "manifest.json").read_text(encoding="utf-8"))
+ARTICLE_PATHS = {a["path"] for a in MANIFEST["articles"]}
+
+
+@pytest.fixture
+def fresh_site() -> SiteServer:
+    """A demo site of the test's own, so its request log holds only this test's crawls."""
+    server = SiteServer(DEFAULT_ROOT).start()
+    yield server
+    server.stop()
+
+
+def crawl_all(site: SiteServer, tmp_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    sources = write_sources(
+        DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "sources.toml"
+    )
+    db = tmp_path / "news.db"
+    result = subprocess.run(
+        [sys.executable, "scheduler.py", "crawl", "--all", "--sources", str(sources), "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return db, result
+
+
+def path_of(url: str, site: SiteServer) -> str:
+    assert url.startswith(site.base_url), url
+    return url[len(site.base_url) :]
+
+
+def test_demo_crawl_stores_every_article_once_with_its_fields(fresh_site: SiteServer, tmp_path: Path) -> None:
+    db_path, result = crawl_all(fresh_site, tmp_path)
+    db = open_db(db_path)
+    articles = {path_of(a["url"], fresh_site): a for a in db["articles"].rows}
+
+    assert set(articles) == ARTICLE_PATHS  # each article once, under its canonical URL
+    for truth in MANIFEST["articles"]:
+        stored = articles[truth["path"]]
+        assert stored["title"] == truth["title"]
+        assert set(json.loads(stored["authors"])) == set(truth["authors"])
+        published = datetime.fromisoformat(stored["published_at"])
+        assert published.date() == datetime.fromisoformat(truth["published"]).date()
+        assert stored["language"] == truth["language"]
+        assert stored["word_count"] > 200
+        assert stored["markdown"].strip()
+        assert stored["first_seen_at"]
+        assert stored["last_seen_at"]
+    assert "courier_sitemaps" in result.stdout
+    assert "30 articles in" in result.stdout
+
+
+def test_url_variants_collapse_onto_one_article(fresh_site: SiteServer, tmp_path: Path) -> None:
+    db_path, _ = crawl_all(fresh_site, tmp_path)
+    db = open_db(db_path)
+    urls = [a["url"] for a in db["articles"].rows]
+    assert not any("utm_" in u or "#" in u for u in urls)
+    aliases = {
+        path_of(a["alias"], fresh_site): (path_of(a["url"], fresh_site), a["reason"])
+        for a in db["url_aliases"].rows
+    }
+    amp = MANIFEST["amp"]
+    assert aliases[amp["path"]] == (amp["canonical_path"], "amp")
+    copy = MANIFEST["partner_copy"]
+    pair = {copy["path"], copy["original_path"]}
+    # The syndicated copy and its original are one article: one URL stored, the other an alias.
+    stored_of_pair = pair & {path_of(u, fresh_site) for u in urls}
+    assert len(stored_of_pair) == 1
+    (alias,) = pair - stored_of_pair
+    assert aliases[alias] == (stored_of_pair.pop(), "same_body")
+
+
+def test_non_articles_robots_and_failures(fresh_site: SiteServer, tmp_path: Path) -> None:
+    db_path, _ = crawl_all(fresh_site, tmp_path)
+    db = open_db(db_path)
+    stored = {path_of(a["url"], fresh_site) for a in db["articles"].rows}
+    for thin in MANIFEST["thin_pages"]:
+        assert thin not in stored
+    assert not stored & set(MANIFEST["not_articles"])
+    runs = list(db["crawl_runs"].rows)
+    assert {r["status"] for r in runs} == {"ok"}
+    assert sum(r["not_articles"] for r in runs) == len(MANIFEST["thin_pages"])
+    assert sum(r["articles_new"] for r in runs) == len(ARTICLE_PATHS)
+
+    requested = fresh_site.paths_requested()
+    assert "/robots.txt" in requested
+    assert not [p for p in requested if p.startswith("/private/") or p.startswith("/search")]
+    assert not [p for p in requested if "archive-2019" in p]  # stale sitemap skipped by lastmod
+
+    failures = {(path_of(f["url"], fresh_site), f["stage"], f["http_status"]) for f in db["failures"].rows}
+    assert (MANIFEST["missing"], "fetch", 404) in failures
+    assert (MANIFEST["server_error"], "fetch", 500) in failures
+    assert requested.count(MANIFEST["server_error"]) == 3  # retried twice, then recorded
+    assert all(f["run_id"] for f in db["failures"].rows)
+
+
+def test_second_crawl_fetches_no_article_again_and_changes_only_last_seen(
+    fresh_site: SiteServer, tmp_path: Path
+) -> None:
+    db_path, _ = crawl_all(fresh_site, tmp_path)
+    before = {a["url"]: a for a in open_db(db_path)["articles"].rows}
+    fresh_site.clear_log()
+    _, result = crawl_all(fresh_site, tmp_path)
+
+    requested = fresh_site.paths_requested()
+    assert not ARTICLE_PATHS & set(requested)
+    assert MANIFEST["amp"]["path"] not in requested
+    assert MANIFEST["partner_copy"]["path"] not in requested
+    assert MANIFEST["partner_copy"]["original_path"] not in requested
+    after = {a["url"]: a for a in open_db(db_path)["articles"].rows}
+    assert after.keys() == before.keys()
+    ignore = {"last_seen_at"}
+    for url, row in after.items():
+        assert {k: v for k, v in row.items() if k not in ignore} == {
+            k: v for k, v in before[url].items() if k not in ignore
+        }
+    assert any(after[u]["last_seen_at"] >= before[u]["last_seen_at"] for u in after)
+    assert "0 new" in result.stdout
+
+
+def test_scrapy_crawl_from_the_project_root(fresh_site: SiteServer, tmp_path: Path) -> None:
+    sources = write_sources(
+        DEMO_SOURCES.read_text(encoding="utf-8"), fresh_site.base_url, tmp_path / "s.toml"
+    )
+    scrapy_crawl("courier_feeds", db=tmp_path / "news.db", sources=sources)
+    db = open_db(tmp_path / "news.db")
+    assert db["articles"].count == len(ARTICLE_PATHS)  # the RSS, Atom and RDF feeds cover every article
+    (run,) = db["crawl_runs"].rows
+    assert run["source"] == "courier_feeds"
+    assert run["status"] == "ok"
+    assert run["articles_new"] == len(ARTICLE_PATHS)
+    user_agents = {r.user_agent for r in fresh_site.requests}
+    assert len(user_agents) == 1
+    assert user_agents.pop().startswith("news-archive/")
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"), [("/", 30), ("/feeds/atom.xml", 10), ("/sitemap_index.xml", 30)]
+)
+def test_crawl_url_detects_what_the_url_is(
+    fresh_site: SiteServer, tmp_path: Path, start: str, expected: int
+) -> None:
+    db = tmp_path / "news.db"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scheduler.py",
+            "crawl",
+            "--url",
+            fresh_site.url(start),
+            "--allow-private",
+            "--db",
+            str(db),
+            "-s",
+            "DOWNLOAD_DELAY=0",
+            "-s",
+            "AUTOTHROTTLE_ENABLED=0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert open_db(db)["articles"].count == expected
+    if start == "/":
+        requested = fresh_site.paths_requested()
+        assert "/feeds/rss.xml" in requested  # announced by <link rel="alternate">
+        assert "/sitemap_index.xml" in requested  # listed in robots.txt
+
+
+def test_unknown_source_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scheduler.py",
+            "crawl",
+            "nope",
+            "--sources",
+            str(ROOT / "sources.toml"),
+            "--db",
+            str(tmp_path / "news.db"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert 'error: sources.toml: no source named "nope"' in result.stderr
