@@ -28,9 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=ROOT / "data" / "news.db")
     parser.add_argument("--sources-out", type=Path, default=ROOT / "data" / "demo-sources.toml")
+    # A fixed port keeps the demo's URLs stable, so a second `make demo` is incremental.
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    server = serve()
+    try:
+        server = serve(port=args.port)
+    except OSError as exc:
+        print(f"error: cannot serve the demo site on 127.0.0.1:{args.port} ({exc}); "
+              "pass --port to use another one", file=sys.stderr)
+        return 1
     print(f"demo site: {server.base_url}")
     try:
         sources = write_sources(server.base_url, args.sources_out)
