@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from near_duplicates import NearDuplicateIndex
 from schema import open_db
 
 if TYPE_CHECKING:
@@ -42,9 +43,13 @@ class Batch:
     seen: set[str] = field(default_factory=set)  # stored URLs seen again: only last_seen_at moves
     aliases: list[dict[str, Any]] = field(default_factory=list)
     raw_pages: list[dict[str, Any]] = field(default_factory=list)
+    revisions: list[dict[str, Any]] = field(default_factory=list)
+    taken_down: set[str] = field(default_factory=set)
+    replaced: dict[str, str] = field(default_factory=dict)  # later identical copy -> earlier article
+    refetched: dict[str, str] = field(default_factory=dict)  # unchanged articles fetched again: url -> when
 
     def __len__(self) -> int:
-        return len(self.new) + len(self.updated) + len(self.seen) + len(self.aliases)
+        return len(self.new) + len(self.updated) + len(self.seen) + len(self.aliases) + len(self.taken_down)
 
 
 _SHARED: dict[str, Archive] = {}
@@ -59,6 +64,9 @@ class Archive:
         # Articles decided in this process but maybe not flushed yet: url -> body hash, hash -> url.
         self.recent_urls: dict[str, str] = {}
         self.recent_bodies: dict[str, str] = {}
+        self.recent_clusters: dict[str, int] = {}
+        self.recent_published: dict[str, str | None] = {}
+        self.near = NearDuplicateIndex(db)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Archive:
@@ -80,8 +88,7 @@ class Archive:
     def stored_url_for(self, url: str) -> str | None:
         """The stored article a (canonical) URL belongs to, directly or as an alias."""
         row = self.db.execute(
-            "SELECT url FROM articles WHERE url = ? "
-            "UNION ALL SELECT url FROM url_aliases WHERE alias = ? LIMIT 1",
+            "SELECT url FROM articles WHERE url = ? UNION ALL SELECT url FROM url_aliases WHERE alias = ? LIMIT 1",
             [url, url],
         ).fetchone()
         return row[0] if row else None
@@ -89,6 +96,69 @@ class Archive:
     def article(self, url: str) -> dict[str, Any] | None:
         rows = list(self.db["articles"].rows_where("url = ?", [url], limit=1))
         return rows[0] if rows else None
+
+    def stored_article(self, url: str) -> dict[str, Any] | None:
+        """When a canonical URL is a stored article: its fetch and first-seen times."""
+        row = self.db.execute(
+            "SELECT url, fetched_at, first_seen_at, taken_down_at FROM articles WHERE url = ?", [url]
+        ).fetchone()
+        return dict(zip(("url", "fetched_at", "first_seen_at", "taken_down_at"), row, strict=True)) if row else None
+
+    def recent_articles(self, source: str, since: str) -> list[dict[str, Any]]:
+        """A source's articles first seen after `since` and still published (revisit candidates)."""
+        rows = self.db.execute(
+            "SELECT url, fetched_at, first_seen_at FROM articles "
+            "WHERE source = ? AND first_seen_at >= ? AND taken_down_at IS NULL",
+            [source, since],
+        ).fetchall()
+        return [dict(zip(("url", "fetched_at", "first_seen_at"), row, strict=True)) for row in rows]
+
+    # --- HTTP validators (conditional requests for feeds and sitemaps) ---------------------
+
+    def validators(self, url: str) -> dict[str, Any] | None:
+        rows = list(self.db["http_validators"].rows_where("url = ?", [url], limit=1))
+        return rows[0] if rows else None
+
+    def save_validators(
+        self, url: str, *, etag: str | None, last_modified: str | None, children: list[str] | None = None
+    ) -> None:
+        self.db["http_validators"].upsert(
+            {
+                "url": url,
+                "etag": etag,
+                "last_modified": last_modified,
+                "checked_at": utc_now(),
+                "children": children,
+            },
+            pk="url",
+        )
+
+    def published_at(self, url: str) -> str | None:
+        if url in self.recent_published:
+            return self.recent_published[url]
+        row = self.db.execute("SELECT published_at FROM articles WHERE url = ?", [url]).fetchone()
+        return row[0] if row else None
+
+    def forget(self, url: str) -> None:
+        """Drop what this process remembers of an article that is being replaced."""
+        body = self.recent_urls.pop(url, None)
+        if body is not None and self.recent_bodies.get(body) == url:
+            del self.recent_bodies[body]
+        self.recent_clusters.pop(url, None)
+        self.recent_published.pop(url, None)
+
+    def cluster_of(self, url: str) -> int | None:
+        if url in self.recent_clusters:
+            return self.recent_clusters[url]
+        row = self.db.execute("SELECT cluster_id FROM articles WHERE url = ?", [url]).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def json_list(value: Any) -> list[Any]:
+        """Columns holding lists are JSON text in SQLite."""
+        if value in (None, ""):
+            return []
+        return json.loads(value) if isinstance(value, str) else list(value)
 
     def url_with_body(self, body_hash: str) -> str | None:
         row = self.db.execute(
@@ -155,6 +225,17 @@ class Archive:
 
     # --- article writes -------------------------------------------------------------------
 
+    def _replace(self, old: str, new: str) -> None:
+        """Make stored article `old` an alias of `new` (both rows exist; `new` was just written)."""
+        for sql in (
+            "UPDATE url_aliases SET url = ? WHERE url = ?",
+            "UPDATE article_revisions SET url = ? WHERE url = ?",
+        ):
+            self.db.execute(sql, [new, old])
+        self.near.delete_stored([old])
+        for table in ("raw_pages", "article_signatures", "articles"):
+            self.db.execute(f"DELETE FROM {table} WHERE url = ?", [old])
+
     def flush(self) -> int:
         """Write what is pending in one transaction; returns how many writes it held."""
         batch, self.pending = self.pending, Batch()
@@ -165,25 +246,46 @@ class Archive:
     def write(self, batch: Batch) -> None:
         """Commit a batch in one transaction: articles first, then what refers to them."""
         now = utc_now()
+        signatures, bands = self.near.take_rows({row["url"] for row in batch.new + batch.updated})
         with self.db.atomic():
             if batch.new:
                 self.db["articles"].upsert_all(batch.new, pk="url")
+            for old, new in batch.replaced.items():
+                self._replace(old, new)
+            if batch.revisions:
+                self.db["article_revisions"].insert_all(batch.revisions, pk="id")
             if batch.updated:
                 self.db["articles"].upsert_all(batch.updated, pk="url")
+            if signatures:
+                self.near.delete_stored([row["url"] for row in batch.updated])  # their old buckets
+                self.db["article_signatures"].upsert_all(signatures, pk="url")
+                self.db.conn.executemany(
+                    "INSERT INTO signature_bands (band, bucket, url) VALUES (:band, :bucket, :url)", bands
+                )
+            if batch.refetched:
+                self.db.conn.executemany(
+                    "UPDATE articles SET fetched_at = ? WHERE url = ?",
+                    [(when, url) for url, when in sorted(batch.refetched.items())],
+                )
+            if batch.taken_down:
+                self.db.conn.executemany(
+                    "UPDATE articles SET taken_down_at = ? WHERE url = ? AND taken_down_at IS NULL",
+                    [(now, url) for url in sorted(batch.taken_down)],
+                )
             if batch.seen:
                 self.db.conn.executemany(
                     "UPDATE articles SET last_seen_at = ? WHERE url = ?",
                     [(now, url) for url in sorted(batch.seen)],
                 )
             if batch.aliases:
+                for alias in batch.aliases:  # copies of a replaced article now point at its successor
+                    alias["url"] = batch.replaced.get(alias["url"], alias["url"])
                 self.db["url_aliases"].insert_all(batch.aliases, pk="alias", ignore=True)
             if batch.raw_pages:
                 self.db["raw_pages"].upsert_all(batch.raw_pages, pk="url")
 
 
-def raw_page_row(
-    url: str, html: str, *, fetched_at: str, http_status: int, content_type: str
-) -> dict[str, Any]:
+def raw_page_row(url: str, html: str, *, fetched_at: str, http_status: int, content_type: str) -> dict[str, Any]:
     data = html.encode("utf-8")
     return {
         "url": url,
@@ -198,10 +300,3 @@ def raw_page_row(
 def raw_html(row: dict[str, Any]) -> str:
     """Decompress the HTML stored in a `raw_pages` row."""
     return zlib.decompress(row["html_zlib"]).decode("utf-8")
-
-
-def as_json_list(value: Any) -> list[Any]:
-    """Columns holding lists are JSON text in SQLite."""
-    if value in (None, ""):
-        return []
-    return json.loads(value) if isinstance(value, str) else list(value)

@@ -26,6 +26,8 @@ ARTICLE_COLUMNS = (
     "discovered_via",
     "fetched_at",
     "provenance",
+    "version",
+    "cluster_id",
 )
 
 
@@ -61,6 +63,7 @@ class ArticleItem:
     page_canonical: str | None = None  # <link rel=canonical> or og:url, absolute
     is_amp: bool = False
     provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
+    signature: bytes = b""  # MinHash of the body (near_duplicates.py), computed with the extraction
 
     # Set by CanonicalUrlPipeline: other URLs of this article, with why they map to it.
     aliases: dict[str, str] = field(default_factory=dict)
@@ -69,7 +72,11 @@ class ArticleItem:
     body_hash: str = ""
     status: str = ""  # new | updated | unchanged | duplicate | alias
     duplicate_of: str | None = None  # the stored article this page is a copy or variant of
+    replaces: str | None = None  # a stored identical copy published later, which becomes our alias
     first_seen_at: str | None = None  # kept from the stored row when an article is updated
+    previous: dict[str, Any] | None = None  # the stored row an update replaces (becomes a revision)
+    version: int = 1  # 1 for a new article, +1 for each update
+    cluster_id: int | None = None  # near-duplicate cluster (the same story published elsewhere)
 
     def article_row(self) -> dict[str, Any]:
         """The item as a row of the `articles` table."""

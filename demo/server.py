@@ -7,7 +7,10 @@
 - Keeps a log of every request (``server.requests``, or ``GET /__log`` as JSON) so tests can
   assert what a crawl fetched, e.g. that robots.txt was obeyed.
 - Fault pages: ``/broken/server-error.html`` answers 500.
-- Pages can be replaced at run time (``server.set_page(path, body)``) to simulate a site changing.
+- Answers conditional requests: every page has an ETag and a Last-Modified header, and
+  ``If-None-Match`` / ``If-Modified-Since`` get 304 when nothing changed.
+- Pages can be replaced at run time (``server.set_page(path, body, status=...)``) to simulate a
+  site changing, or an article being taken down (status 404 or 410).
 
 Run it alone with ``python -m demo.server [--port 8765] [--root DIR]``: the first line it prints
 is its base URL (the contract Scrapy's own mock servers use).
@@ -16,10 +19,13 @@ is its base URL (the contract Scrapy's own mock servers use).
 from __future__ import annotations
 
 import argparse
+import email.utils
 import gzip
+import hashlib
 import json
 import mimetypes
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,7 +63,8 @@ class SiteServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), SiteHandler)
         self.root = root.resolve()
         self.requests: list[LoggedRequest] = []
-        self.overrides: dict[str, bytes] = {}
+        self.overrides: dict[str, tuple[int, bytes, float]] = {}  # path -> (status, body, mtime)
+        self.started = time.time()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
 
@@ -85,9 +92,21 @@ class SiteServer(ThreadingHTTPServer):
         with self.lock:
             self.requests.clear()
 
-    def set_page(self, path: str, body: bytes | str) -> None:
-        """Serve `body` at `path` instead of the file (``{{BASE}}`` is still replaced)."""
-        self.overrides[path] = body.encode("utf-8") if isinstance(body, str) else body
+    def set_page(self, path: str, body: bytes | str, *, status: int = 200) -> None:
+        """Serve `body` with `status` at `path` instead of the file (``{{BASE}}`` is still replaced)."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        # Last-Modified has one-second resolution: make sure a change is always "newer".
+        mtime = max(time.time(), self.started) + 1
+        self.overrides[path] = (status, data, mtime)
+
+    def statuses(self, prefix: str = "/") -> dict[str, list[int]]:
+        """Status codes answered per path (paths starting with `prefix`)."""
+        out: dict[str, list[int]] = {}
+        with self.lock:
+            for r in self.requests:
+                if r.path.startswith(prefix):
+                    out.setdefault(r.path, []).append(r.status)
+        return out
 
     def log(self, entry: LoggedRequest) -> None:
         with self.lock:
@@ -113,10 +132,29 @@ class SiteHandler(BaseHTTPRequestHandler):
         if found is None:
             self._send(404, b"<html><body><h1>Not Found</h1></body></html>", CONTENT_TYPES[".html"])
             return
-        body, content_type = found
-        self._send(200, body, content_type)
+        status, body, content_type, mtime = found
+        if status != 200:
+            self._send(status, body, content_type)
+            return
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        validators = {"ETag": etag, "Last-Modified": email.utils.formatdate(mtime, usegmt=True)}
+        if self._not_modified(etag, mtime):
+            self._send(304, b"", content_type, headers=validators)
+            return
+        self._send(200, body, content_type, headers=validators)
 
-    def _resolve(self, path: str) -> tuple[bytes, str] | None:
+    def _not_modified(self, etag: str, mtime: float) -> bool:
+        if (match := self.headers.get("If-None-Match")) is not None:
+            return etag in [tag.strip() for tag in match.split(",")]
+        if since := self.headers.get("If-Modified-Since"):
+            try:
+                return int(mtime) <= email.utils.parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError):
+                return False
+        return False
+
+    def _resolve(self, path: str) -> tuple[int, bytes, str, float] | None:
+        """(status, body, content type, last modified) for a path, or None for a 404."""
         if path.endswith("/"):
             path += "index.html"
         name = Path(path).name
@@ -126,16 +164,17 @@ class SiteHandler(BaseHTTPRequestHandler):
             or (mimetypes.guess_type(path)[0] or "application/octet-stream")
         )
         if path in self.server.overrides:
-            return self._template(path, self.server.overrides[path]), content_type
+            status, body, mtime = self.server.overrides[path]
+            return status, self._template(path, body), content_type, mtime
         file = (self.server.root / path.lstrip("/")).resolve()
         if not file.is_relative_to(self.server.root):
             return None
         if file.is_file():
-            return self._template(path, file.read_bytes()), content_type
+            return 200, self._template(path, file.read_bytes()), content_type, file.stat().st_mtime
         if path.endswith(".gz"):
             plain = self._resolve(path[: -len(".gz")])
             if plain is not None:
-                return gzip.compress(plain[0], mtime=0), CONTENT_TYPES[".gz"]
+                return plain[0], gzip.compress(plain[1], mtime=0), CONTENT_TYPES[".gz"], plain[3]
         return None
 
     def _template(self, path: str, body: bytes) -> bytes:
@@ -143,14 +182,26 @@ class SiteHandler(BaseHTTPRequestHandler):
             return body.replace(b"{{BASE}}", self.server.base_url.encode())
         return body
 
-    def _send(self, status: int, body: bytes, content_type: str, *, log: bool = True) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        log: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if log:
             self.server.log(LoggedRequest("GET", self.path, status, self.headers.get("User-Agent", "")))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if status != 304:  # a 304 has no body
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if status != 304:
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the request log above replaces stderr noise

@@ -13,6 +13,7 @@ from scrapy.exceptions import DropItem
 
 from extensions import report_failure
 from extraction import extract_article
+from near_duplicates import signature
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     from items import ArticleItem
 
 logger = logging.getLogger(__name__)
+
+
+def extract_page(html: str, url: str, hints: dict) -> dict:
+    """What a worker process does for one page: extraction plus the body's MinHash signature."""
+    fields = extract_article(html, url, hints)
+    fields["signature"] = signature(fields["text"]) if fields["text"] else b""
+    return fields
 
 
 class ExtractPipeline:
@@ -37,7 +45,7 @@ class ExtractPipeline:
             # forkserver: workers fork from a clean process with the extractor preloaded,
             # never from the crawl process and its reactor threads.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["extraction"])
+            context.set_forkserver_preload(["pipelines.extract"])
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
 
     def close_spider(self) -> None:
@@ -65,6 +73,6 @@ class ExtractPipeline:
 
     async def _extract(self, item: ArticleItem) -> dict:
         if self.pool is None:
-            return extract_article(item.html, item.url, item.hints)
-        future = self.pool.submit(extract_article, item.html, item.url, item.hints)
+            return extract_page(item.html, item.url, item.hints)
+        future = self.pool.submit(extract_page, item.html, item.url, item.hints)
         return await asyncio.wrap_future(future)

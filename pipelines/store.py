@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archive import Archive, raw_page_row, utc_now
 from extensions import report_failure
@@ -15,6 +15,25 @@ if TYPE_CHECKING:
     from items import ArticleItem
 
 logger = logging.getLogger(__name__)
+
+
+REVISION_COLUMNS = (
+    "url",
+    "title",
+    "authors",
+    "published_at",
+    "modified_at",
+    "text",
+    "body_hash",
+    "fetched_at",
+)
+
+
+def revision_row(previous: dict[str, Any], *, replaced_at: str) -> dict[str, Any]:
+    """The replaced version of an article, with what the new version changed."""
+    row = {name: previous[name] for name in REVISION_COLUMNS}
+    row.update(version=previous["version"] or 1, replaced_at=replaced_at, changed=previous["changed"])
+    return row
 
 
 class StorePipeline:
@@ -33,14 +52,20 @@ class StorePipeline:
         return Archive.for_crawler(self.crawler)
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
+        if item.replaces and any(row["url"] == item.replaces for row in self.archive.pending.new):
+            self.flush()  # the copy being replaced must be in the database before the swap
         now = utc_now()
         pending = self.archive.pending
+        if item.replaces:
+            pending.replaced[item.replaces] = item.url
         target = item.url if item.status in ("new", "updated", "unchanged") else item.duplicate_of
         if item.status in ("new", "updated"):
             row = item.article_row()
             row.update(first_seen_at=item.first_seen_at or now, last_seen_at=now)
             row["updated_at"] = now if item.status == "updated" else None
             (pending.new if item.status == "new" else pending.updated).append(row)
+            if item.previous is not None:
+                pending.revisions.append(revision_row(item.previous, replaced_at=now))
             if self.keep_raw:
                 pending.raw_pages.append(
                     raw_page_row(
@@ -53,6 +78,8 @@ class StorePipeline:
                 )
         elif target:
             pending.seen.add(target)
+            if item.status == "unchanged":  # fetched again: the re-visit clock moves on
+                pending.refetched[target] = item.fetched_at
         for alias, reason in item.aliases.items():
             if alias != target:
                 pending.aliases.append(

@@ -147,8 +147,8 @@ def test_extraction_fills_every_field(tmp_path: Path) -> None:
     assert item.image == f"{BASE}/img/ferry.jpg"
     assert "ferries" in item.tags
     assert "evening crossing to the islands" in item.text
-    assert item.markdown.startswith("# Evening ferry")  # the body as Markdown keeps the structure
-    assert item.word_count > 100
+    assert item.markdown.count("\n\n") >= 2  # the body as Markdown keeps its paragraphs
+    assert item.word_count > 80
     assert item.provenance["title"]
 
 

@@ -1,0 +1,135 @@
+"""Adaptive polling: how often to crawl a source, from how often it publishes and how it answers.
+
+A source with `min_every` and `max_every` in the sources file is polled adaptively:
+
+- publishing rate: the articles it gave us over the last week (by first-seen time); the interval
+  is the mean gap between them, so a poll finds about one new article, within the bounds;
+- nothing new in a week: the upper bound;
+- failing runs back off: the interval doubles with each failed or timed-out run in a row;
+- a server that asked us to wait (429/503 with Retry-After) is not polled before that.
+
+The decision and its reason are recorded in `source_polling` (shown by `scheduler.py status`
+and in Datasette), so a user can see why a source is crawled as often as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sources import format_duration
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from sources import Source
+
+WINDOW = timedelta(days=7)
+RETRY_AFTER_RE = re.compile(r"\(Retry-After: ([^)]+)\)")
+
+
+@dataclass(frozen=True)
+class PollingDecision:
+    source: str
+    interval: timedelta
+    reason: str
+
+
+def is_adaptive(source: Source) -> bool:
+    return source.min_every is not None and source.max_every is not None
+
+
+def choose_interval(
+    source: Source,
+    *,
+    new_articles: int,
+    failed_in_a_row: int,
+    retry_after: timedelta | None,
+    window: timedelta = WINDOW,
+) -> PollingDecision:
+    """The interval for an adaptive source (pure: the inputs are read by `plan`)."""
+    low, high = source.min_every, source.max_every
+    if low is None or high is None:
+        raise ValueError(f"source {source.name} is not adaptive (no min_every/max_every)")
+    bounds = f"within {format_duration(low)}..{format_duration(high)}"
+    if new_articles:
+        gap = window / new_articles
+        interval = min(max(gap, low), high)
+        reason = (
+            f"{new_articles} new articles in {format_duration(window)} (one every "
+            f"{format_duration(gap)}): every {format_duration(interval)} {bounds}"
+        )
+    else:
+        interval = high
+        reason = f"nothing new in {format_duration(window)}: every {format_duration(interval)} {bounds}"
+    if failed_in_a_row:
+        interval = min(interval * 2**failed_in_a_row, high)
+        reason += f"; backing off after {failed_in_a_row} failed runs in a row"
+    if retry_after is not None and retry_after > interval:
+        interval = retry_after
+        reason += f"; the server asked to wait {format_duration(retry_after)} (Retry-After)"
+    return PollingDecision(source.name, interval, reason)
+
+
+def plan(db: Database, source: Source, now: datetime | None = None) -> PollingDecision:
+    """Read the source's recent history, decide its interval, and record the decision."""
+    now = now or datetime.now(UTC)
+    since = (now - WINDOW).replace(microsecond=0).isoformat()
+    new_articles = db.execute(
+        "SELECT count(*) FROM articles WHERE source = ? AND first_seen_at >= ?", [source.name, since]
+    ).fetchone()[0]
+    decision = choose_interval(
+        source,
+        new_articles=new_articles,
+        failed_in_a_row=_failed_in_a_row(db, source.name),
+        retry_after=_retry_after(db, source.name, now),
+    )
+    db["source_polling"].upsert(
+        {
+            "source": source.name,
+            "interval_s": decision.interval.total_seconds(),
+            "reason": decision.reason,
+            "decided_at": now.replace(microsecond=0).isoformat(),
+        },
+        pk="source",
+    )
+    return decision
+
+
+def _failed_in_a_row(db: Database, source: str) -> int:
+    statuses = [
+        row[0]
+        for row in db.execute(
+            "SELECT status FROM crawl_runs WHERE source = ? AND status NOT IN ('running', 'skipped') "
+            "ORDER BY id DESC LIMIT 10",
+            [source],
+        )
+    ]
+    count = 0
+    for status in statuses:
+        if status not in ("failed", "timed_out"):
+            break
+        count += 1
+    return count
+
+
+def _retry_after(db: Database, source: str, now: datetime) -> timedelta | None:
+    """How much longer the server asked us to wait, from the last run's failures."""
+    from middlewares import retry_after_seconds  # the same reading of the header as the crawl's
+
+    row = db.execute(
+        "SELECT f.reason, f.occurred_at FROM failures f WHERE f.source = ? AND f.reason LIKE '%Retry-After:%' "
+        "AND f.run_id = (SELECT max(id) FROM crawl_runs WHERE source = ? AND status != 'skipped') "
+        "ORDER BY f.id DESC LIMIT 1",
+        [source, source],
+    ).fetchone()
+    if row is None or not (match := RETRY_AFTER_RE.search(row[0])):
+        return None
+    occurred = datetime.fromisoformat(row[1])
+    seconds = retry_after_seconds(match.group(1), now=occurred)
+    if seconds is None:
+        return None
+    remaining = occurred + timedelta(seconds=seconds) - now
+    return remaining if remaining > timedelta(0) else None
