@@ -1,21 +1,86 @@
-"""Per-field extraction: trafilatura first, structured data where trafilatura has nothing."""
+"""Per-field extraction: every signal the page carries, cross-checked, with provenance per field.
+
+trafilatura finds the body (and its own metadata, one signal among several); the page's JSON-LD,
+OpenGraph/meta tags, <title>, <h1>, <time> elements and the feed's hints give the rest. Each
+field's rule is in the module that decides it (titles, authors, dates, language, body) and
+`provenance` records which signal each stored value came from.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
-from datetime import datetime
-from typing import Any
-from urllib.parse import urljoin
+from copy import copy
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
+from htmldate import find_date
 from trafilatura import bare_extraction
+from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
-from extraction.structured import PageData, jsonld_keywords, jsonld_names, jsonld_text, read_page_data
+from extraction.authors import choose_authors
+from extraction.body import block_text, blocks, clean_body
+from extraction.dates import parse_date
+from extraction.language import choose_language
+from extraction.names import SiteNames
+from extraction.structured import (
+    PageData,
+    clean_text,
+    jsonld_keywords,
+    jsonld_names,
+    jsonld_people,
+    jsonld_text,
+    read_page_data,
+)
+from extraction.titles import choose_title
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+    from lxml.html import HtmlElement
 
 # \w runs, with each Han/Kana character counted on its own (as the evaluation does).
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
+# JSON-LD articleBody replaces trafilatura's text only when trafilatura found less than this
+# share of it (text rendered by scripts, or a page trafilatura misreads).
+ARTICLE_BODY_FALLBACK_RATIO = 0.3
+ARTICLE_BODY_MIN_WORDS = 50
+# The precise pass keeping less than this share of the full pass's words lost the article itself
+# (a page whose markup its stricter filters misjudge), not just boilerplate.
+PRECISE_MIN_SHARE = 0.25
+# A paragraph the full pass finds above the precise pass's first block is the article's lead when
+# it is at least this long (shorter ones are labels, bylines and captions).
+LEAD_MIN_WORDS = 15
+
+# Title tags other than OpenGraph's: Dublin Core, and the tags analytics and recommendation
+# services read (they usually carry the editorial headline rather than the social-media one).
+_TITLE_META = (
+    "headline",
+    "dc.title",
+    "dcterms.title",
+    "parsely-title",
+    "sailthru.title",
+    "cxenseparse:title",
+)
+_AUTHOR_META = ("author", "article:author", "dc.creator", "dcterms.creator", "parsely-author", "byl")
+_PUBLISHED_META = (
+    "article:published_time",
+    "og:published_time",
+    "datepublished",
+    "publishdate",
+    "publish-date",
+    "pubdate",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dcterms.created",
+    "parsely-pub-date",
+    "sailthru.date",
+    "date",
+    "dc.date",
+)
+_MODIFIED_META = ("article:modified_time", "og:updated_time", "datemodified", "dcterms.modified")
 
 
 class ExtractionError(ValueError):
@@ -30,11 +95,11 @@ def extract_article(html: str, url: str, hints: dict[str, Any] | None = None) ->
     Args:
         html: the page, decoded.
         url: the URL it was fetched from (resolves relative links, feeds trafilatura's heuristics).
-        hints: what a feed or news sitemap said about this URL (title, published, authors).
+        hints: what a feed or news sitemap said about this URL (title, published, modified, authors).
 
     Returns:
         A dict with the `ArticleItem` fields set by extraction, plus `provenance` naming where
-        each value came from. `text` is empty when trafilatura finds no main text.
+        each value came from. `text` is empty when no main text is found.
 
     Raises:
         ExtractionError: the input is not a parseable HTML document.
@@ -44,150 +109,240 @@ def extract_article(html: str, url: str, hints: dict[str, Any] | None = None) ->
     tree = load_html(html)
     if tree is None:
         raise ExtractionError("not a parseable HTML document")
-    page = read_page_data(tree)
-    document = bare_extraction(
-        tree,
-        url=url,
-        with_metadata=True,
-        include_comments=False,
-        include_formatting=True,
-        output_format="markdown",
-    )
-    hints = hints or {}
-    picker = FieldPicker(page, document, hints)
-    text = xmltotxt(document.body, False) if document is not None else ""
-    markdown = xmltotxt(document.body, True) if document is not None else ""
+    page = read_page_data(tree)  # before trafilatura, which prunes the tree
+    body, body_origin = extract_body(tree, url)
+    picker = FieldPicker(page, tree, url, hints or {})
+    picker.provenance["text"] = body_origin
+    title = picker.title()
+    authors = picker.authors()
+    text, markdown = picker.body(body, title, authors)
     result = {
-        "title": picker.title(),
-        "authors": picker.authors(),
+        "title": title,
+        "authors": authors,
         "published_at": picker.published(),
         "modified_at": picker.modified(),
-        "language": picker.language(),
+        "language": picker.language(title, text),
         "sitename": picker.sitename(),
         "description": picker.description(),
         "categories": picker.categories(),
         "tags": picker.tags(),
         "image": _absolute(url, picker.image()),
-        "text": text.strip(),
-        "markdown": markdown.strip(),
+        "text": text,
+        "markdown": markdown,
         "page_type": picker.page_type(),
         "page_canonical": _absolute(url, page.canonical or page.first_meta("og:url")),
         "is_amp": page.amp_canonical,
     }
-    result["word_count"] = len(WORD_RE.findall(result["text"]))
+    result["word_count"] = len(WORD_RE.findall(text))
     result["provenance"] = picker.provenance
     return result
+
+
+def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None:
+    document = bare_extraction(
+        tree,  # trafilatura works on its own copy
+        url=url,
+        with_metadata=False,  # the page's metadata is read by FieldPicker, trafilatura's only if needed
+        include_comments=True,  # comments go to their own field (unused), not into the body
+        include_formatting=True,
+        output_format="markdown",
+        favor_precision=precise,
+        fast=precise,  # the precise pass needs no fallback extractors: they only add recall
+    )
+    return document.body if document is not None else None
+
+
+def extract_body(tree: HtmlElement, url: str) -> tuple[_Element | None, str]:
+    """The article body as trafilatura's block tree, and how it was found.
+
+    Two passes: trafilatura's precision mode drops more of what surrounds an article (teasers of
+    other stories, paywall offers, author boxes), its default mode keeps more of the article
+    itself. The precise pass is used, with any lead paragraphs only the full pass found put back
+    above it, unless it kept so little of the full pass that it must have lost the article.
+    """
+    full = _body_pass(tree, url, precise=False)
+    precise = _body_pass(tree, url, precise=True)
+    if precise is None or full is None:
+        return (precise, "trafilatura precise") if full is None else (full, "trafilatura")
+    full_words = len(WORD_RE.findall(" ".join(full.itertext())))
+    if len(WORD_RE.findall(" ".join(precise.itertext()))) < PRECISE_MIN_SHARE * full_words:
+        return full, "trafilatura (precise pass lost the article)"
+    restored = _restore_lead(precise, full)
+    return precise, "trafilatura precise" + (f" (+{restored} lead paragraphs)" if restored else "")
+
+
+def _restore_lead(precise: _Element, full: _Element) -> int:
+    """Copy paragraphs that the full pass has above the precise pass's first block into it."""
+    precise_blocks = blocks(precise)
+    if not precise_blocks:
+        return 0
+    first = block_text(precise_blocks[0])
+    lead: list[_Element] = []
+    for element in blocks(full):
+        if block_text(element) == first:
+            break
+        if element.getparent() is full and len(block_text(element).split()) >= LEAD_MIN_WORDS:
+            lead.append(element)
+    else:
+        return 0  # the precise pass's start is not in the full pass: nothing to line up
+    for position, element in enumerate(lead):
+        copied = copy(element)
+        copied.tail = None
+        precise.insert(position, copied)
+    return len(lead)
 
 
 def _absolute(base: str, value: str | None) -> str | None:
     return urljoin(base, value) if value else None
 
 
-def _clean(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    value = re.sub(r"\s+", " ", value).strip()
-    return value or None
-
-
 class FieldPicker:
     """Chooses each field from the available signals and remembers which one it used."""
 
-    def __init__(self, page: PageData, document: Any, hints: dict[str, Any]) -> None:
+    def __init__(self, page: PageData, tree: HtmlElement, url: str, hints: dict[str, Any]) -> None:
         self.page = page
-        self.doc = document
+        self.tree = tree
+        self.url = url
         self.ld = page.jsonld
         self.hints = hints
         self.provenance: dict[str, str] = {}
+        self.sites = SiteNames(page.site_names(), url)
+
+    @functools.cached_property
+    def _trafilatura(self) -> Any:
+        """trafilatura's own metadata (htmldate's date among it), read only when a field has no
+        better source: it costs as much as the body extraction."""
+        return extract_metadata(copy(self.tree), self.url)
 
     def _first(self, field: str, candidates: list[tuple[str, Any]]) -> Any:
-        for origin, value in candidates:
+        """The first candidate with a value; a callable candidate is only called when reached."""
+        for origin, candidate in candidates:
+            value = candidate() if callable(candidate) else candidate
             if value:
                 self.provenance[field] = origin
                 return value
         return None
 
+    def _htmldate(self) -> str | None:
+        """htmldate's reading of every date on the page, as trafilatura would call it."""
+        return parse_date(find_date(copy(self.tree), url=self.url, original_date=True, extensive_search=True))
+
     def _doc(self, name: str) -> Any:
-        return getattr(self.doc, name, None) if self.doc is not None else None
+        return getattr(self._trafilatura, name, None)
+
+    # --- title, authors -------------------------------------------------------------------
 
     def title(self) -> str | None:
-        return self._first(
-            "title",
-            [
-                ("trafilatura", _clean(self._doc("title"))),
-                ("json-ld", _clean(jsonld_text(self.ld.get("headline")))),
-                ("opengraph", _clean(self.page.first_meta("og:title", "twitter:title"))),
-                ("h1", self.page.h1[0] if self.page.h1 else None),
-                ("feed", _clean(self.hints.get("title"))),
-            ],
+        ld_headline = jsonld_text(self.ld.get("headline")) or (
+            jsonld_text(self.ld.get("name")) if self.page.jsonld_type else None
         )
+        signals = {
+            "json-ld": [ld_headline],
+            "h1": self.page.h1[:5],
+            "feed": [self.hints.get("title")],
+            "meta": [self.page.first_meta(*_TITLE_META)],
+            "opengraph": [self.page.first_meta("og:title"), self.page.first_meta("twitter:title")],
+            "title": [self.page.title_tag],
+        }
+        signals = {k: [v for v in values if isinstance(v, str) and v.strip()] for k, values in signals.items()}
+        if not any(signals.values()):
+            signals["trafilatura"] = [t for t in [self._doc("title")] if isinstance(t, str)]
+        title, origin, support = choose_title(signals, self.sites)
+        if origin:
+            others = support.get(origin, 1) - 1
+            self.provenance["title"] = origin if others <= 0 else f"{origin} (+{others:g} agreeing)"
+        return title
 
     def authors(self) -> list[str]:
-        trafilatura = [a.strip() for a in (self._doc("author") or "").split(";") if a.strip()]
-        return (
-            self._first(
-                "authors",
-                [
-                    ("trafilatura", trafilatura),
-                    ("json-ld", jsonld_names(self.ld.get("author"))),
-                    ("meta", [a for a in self.page.all_meta("author") if a]),
-                    ("feed", list(self.hints.get("authors") or [])),
-                ],
-            )
-            or []
-        )
+        people = jsonld_people(self.ld.get("author")) or jsonld_people(self.ld.get("creator"))
+        meta = [v for name in _AUTHOR_META for v in self.page.all_meta(name) if not _is_link(v)]
+        hinted = self.hints.get("authors") or []
+        signals = [
+            ("json-ld", [n for n, _ in people], {n for n, kind in people if kind == "organization"}),
+            ("meta", meta, set()),
+            ("feed", [a for a in hinted if isinstance(a, str)], set()),
+            ("byline", self.page.bylines[:3], set()),
+        ]
+        authors, origin = choose_authors(signals, self.sites)
+        if not authors:
+            fallback = [("trafilatura", (self._doc("author") or "").split(";"), set[str]())]
+            authors, origin = choose_authors(fallback, self.sites)
+        if origin:
+            self.provenance["authors"] = origin
+        return authors
+
+    # --- dates ----------------------------------------------------------------------------
 
     def published(self) -> str | None:
-        structured = self._first(
+        """Structured dates first (the publisher's own claim); htmldate, which weighs every date
+        on the page, only when the page states none; the feed's date before htmldate's guess."""
+        marked_times = [value for value, published in self.page.times if published]
+        return self._first(
             "published_at",
             [
-                ("json-ld", _iso(jsonld_text(self.ld.get("datePublished")))),
-                ("opengraph", _iso(self.page.first_meta("article:published_time", "og:published_time"))),
-                (
-                    "meta",
-                    _iso(self.page.first_meta("pubdate", "publishdate", "date", "dc.date.issued", "dc.date")),
-                ),
+                ("json-ld", parse_date(jsonld_text(self.ld.get("datePublished")))),
+                ("json-ld", parse_date(jsonld_text(self.ld.get("dateCreated")))),
+                ("meta", next(filter(None, (parse_date(v) for v in self._metas(_PUBLISHED_META))), None)),
+                ("time", next(filter(None, (parse_date(v) for v in marked_times)), None)),
+                ("feed", parse_date(self.hints.get("published"))),
+                ("htmldate", self._htmldate),
             ],
         )
-        day = _clean(self._doc("date"))
-        if day and (not structured or not structured.startswith(day)):
-            # trafilatura (htmldate) disagrees with or fills in for the structured data: its day
-            # wins, as it weighs every date on the page; the full timestamp is kept when they agree.
-            self.provenance["published_at"] = "trafilatura"
-            return day
-        if structured:
-            return structured
-        return self._first("published_at", [("feed", _iso(self.hints.get("published")))])
 
     def modified(self) -> str | None:
         return self._first(
             "modified_at",
             [
-                ("json-ld", _iso(jsonld_text(self.ld.get("dateModified")))),
-                ("opengraph", _iso(self.page.first_meta("article:modified_time", "og:updated_time"))),
-                ("feed", _iso(self.hints.get("modified"))),
+                ("json-ld", parse_date(jsonld_text(self.ld.get("dateModified")))),
+                ("meta", next(filter(None, (parse_date(v) for v in self._metas(_MODIFIED_META))), None)),
+                ("feed", parse_date(self.hints.get("modified"))),
             ],
         )
 
-    def language(self) -> str | None:
-        return self._first(
-            "language",
-            [
-                ("json-ld", _lang(jsonld_text(self.ld.get("inLanguage")))),
-                ("trafilatura", _lang(self._doc("language"))),
-                ("html", _lang(self.page.html_lang)),
-                ("opengraph", _lang(self.page.first_meta("og:locale"))),
-                ("meta", _lang(self.page.first_meta("content-language", "language", "dc.language"))),
-            ],
-        )
+    def _metas(self, names: tuple[str, ...]) -> list[str]:
+        return [v for name in names for v in self.page.all_meta(name)]
+
+    # --- body and language ----------------------------------------------------------------
+
+    def body(self, body: _Element | None, title: str | None, authors: list[str]) -> tuple[str, str]:
+        text = markdown = ""
+        if body is not None:
+            headlines = [title, *self.page.h1[:3], self.page.first_meta("og:title"), self.page.title_tag]
+            labels = [*jsonld_keywords(self.ld.get("articleSection")), *self.page.all_meta("article:section")]
+            removed = clean_body(body, headlines=[h for h in headlines if h], authors=authors, labels=labels)
+            text, markdown = xmltotxt(body, False).strip(), xmltotxt(body, True).strip()
+            if removed:
+                self.provenance["text"] += " (removed " + ", ".join(f"{n} {r}" for r, n in removed.items()) + ")"
+        article_body = _article_body(self.ld.get("articleBody"))
+        words = len(WORD_RE.findall(text))
+        ld_words = len(WORD_RE.findall(article_body))
+        if ld_words >= ARTICLE_BODY_MIN_WORDS and words < ARTICLE_BODY_FALLBACK_RATIO * ld_words:
+            self.provenance["text"] = "json-ld articleBody"
+            return article_body, article_body
+        return text, markdown
+
+    def language(self, title: str | None, text: str) -> str | None:
+        declared = [
+            ("json-ld", jsonld_text(self.ld.get("inLanguage"))),
+            ("html", self.page.html_lang),
+            ("opengraph", self.page.first_meta("og:locale")),
+            ("meta", self.page.first_meta("content-language", "language", "dc.language")),
+        ]
+        language, origin = choose_language(declared, f"{title or ''}\n{text}")
+        if origin:
+            self.provenance["language"] = origin
+        return language
+
+    # --- the rest -------------------------------------------------------------------------
 
     def sitename(self) -> str | None:
         return self._first(
             "sitename",
             [
-                ("trafilatura", _clean(self._doc("sitename"))),
-                ("opengraph", _clean(self.page.first_meta("og:site_name"))),
-                ("json-ld", _clean(next(iter(jsonld_names(self.ld.get("publisher"))), None))),
+                ("opengraph", clean_text(self.page.first_meta("og:site_name"))),
+                ("json-ld", clean_text(next(iter(jsonld_names(self.ld.get("publisher"))), None))),
+                ("site", lambda: next(iter(self.sites.names), None)),
+                ("url", lambda: _host(self.url)),
             ],
         )
 
@@ -195,9 +350,8 @@ class FieldPicker:
         return self._first(
             "description",
             [
-                ("trafilatura", _clean(self._doc("description"))),
-                ("json-ld", _clean(jsonld_text(self.ld.get("description")))),
-                ("opengraph", _clean(self.page.first_meta("og:description", "description"))),
+                ("json-ld", clean_text(jsonld_text(self.ld.get("description")))),
+                ("opengraph", clean_text(self.page.first_meta("og:description", "description"))),
             ],
         )
 
@@ -206,7 +360,6 @@ class FieldPicker:
             self._first(
                 "categories",
                 [
-                    ("trafilatura", list(self._doc("categories") or [])),
                     ("json-ld", jsonld_keywords(self.ld.get("articleSection"))),
                     ("opengraph", self.page.all_meta("article:section")),
                 ],
@@ -219,7 +372,6 @@ class FieldPicker:
             self._first(
                 "tags",
                 [
-                    ("trafilatura", list(self._doc("tags") or [])),
                     ("opengraph", self.page.all_meta("article:tag")),
                     ("json-ld", jsonld_keywords(self.ld.get("keywords"))),
                     ("meta", jsonld_keywords(self.page.first_meta("keywords", "news_keywords"))),
@@ -232,36 +384,30 @@ class FieldPicker:
         return self._first(
             "image",
             [
-                ("trafilatura", _clean(self._doc("image"))),
                 ("opengraph", self.page.first_meta("og:image", "twitter:image")),
                 ("json-ld", jsonld_text(self.ld.get("image"))),
             ],
         )
 
     def page_type(self) -> str | None:
-        return self.page.jsonld_type or self.page.first_meta("og:type") or _clean(self._doc("pagetype"))
+        return self.page.jsonld_type or self.page.first_meta("og:type")
 
 
-def _iso(value: Any) -> str | None:
-    """A date or datetime as ISO 8601, or None if it is not one."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        return datetime.fromisoformat(text).isoformat()
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return parsedate_to_datetime(value).isoformat()
-    except (TypeError, ValueError, IndexError):
-        return None
+def _host(url: str) -> str | None:
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.") or None
 
 
-def _lang(value: Any) -> str | None:
-    """The primary subtag of a language tag or locale ("en-GB", "de_DE" -> "en", "de")."""
+def _is_link(value: str) -> bool:
+    return value.startswith(("http://", "https://", "/")) or "www." in value
+
+
+def _article_body(value: Any) -> str:
+    """JSON-LD articleBody as plain text with one paragraph per line."""
     if not isinstance(value, str):
-        return None
-    primary = re.split(r"[-_\s]", value.strip().lower())[0]
-    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
+        return ""
+    text = re.sub(r"<[^>]+>", "\n", value)  # some CMSs put HTML in it
+    from html import unescape
+
+    lines = (" ".join(line.split()) for line in unescape(text).splitlines())
+    return "\n".join(line for line in lines if line)

@@ -1,0 +1,268 @@
+"""What extractors leave in the body that is not the article, removed block by block.
+
+trafilatura's body is a tree of blocks (<p>, <head>, <list><item>, <quote>, ...). A block goes when:
+
+- it has no words at all ("|", "•");
+- it is a short prompt or label: "Read more", "Advertisement", share/follow/newsletter/comment
+  prompts, "Scroll to top", photo credits ("Foto: dpa", "X/Getty Images");
+- it is a consent placeholder: a cookie/privacy/external-content notice asking for a click;
+- it repeats: a block seen three times or more is template (every copy goes), a second copy of a
+  block goes;
+- it precedes the article's first real paragraph and only repeats the headline, the byline or
+  the date ("Von Jane Doe", "Stand: 22.04.2024, 06:00 Uhr");
+- it ends the body and is an agency sign-off, a "Sources:"/"Related" label, a date, or a list of
+  short items (links to other articles).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from extraction.titles import compare_key
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+
+_BLOCK_TAGS = {"p", "head", "quote", "item", "code"}
+_WORD_RE = re.compile(r"\w", re.UNICODE)
+_SHORT_BLOCK_WORDS = 25
+_LEAD_BLOCKS = 6  # the byline/date/headline lines an extractor picks up sit in the first few blocks
+_REAL_PARAGRAPH_WORDS = 15
+_LINK_ITEM_WORDS = 14  # list items this short, closing the body, are headlines of other articles
+
+# Prompts, matched at the start of a short block.
+_PROMPT_RE = re.compile(
+    r"^(?:"
+    r"read (?:more|also|next|the full)|see also|also read|more on this|related (?:articles?|stories)|"
+    r"lesen sie (?:auch|mehr|hier)|mehr zum thema|mehr dazu|weiterlesen|"
+    r"czytaj (?:więcej|też|także|również)|leia (?:mais|também)|lee (?:más|también)|lire (?:aussi|plus)|"
+    r"à lire aussi|leggi anche|les også|les mer|läs (?:mer|också)|lees (?:ook|meer)|devamını oku|"  # noqa: RUF001
+    r"ilgili haberler|scroll to top|back to top|zurück nach oben|"
+    r"(?:share|teilen|compartir|partager|condividi|udostępnij) (?:this|on|via|the article|den artikel)\b|"
+    r"follow (?:us|\w+ on)\b|folgen sie uns|sign up (?:for|to)\b|subscribe (?:to|for|now)\b|"
+    r"jetzt abonnieren|abonnez-vous|suscríbete|get (?:the|our) newsletter|"
+    r"you must confirm your public display name|please log ?out and then log ?in|log ?in to comment|"
+    r"leave a comment|join (?:our|the) (?:commenting|conversation|discussion)|"
+    r"this (?:is a|story is) (?:breaking|developing)|more to follow|click here|hier klicken|"
+    r"with (?:additional )?(?:reporting|reports|files|material) (?:from|by)|"
+    r"(?:das könnte sie auch interessieren|you may also like|recommended for you|most read|meistgelesen)|"
+    r"(?:photo|foto|bild|image|picture|credit|quelle|source|bildquelle|fotos|photos|grafik)\s*:|"
+    r"(?:mit|with|unter verwendung von) (?:agentur|agency|material)|"
+    # Japanese, Chinese and Korean: read on, member sign-up, copyright notices.
+    r"続きを読む|詳しくはこちら|有料会員|無料会員|会員登録|ログインして|关注我们|责任编辑|"
+    r"관련기사|무단 전재|저작권자"
+    r")",
+    re.IGNORECASE,
+)
+# Labels that are the whole block.
+_LABEL_RE = re.compile(
+    r"^(?:advertisement|anzeige|werbung|publicité|publicidad|pubblicità|reklame|annonse|annons|"
+    r"advertentie|reklama|sponsored|gesponsert|ad|ads|loading|wird geladen|copyright|"
+    r"sources?|quellen?|fuentes?|credits?|share|teilen|compartir|partager|newsletter|"
+    r"comments?|kommentare|read more|mehr lesen|nach oben|related|related articles|more|mehr|"
+    r"ähnliche|ähnliche artikel|weitere artikel|mehr zum thema|empfehlungen|recommended|"
+    r"zum thema|auch interessant|lesen sie auch|see also|read also)\s*(?:\(\d+\))?\s*:?$",
+    re.IGNORECASE,
+)
+_CREDIT_RE = re.compile(
+    r"getty images|shutterstock|imago|picture alliance|picture-alliance|dpa-bildfunk|keystone|"
+    r"ap photo\b|afp via|reuters/|/reuters|/afp|/dpa|©|\(c\) ",
+    re.IGNORECASE,
+)
+_CONSENT_RE = re.compile(
+    r"cookie|consent|privacy settings|datenschutz|privatsphäre|externe[rnms]? inhalt|external content|"
+    r"third[- ]party content|drittanbieter|tracking",
+    re.IGNORECASE,
+)
+_CONSENT_ACTION_RE = re.compile(
+    r"aktivier|enable|accept|akzeptier|zustimm|klick|click|einstellung|settings|laden|load|anzeig|display",
+    re.IGNORECASE,
+)
+_BYLINE_RE = re.compile(
+    r"^(?:by|von|por|par|door|av|af|przez|text|texto|tekst|autor(?:in)?|author)\s*:?\s+\S", re.IGNORECASE
+)
+# An embedded post's attribution line: "— Name (@handle) February 11, 2025".
+_EMBED_RE = re.compile(r"^[—–-] .{0,80}\(@\w+\) \w+ \d{1,2}, \d{4}$")  # noqa: RUF001
+# "Read more: <headline>", "FUNDA OLUNYE UDABA LAPHA | <headline>": a label of two or more words.
+_TEASER_PREFIX_RE = re.compile(r"^(\S+(?: \S+){1,5}) ?[:|] ")
+_TEASER_WORDS = 25
+_SIGN_OFF_RE = re.compile(r"^\(?[\w/ .,&-]{2,40}\)$")
+# What a dateline is made of, once its digits are gone.
+_DATE_WORDS_RE = re.compile(
+    r"\b(?:stand|updated?|published|posted|aktualisiert|veröffentlicht|erschienen|am|um|uhr|min|"
+    r"minuten?|lesezeit|read|reading|time|verfügbar|bis|last|modified|on|at|de|le|el|publicado|"
+    r"actualizado|publié|mis à jour|jan\w*|feb\w*|febr\w*|mär\w*|mar\w*|apr\w*|ma[iy]\w*|jun\w*|"
+    r"jul\w*|aug\w*|sep\w*|o[ck]t\w*|nov\w*|de[cz]\w*|gmt|utc|cet|cest|bst|est|edt|pst|am|pm|"
+    r"mon\w*|tue\w*|wed\w*|thu\w*|fri\w*|sat\w*|sun\w*|montag|dienstag|mittwoch|donnerstag|"
+    r"freitag|samstag|sonntag)\b|[年月日時分秒更新]",
+    re.IGNORECASE,
+)
+
+
+def block_text(element: _Element) -> str:
+    return " ".join(" ".join(element.itertext()).split())
+
+
+def is_prompt(text: str) -> bool:
+    """A short block that is a prompt, label or credit rather than article text."""
+    if not _WORD_RE.search(text) or _EMBED_RE.match(text):
+        return True
+    words = len(text.split())
+    if words <= 3 and _LABEL_RE.match(text):
+        return True
+    if words <= _SHORT_BLOCK_WORDS and _PROMPT_RE.match(text):
+        return True
+    if words <= 12 and _CREDIT_RE.search(text):
+        return True
+    return words <= 80 and bool(_CONSENT_RE.search(text)) and bool(_CONSENT_ACTION_RE.search(text))
+
+
+def is_dateline(text: str) -> bool:
+    """A line that only gives a date or time ("Stand: 22.04.2024, 06:00 Uhr")."""
+    if not any(ch.isdigit() for ch in text) or len(text.split()) > 14:
+        return False
+    letters = sum(ch.isalpha() for ch in text)
+    rest = _DATE_WORDS_RE.sub("", text)
+    return sum(ch.isalpha() for ch in rest) <= max(2, letters // 5)
+
+
+def _is_lead_metadata(text: str, title_keys: set[str], label_keys: set[str]) -> bool:
+    """A line above the article that only repeats the headline, an author, a section name or a
+    kicker ("POLL:"), or gives a byline or a date."""
+    key = compare_key(text)
+    if any(key.startswith(t) and len(key) <= len(t) + 25 for t in title_keys):
+        return True
+    if key in label_keys or (len(text.split()) <= 3 and text.endswith(":")):
+        return True
+    if len(text.split()) <= 10 and _BYLINE_RE.match(text) and not text.rstrip().endswith((".", "!", "?")):
+        return True
+    return is_dateline(text)
+
+
+def blocks(body: _Element) -> list[_Element]:
+    """The body's text blocks in order (list items rather than their list)."""
+    return [el for el in body.iter() if el.tag in _BLOCK_TAGS and not _inside_block(el)]
+
+
+def _inside_block(element: _Element) -> bool:
+    parent = element.getparent()
+    while parent is not None:
+        if parent.tag in _BLOCK_TAGS:
+            return True
+        parent = parent.getparent()
+    return False
+
+
+def _remove(element: _Element) -> None:
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail and element.tail.strip():
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+    # A list or table left empty goes too.
+    if parent.tag in ("list", "table", "row") and len(parent) == 0 and parent.getparent() is not None:
+        _remove(parent)
+
+
+def _wrap_loose_text(body: _Element) -> None:
+    """Text lying directly in the body (outside any block) becomes a <p> of its own."""
+    from lxml.etree import SubElement
+
+    if body.text and body.text.strip():
+        paragraph = SubElement(body, "p")
+        paragraph.text, body.text = body.text.strip(), None
+        body.insert(0, paragraph)
+    for child in list(body):
+        if child.tail and child.tail.strip():
+            paragraph = SubElement(body, "p")
+            paragraph.text, child.tail = child.tail.strip(), None
+            child.addnext(paragraph)
+
+
+def _trailing_links(kept: list[tuple[_Element, str]]) -> int:
+    """How many of the last blocks form a closing list of short items (related-article links)."""
+    count = 0
+    parent = None
+    for element, text in reversed(kept):
+        if element.tag != "item" or len(text.split()) > _LINK_ITEM_WORDS:
+            break
+        if parent is not None and element.getparent() is not parent:
+            break
+        parent = element.getparent()
+        count += 1
+    return count if count >= 2 else 0
+
+
+def _teaser_prefixes(found: list[tuple[_Element, str]]) -> set[str]:
+    """Multi-word labels that open two or more short blocks: "Read more:" in any language."""
+    prefixes: Counter[str] = Counter()
+    for _, text in found:
+        match = _TEASER_PREFIX_RE.match(text)
+        if match and len(text.split()) <= _TEASER_WORDS:
+            prefixes[match.group(1).casefold()] += 1
+    return {prefix for prefix, count in prefixes.items() if count >= 2}
+
+
+def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labels: list[str] = ()) -> Counter[str]:
+    """Remove non-article blocks from trafilatura's body tree in place; returns counts by rule.
+
+    `headlines` are the page's versions of its headline (any of them may open the body),
+    `authors` its authors (a byline line repeats them) and `labels` its section names.
+    """
+    _wrap_loose_text(body)
+    removed: Counter[str] = Counter()
+    found = [(el, block_text(el)) for el in blocks(body)]
+    counts = Counter(compare_key(text) for _, text in found if text)
+    seen: set[str] = set()
+    doomed: list[tuple[_Element, str]] = []
+    title_keys = {compare_key(h) for h in headlines if h}
+    label_keys = {compare_key(a) for a in [*authors, *labels]}
+    teasers = _teaser_prefixes(found)
+    in_lead = True
+    for index, (element, text) in enumerate(found):
+        key = compare_key(text)
+        reason = None
+        match = _TEASER_PREFIX_RE.match(text)
+        if is_prompt(text) or (match and match.group(1).casefold() in teasers):
+            reason = "prompt"
+        elif counts[key] >= 3 or key in seen:
+            reason = "repeated"
+        elif (
+            in_lead
+            and index < _LEAD_BLOCKS
+            and (
+                _is_lead_metadata(text, title_keys, label_keys)
+                or (element.tag == "head" and element.get("rend") == "h1")
+            )
+        ):
+            reason = "lead metadata"
+        seen.add(key)
+        if len(text.split()) >= _REAL_PARAGRAPH_WORDS and reason is None:
+            in_lead = False
+        if reason:
+            doomed.append((element, reason))
+    doomed_ids = {id(el) for el, _ in doomed}
+    kept = [(el, text) for el, text in found if id(el) not in doomed_ids]
+    # From the end back: sign-offs, source headings, a closing list of links and its label.
+    while kept:
+        element, text = kept[-1]
+        links = _trailing_links(kept)
+        if links:
+            doomed += [(el, "trailing") for el, _ in kept[-links:]]
+            del kept[-links:]
+            continue
+        if not (_SIGN_OFF_RE.match(text) or _LABEL_RE.match(text) or is_dateline(text)):
+            break
+        doomed.append((element, "trailing"))
+        kept.pop()
+    for element, reason in doomed:
+        _remove(element)
+        removed[reason] += 1
+    return removed

@@ -1,0 +1,54 @@
+"""Site names: recognising a publisher's name in a headline segment or a byline.
+
+A page names its site in several places (og:site_name, JSON-LD publisher, application-name) and
+its URL carries the domain; a text "is the site" when its comparison key matches any of them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import urlsplit
+
+# Second-level labels under which registries sell names ("example.co.uk", "example.com.tr").
+_SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu", "or", "ne", "go"}
+
+
+def key(text: str | None) -> str:
+    """A comparison key: accents and case dropped, letters and digits only."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if ch.isalnum()).casefold()
+
+
+def domain_keys(url: str | None) -> set[str]:
+    """Keys a site's own name may take from its host: "www.golem.de" -> {"golem", "golemde"}."""
+    host = (urlsplit(url).hostname or "") if url else ""
+    labels = [label for label in host.lower().split(".") if label and label not in ("www", "m", "amp")]
+    if len(labels) < 2:
+        return {key(label) for label in labels}
+    registered = 2 if labels[-2] in _SECOND_LEVEL and len(labels) >= 3 else 1
+    name = labels[-1 - registered]
+    suffix = "".join(labels[-registered:])
+    return {key(name), key(name + suffix), key("".join(labels))}
+
+
+class SiteNames:
+    """The names one page gives its site, and a test for whether a text is one of them."""
+
+    def __init__(self, names: list[str], url: str | None) -> None:
+        self.names = [n for n in names if n]
+        self.keys = {key(n) for n in self.names if len(key(n)) >= 2}
+        self.domain = {k for k in domain_keys(url) if len(k) >= 2}
+
+    def matches(self, text: str) -> bool:
+        """True if `text` is the site's name, its domain, or a short variant of either."""
+        text_key = key(text)
+        if len(text_key) < 2:
+            return False
+        if text_key in self.keys or text_key in self.domain:
+            return True
+        if len(text_key) < 3 or len(text.split()) > 4:
+            return False
+        # "Golem.de" for "golem", "Redaktion ndr.de" for "NDR", "Nieuwsblad" for "nieuwsblad.be".
+        return any(k in text_key or text_key in k for k in self.keys | self.domain if len(k) >= 3)

@@ -1,0 +1,133 @@
+"""The headline: site names cut off, then the version most of the page's signals agree on.
+
+Rules, in order:
+
+1. Every signal proposes a headline: JSON-LD `headline`, the visible <h1> (kicker and screen-reader
+   spans left out), the feed's title for this URL, og:title/twitter:title (one signal: they are
+   usually copies), <title>, and trafilatura's title.
+2. Site names are cut from each: a leading or trailing segment after a separator (" | ", " - ",
+   en and em dashes, full-width bars and colons) that names the site (og:site_name, JSON-LD
+   publisher, domain), with everything beyond it; and trailing date segments ("| 28.04.2023").
+3. A proposal is supported by each signal that gives the same text, or gives it as a whole segment
+   run of a longer title ("Headline | Section" supports "Headline"); an <h1> signal supports any of
+   the page's <h1>s.
+4. The best-supported proposal wins; ties go to the more specific signal, in the order above.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+from extraction.structured import clean_text
+
+if TYPE_CHECKING:
+    from extraction.names import SiteNames
+
+# Separators between a headline and a site or section name. Surrounding spaces are required for
+# ASCII hyphens and slashes so "COVID-19" or "24/7" never split; full-width forms need none.
+_SEPARATOR_RE = re.compile(r"(\s+[|\-–—·•~»/]\s+|\s*[｜：|]\s*|\s+::\s+)")  # noqa: RUF001
+_DATE_SEGMENT_RE = re.compile(r"^[\d\s./\-:]+$|^\d{1,2}\.\s?\w+\s\d{4}$")
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})  # noqa: RUF001
+_MIN_LENGTH = 3
+
+# Signals, most specific first: the tie-break order.
+PRECEDENCE = ("json-ld", "h1", "feed", "meta", "opengraph", "title", "trafilatura")
+# Signals whose titles often carry a section or site segment we could not recognise: they lend
+# half a vote to a proposal that is a whole segment run of theirs.
+_SECTIONED = {"title", "opengraph"}
+_RUN_SUPPORT = 0.5
+# trafilatura's title is read from the same tags as the others: it is not a vote of its own.
+_FALLBACK_ONLY = {"trafilatura"}
+
+
+def compare_key(text: str) -> str:
+    """Texts that differ only in Unicode form, quote style, case or spacing compare equal."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def strip_site_name(title: str | None, sites: SiteNames) -> str | None:
+    """`title` without a leading or trailing site name (or trailing date) segment."""
+    title = clean_text(title)
+    if not title:
+        return None
+    parts = _SEPARATOR_RE.split(title)
+    segments, separators = parts[0::2], parts[1::2]
+    if len(segments) == 1:
+        return title
+    start, end = 0, len(segments)
+    # Trailing: the first segment (after the first) naming the site ends the headline.
+    for index in range(1, len(segments)):
+        if sites.matches(segments[index]):
+            end = index
+            break
+    while end - start > 1 and _DATE_SEGMENT_RE.match(segments[end - 1].strip()):
+        end -= 1
+    # Leading: the last site-naming segment before the end starts it.
+    for index in range(end - 2, -1, -1):
+        if sites.matches(segments[index]):
+            start = index + 1
+            break
+    kept = [segments[start]]
+    for index in range(start + 1, end):
+        kept += [separators[index - 1], segments[index]]
+    result = "".join(kept).strip()
+    return result if len(result) >= _MIN_LENGTH else title
+
+
+def segment_runs(title: str) -> set[str]:
+    """Compare keys of every contiguous run of `title`'s separator-delimited segments."""
+    parts = _SEPARATOR_RE.split(title)
+    segments, separators = parts[0::2], parts[1::2]
+    runs = set()
+    for first in range(len(segments)):
+        text = segments[first]
+        runs.add(compare_key(text))
+        for last in range(first + 1, len(segments)):
+            text += separators[last - 1] + segments[last]
+            runs.add(compare_key(text))
+    return runs
+
+
+def choose_title(signals: dict[str, list[str]], sites: SiteNames) -> tuple[str | None, str | None, dict[str, float]]:
+    """The headline, the signal it came from, and how many signals support it.
+
+    `signals` maps a signal name in PRECEDENCE to its texts (the h1 signal may hold several, the
+    first being its proposal; the others only lend support).
+    """
+    cleaned: dict[str, list[str]] = {}
+    for origin in PRECEDENCE:
+        texts = [strip_site_name(t, sites) for t in signals.get(origin, [])]
+        texts = [t for t in texts if t and len(t) >= _MIN_LENGTH and not sites.matches(t)]
+        if texts:
+            cleaned[origin] = texts
+    if not cleaned:
+        return None, None, {}
+    exact = {origin: {compare_key(t) for t in texts} for origin, texts in cleaned.items()}
+    runs = {
+        origin: set().union(*(segment_runs(t) for t in texts))
+        for origin, texts in cleaned.items()
+        if origin in _SECTIONED
+    }
+    best: tuple[float, int, str, str] | None = None
+    support_of: dict[str, float] = {}
+    for rank, origin in enumerate(PRECEDENCE):
+        if origin not in cleaned or (origin in _FALLBACK_ONLY and len(cleaned) > 1):
+            continue
+        proposal = cleaned[origin][0]
+        wanted = compare_key(proposal)
+        support = 0.0
+        for other in cleaned:
+            if other in _FALLBACK_ONLY:
+                continue
+            if wanted in exact[other]:
+                support += 1
+            elif wanted in runs.get(other, ()):
+                support += _RUN_SUPPORT
+        support_of[origin] = support
+        if best is None or support > best[0] or (support == best[0] and rank < best[1]):
+            best = (support, rank, proposal, origin)
+    assert best is not None
+    return best[2], best[3], support_of

@@ -1,0 +1,351 @@
+"""extract_article on self-written pages, and the rules it is made of, one at a time."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+from lxml.etree import fromstring
+
+from extraction import ExtractionError, extract_article
+from extraction.authors import choose_authors, split_byline
+from extraction.body import clean_body, is_dateline, is_prompt
+from extraction.dates import parse_date
+from extraction.language import choose_language, normalize
+from extraction.names import SiteNames, domain_keys
+from extraction.titles import choose_title, strip_site_name
+from settings import NEWS_MIN_WORDS
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CASES = sorted(p.stem for p in FIXTURES.glob("article_*.json"))
+ARTICLE_KEYS = {
+    "title",
+    "authors",
+    "published_at",
+    "modified_at",
+    "language",
+    "sitename",
+    "description",
+    "categories",
+    "tags",
+    "image",
+    "text",
+    "markdown",
+    "word_count",
+    "page_type",
+    "page_canonical",
+    "is_amp",
+    "provenance",
+}
+
+
+def extract_fixture(name: str) -> tuple[dict, dict]:
+    spec = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    html = (FIXTURES / f"{name}.html").read_text(encoding="utf-8")
+    return extract_article(html, spec["url"], spec["hints"]), spec
+
+
+# --- whole pages ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fixture_fields(name: str) -> None:
+    result, spec = extract_fixture(name)
+    expected = spec["expected"]
+    assert result["title"] == expected["title"]
+    assert result["authors"] == expected["authors"]
+    assert (result["published_at"] or "")[:10] == expected["published_day"]
+    assert result["language"] == expected["language"]
+    if "sitename" in expected:
+        assert result["sitename"] == expected["sitename"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fixture_provenance(name: str) -> None:
+    result, spec = extract_fixture(name)
+    for field, origin in spec["provenance"].items():
+        assert result["provenance"][field].startswith(origin), (field, result["provenance"])
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fixture_body(name: str) -> None:
+    result, spec = extract_fixture(name)
+    for wanted in spec["text_contains"]:
+        assert wanted in result["text"]
+    for unwanted in spec["text_excludes"]:
+        assert unwanted not in result["text"], unwanted
+    assert result["word_count"] >= NEWS_MIN_WORDS
+    assert result["markdown"]
+
+
+def test_result_has_every_article_key_and_pickles() -> None:
+    result, _ = extract_fixture("article_jsonld")
+    assert set(result) == ARTICLE_KEYS
+    assert pickle.loads(pickle.dumps(result)) == result
+
+
+def test_extract_article_runs_in_a_worker_process() -> None:
+    html = (FIXTURES / "article_meta.html").read_text(encoding="utf-8")
+    url = "https://nordkurier-beispiel.example/region/faehre-suedholm"
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        remote = pool.submit(extract_article, html, url, {}).result(timeout=120)
+    assert remote == extract_article(html, url, {})
+
+
+def test_listing_page_gives_little_text() -> None:
+    html = (FIXTURES / "article_listing.html").read_text(encoding="utf-8")
+    result = extract_article(html, "https://harbourpost.example/sport", {})
+    assert result["word_count"] < NEWS_MIN_WORDS
+    assert result["page_type"] == "website"
+    assert result["published_at"] is None
+    assert result["authors"] == []
+
+
+def test_jsonld_organization_author_dropped_beside_people() -> None:
+    result, _ = extract_fixture("article_jsonld")
+    assert "The Harbour Post" not in result["authors"]
+
+
+def test_empty_page_is_an_extraction_error() -> None:
+    with pytest.raises(ExtractionError):
+        extract_article("   ", "https://example.org/", {})
+
+
+# --- titles ---------------------------------------------------------------------------------
+
+SITES = SiteNames(["The Harbour Post", "harbourpost"], "https://www.harbourpost.example/news/a")
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        ("Tidal barrier opens | The Harbour Post", "Tidal barrier opens"),
+        ("The Harbour Post - Tidal barrier opens", "Tidal barrier opens"),
+        ("Tidal barrier opens – harbourpost.example", "Tidal barrier opens"),  # noqa: RUF001
+        ("Tidal barrier opens | Harbour Post | 05.03.2024", "Tidal barrier opens"),
+        ("Tidal barrier opens：The Harbour Post", "Tidal barrier opens"),  # noqa: RUF001
+        ("COVID-19 rules - what changes on Monday", "COVID-19 rules - what changes on Monday"),
+        ("Ferry strike ends", "Ferry strike ends"),
+    ],
+)
+def test_site_name_is_cut_from_titles(raw: str, cleaned: str) -> None:
+    assert strip_site_name(raw, SITES) == cleaned
+
+
+def test_domain_keys_cover_second_level_registries() -> None:
+    assert {"golem", "golemde"} <= domain_keys("https://www.golem.de/news/x")
+    assert "mirror" in domain_keys("https://www.mirror.co.uk/news/x")
+
+
+def test_json_ld_wins_a_tie() -> None:
+    title, origin, _ = choose_title({"json-ld": ["Headline A"], "h1": ["Headline B"]}, SITES)
+    assert (title, origin) == ("Headline A", "json-ld")
+
+
+def test_agreeing_signals_outvote_json_ld() -> None:
+    signals = {
+        "json-ld": ["Short SEO headline"],
+        "h1": ["The visible headline"],
+        "opengraph": ["The visible headline"],
+    }
+    title, origin, support = choose_title(signals, SITES)
+    assert (title, origin) == ("The visible headline", "h1")
+    assert support["h1"] == 2
+
+
+def test_title_tag_section_segments_lend_half_support() -> None:
+    signals = {"h1": ["Headline"], "title": ["Headline | Local | The Harbour Post"], "json-ld": ["Other"]}
+    title, origin, support = choose_title(signals, SITES)
+    assert (title, origin, support["h1"]) == ("Headline", "h1", 1.5)
+
+
+def test_meta_and_h1_precedence_without_json_ld() -> None:
+    title, origin, _ = choose_title({"h1": ["From the h1"], "opengraph": ["From og"]}, SITES)
+    assert (title, origin) == ("From the h1", "h1")
+
+
+def test_site_name_h1_is_not_a_headline() -> None:
+    title, origin, _ = choose_title({"h1": ["The Harbour Post"], "opengraph": ["Real headline"]}, SITES)
+    assert (title, origin) == ("Real headline", "opengraph")
+
+
+# --- authors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("byline", "names"),
+    [
+        ("By Jane Doe and John Roe", ["Jane Doe", "John Roe"]),
+        ("Von Anna Beispiel und Ben Muster", ["Anna Beispiel", "Ben Muster"]),
+        ("Por Lucía Ferrer y Marta Gil", ["Lucía Ferrer", "Marta Gil"]),
+        ("Jane Doe, Senior Political Correspondent", ["Jane Doe"]),
+        ("Jane Doe | Reporter", ["Jane Doe"]),
+        ("Jane Doe (jd)", ["Jane Doe"]),
+        ("jane.doe@example.org", []),
+        ("(Image: Getty Images)", []),
+        ("Journalist", []),
+    ],
+)
+def test_byline_cleaning(byline: str, names: list[str]) -> None:
+    assert split_byline(byline) == names
+
+
+def test_agency_credit_in_a_byline_is_dropped() -> None:
+    authors, origin = choose_authors([("meta", ["By Jane Doe and John Roe, Reuters"], set())], SITES)
+    assert (authors, origin) == (["Jane Doe", "John Roe"], "meta")
+
+
+def test_agency_listed_as_its_own_author_is_kept() -> None:
+    authors, _ = choose_authors([("json-ld", ["Jane Doe", "dpa"], set())], SITES)
+    assert authors == ["Jane Doe", "dpa"]
+
+
+def test_site_name_as_author_dropped_when_a_person_is_named() -> None:
+    authors, _ = choose_authors([("json-ld", ["The Harbour Post", "Jane Doe"], set())], SITES)
+    assert authors == ["Jane Doe"]
+
+
+def test_organisation_only_byline_is_kept() -> None:
+    authors, _ = choose_authors([("json-ld", ["The Harbour Post"], {"The Harbour Post"})], SITES)
+    assert authors == ["The Harbour Post"]
+
+
+def test_first_signal_with_names_wins() -> None:
+    signals = [("json-ld", [], set()), ("meta", ["Jane Doe"], set()), ("byline", ["By John Roe"], set())]
+    assert choose_authors(signals, SITES) == (["Jane Doe"], "meta")
+
+
+# --- dates ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("2024-03-05T22:30:00Z", "2024-03-05T22:30:00+00:00"),
+        ("2024-03-05T22:30:00.123456789+0100", "2024-03-05T22:30:00.123456+01:00"),
+        ("2024-03-05 22:30:00", "2024-03-05T22:30:00"),
+        ("2024-03-05", "2024-03-05"),
+        ("Tue, 05 Mar 2024 22:30:00 +0000", "2024-03-05T22:30:00+00:00"),
+        ("Fri Apr 28 19:20:36 CEST 2023", "2023-04-28T19:20:36"),
+        ("1709677800000", "2024-03-05T22:30:00+00:00"),
+        ("yesterday", None),
+        ("0001-01-01", None),
+    ],
+)
+def test_parse_date(value: str, parsed: str | None) -> None:
+    assert parse_date(value) == parsed
+
+
+# --- language -------------------------------------------------------------------------------
+
+GERMAN = (
+    "Die Reederei stellt die Fährverbindung zwischen dem Festland und der Insel zum Jahresende ein. "
+    "Für die Einwohner der Insel bedeutet das einen tiefen Einschnitt, viele pendeln täglich zur Arbeit. "
+    "Der Bürgermeister kündigte an, gemeinsam mit dem Landkreis nach einem neuen Betreiber zu suchen."
+)
+
+
+def test_language_codes_are_normalised() -> None:
+    assert [normalize(v) for v in ("en-GB", "de_DE", "eng", "iw", "x-default", None)] == [
+        "en",
+        "de",
+        "en",
+        "he",
+        None,
+        None,
+    ]
+
+
+def test_language_from_content_when_the_page_says_none() -> None:
+    assert choose_language([("html", None)], GERMAN) == ("de", "content")
+
+
+def test_language_from_content_when_the_page_says_wrong() -> None:
+    assert choose_language([("html", "en")], GERMAN) == ("de", "content (page said en)")
+
+
+def test_declared_language_kept_for_a_close_relative() -> None:
+    danish = (
+        "Regeringen har besluttet at forlænge aftalen om færgeforbindelsen til øen, så beboerne fortsat "
+        "kan pendle til arbejde på fastlandet hver morgen. Borgmesteren kalder beslutningen en stor lettelse "
+        "for de familier, der har boet på øen i generationer."
+    )
+    assert choose_language([("html", "nb")], danish) == ("nb", "html")
+
+
+def test_declared_language_kept_for_short_text() -> None:
+    assert choose_language([("html", "en")], "Die Fähre") == ("en", "html")
+
+
+# --- body -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Advertisement",
+        "Read more: Ferry timetable changes",
+        "Share this article",
+        "Sign up for our newsletter",
+        "Scroll to Top",
+        "Foto: dpa",
+        "STR/AFP via Getty Images",
+        "We use cookies. Click accept to enable them or change your settings.",
+        "|",
+        "Comments (12)",
+    ],
+)
+def test_prompts_are_recognised(text: str) -> None:
+    assert is_prompt(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Share prices rose by five percent after the announcement on Monday.",
+        "Comments by the minister caused an uproar in parliament.",
+        "The ferry will run again from Monday.",
+    ],
+)
+def test_article_sentences_are_not_prompts(text: str) -> None:
+    assert not is_prompt(text)
+
+
+def test_datelines() -> None:
+    assert is_dateline("Stand: 22.04.2024, 06:00 Uhr")
+    assert is_dateline("Updated 5 March 2024, 10:30 GMT")
+    assert not is_dateline("Five people were hurt on 5 March in the harbour.")
+
+
+def test_clean_body_removes_lead_metadata_repeats_and_trailing_links() -> None:
+    body = fromstring(
+        "<body><head rend='h1'>Tidal barrier opens</head><p>By Jane Doe</p>"
+        "<p>Stand: 22.04.2024, 06:00 Uhr</p>"
+        "<p>The tidal barrier at the mouth of the old harbour opened on Tuesday evening, two years late.</p>"
+        "<p>Externer Inhalt nicht verfügbar</p>"
+        "<p>Engineers closed the twin steel gates for the first time at high tide on Tuesday night.</p>"
+        "<p>Externer Inhalt nicht verfügbar</p><p>Externer Inhalt nicht verfügbar</p>"
+        "<p>Related:</p><list><item>Ferry strike ends</item><item>New bridge planned</item></list></body>"
+    )
+    removed = clean_body(body, headlines=["Tidal barrier opens"], authors=["Jane Doe"])
+    left = [" ".join(el.itertext()) for el in body]
+    assert left == [
+        "The tidal barrier at the mouth of the old harbour opened on Tuesday evening, two years late.",
+        "Engineers closed the twin steel gates for the first time at high tide on Tuesday night.",
+    ]
+    assert removed == {"lead metadata": 3, "repeated": 3, "prompt": 1, "trailing": 2}
+
+
+def test_clean_body_drops_a_second_copy_and_repeated_teaser_labels() -> None:
+    quote = "Appearing before the court, the delegation said the harbour had to stay open for ships."
+    body = fromstring(
+        f"<body><p>{quote}</p><p>Other paragraph of the article with enough words to be a paragraph.</p>"
+        f"<p>{quote}</p><p>FUNDA OLUNYE UDABA | Headline one</p>"
+        "<p>FUNDA OLUNYE UDABA | Headline two</p></body>"
+    )
+    removed = clean_body(body, headlines=[], authors=[])
+    assert len(body) == 2
+    assert removed == {"repeated": 1, "prompt": 2}
