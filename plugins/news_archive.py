@@ -1,0 +1,189 @@
+"""One-off Datasette plugin for the news archive (loaded with ``--plugins-dir plugins``).
+
+- Cells: JSON lists (authors, tags, categories) read as "A, B"; search snippets show their
+  ``<mark>`` highlights, with everything else in the snippet escaped.
+- Template filters used by ``templates/``: ``snippet_html``, ``json_list``, ``article_body``,
+  ``nice_time``, ``tilde_encode``.
+- Read-only: any request but GET, HEAD or OPTIONS is refused with 405 before Datasette sees it
+  (there are no writable canned queries, logins or write plugins to serve).
+- Atom feeds (datasette-atom): a canned query's feed is titled by its ``feed_title`` in
+  metadata.yml, with ``{param}`` filled in ("News archive: articles matching ferry"); a search
+  that matches nothing yet answers an empty feed instead of an error (datasette-atom 0.9 takes
+  ``max()`` of the rows' dates), so it can be followed before the first match arrives.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from datasette import hookimpl
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+# Columns that sqlite-utils writes as JSON arrays (Python lists in the item).
+LIST_COLUMNS = {"authors", "tags", "categories"}
+MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
+
+
+def json_list(value: Any) -> list[str]:
+    """The items of a JSON-array cell; a cell that is not JSON is one item."""
+    if value in (None, ""):
+        return []
+    try:
+        items = json.loads(value)
+    except (TypeError, ValueError):
+        return [str(value)]
+    if isinstance(items, list):
+        return [str(item) for item in items if item not in (None, "")]
+    return [str(items)]
+
+
+def snippet_html(value: Any) -> Markup:
+    """An FTS5 snippet as HTML: escape everything, then restore only the highlight marks."""
+    escaped = str(escape("" if value is None else value))
+    return Markup(
+        escaped.replace(str(escape(MARK_OPEN)), MARK_OPEN).replace(str(escape(MARK_CLOSE)), MARK_CLOSE)
+    )
+
+
+def article_body(markdown: str | None, title: str | None) -> str:
+    """The Markdown body without a leading "# headline" line: the page shows the headline already."""
+    text = (markdown or "").lstrip()
+    first, _, rest = text.partition("\n")
+    if first.startswith("# ") and title and first[2:].strip() == title.strip():
+        return rest.lstrip()
+    return text
+
+
+def nice_time(value: Any) -> str:
+    """An ISO 8601 timestamp as "2 November 2026, 09:30 UTC"; anything else as it is."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if len(str(value)) <= len("2026-11-02"):
+        return f"{moment.day} {moment:%B %Y}"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+def short_time(value: Any) -> str | None:
+    """An ISO 8601 timestamp as "2026-11-02 09:30 UTC" (None if it is not one)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return f"{moment:%Y-%m-%d %H:%M}" if "T" in str(value) else f"{moment:%Y-%m-%d}"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+@hookimpl
+def render_cell(value: Any, column: str, table: str | None) -> Markup | str | None:
+    if column == "snippet" and table is None and isinstance(value, str):
+        return snippet_html(value)
+    if column in LIST_COLUMNS and isinstance(value, str) and value.startswith("["):
+        # Never "": Datasette's table view treats a falsy rendering as "no opinion".
+        return ", ".join(json_list(value)) or Markup("&nbsp;")
+    if column.endswith("_at") and isinstance(value, str) and value[:2] in ("19", "20"):
+        return short_time(value)  # the JSON keeps the full ISO 8601 value
+    return None  # Datasette's own rendering
+
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@hookimpl
+def asgi_wrapper() -> Any:
+    def wrap(app: Any) -> Any:
+        async def read_only(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["method"] not in READ_METHODS:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 405,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"allow", b"GET, HEAD"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"This archive is read-only.\n"})
+                return
+            await app(scope, receive, send)
+
+        return read_only
+
+    return wrap
+
+
+@hookimpl
+def prepare_jinja2_environment(env: Any) -> None:
+    env.filters["json_list"] = json_list
+    env.filters["snippet_html"] = snippet_html
+    env.filters["article_body"] = article_body
+    env.filters["nice_time"] = nice_time
+    env.filters["tilde_encode"] = lambda value: tilde_encode(str(value))
+
+
+class _Blank(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def feed_title(datasette: Any, request: Any, database: str, query_name: str | None, default: str) -> str:
+    """A canned query's feed title: its `feed_title` (with {param} filled from the URL) or title."""
+    if request.args.get("_feed_title"):
+        return str(request.args.get("_feed_title"))
+    if not query_name:
+        return default
+    queries = (datasette.metadata(database=database) or {}).get("queries") or {}
+    query = queries.get(query_name) or {}
+    template = query.get("feed_title") or query.get("title") or query_name
+    params = _Blank({key: request.args.get(key) for key in request.args})
+    return " ".join(str(template).format_map(params).split())
+
+
+def empty_atom_feed(request: Any, title: str) -> Response:
+    """The feed datasette-atom would answer, with no entries (same id, link and title)."""
+    from feedgen.feed import FeedGenerator  # datasette-atom's own dependency
+
+    feed = FeedGenerator()
+    feed.id(request.url)
+    feed.link(href=request.url, rel="self")
+    feed.title(title)
+    feed.updated(datetime.now(UTC))
+    return Response(feed.atom_str(pretty=True), content_type="application/xml; charset=utf-8", status=200)
+
+
+def _improve_atom_feeds() -> None:
+    try:
+        import datasette_atom
+    except ImportError:
+        return
+    original = datasette_atom.render_atom
+    if getattr(original, "news_archive", False):
+        return  # this file is loaded again by every Datasette instance in one process
+
+    # Datasette passes renderer arguments by name, so the wrapper keeps the plugin's signature.
+    def render_atom(datasette, request, sql, columns, rows, database, table, query_name, view_name, data):  # type: ignore[no-untyped-def]
+        title = feed_title(datasette, request, database, query_name, sql)
+        if not rows:
+            return empty_atom_feed(request, title)
+        # datasette-atom titles the feed with its `sql` argument when there is no canned title;
+        # query_name=None keeps its safe HTML cleaning, the only other thing it is used for.
+        return original(datasette, request, title, columns, rows, database, table, None, view_name, data)
+
+    render_atom.news_archive = True  # type: ignore[attr-defined]
+    # The plugin's register_output_renderer() reads this module global when Datasette starts,
+    # which is after the plugins directory is loaded.
+    datasette_atom.render_atom = render_atom
+
+
+_improve_atom_feeds()
