@@ -38,8 +38,12 @@ crawl: $(STAMP)
 list: $(STAMP)
 	$(BIN)/python scheduler.py list
 
+# Browse the archive read-only at http://127.0.0.1:8001 (safe while crawls write): make serve [DB=...] [PORT=...]
+serve: DB ?= data/news.db
+serve: PORT ?= 8001
 serve: $(STAMP)
-	$(BIN)/datasette serve data/news.db --host 127.0.0.1 --port 8001 -m metadata.yml
+	@test -f $(DB) || { echo "error: no archive at $(DB) yet: run make demo (or make crawl SOURCE=...) first"; exit 1; }
+	$(BIN)/datasette serve $(DB) --host 127.0.0.1 --port $(PORT) -m metadata.yml --plugins-dir plugins --template-dir templates
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/logs

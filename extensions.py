@@ -2,21 +2,37 @@
 
 Components report failures by sending the `failure_recorded` signal (see `report_failure`),
 so the spider and the pipelines never talk to the database about runs themselves.
+
+Two guarantees live here too, because every crawl passes through this extension first:
+
+- A database that cannot be written (read-only, disk full, not a database) stops the crawl
+  with one clear line, never a traceback per page: at start the crawl does not begin
+  (StorageError, exit status 1); mid-crawl it closes as ``storage_error`` (run status failed).
+- Credentials never reach a log line or the `failures` table: ``user:password@`` in URLs and
+  the passwords the process knows (HTTPAUTH_PASS, proxies from the environment) are masked.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from scrapy import signals
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
 
 from archive import Archive
+from sources import redact_credentials
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from scrapy.spiders import Spider
     from twisted.python.failure import Failure
 
@@ -38,7 +54,101 @@ RUN_COUNTS = {
     "not_articles": "news/pages/not_article",
     "skipped_stored": "news/requests/skipped_stored",
     "failures": "news/failures",
+    "not_modified": "news/http/not_modified",
+    "articles_revisited": "news/articles/revisited",
+    "articles_taken_down": "news/articles/taken_down",
 }
+
+
+# SQLite errors after which no write can succeed, by their error name (Python 3.11+) ...
+FATAL_SQLITE_ERRORS = (
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "SQLITE_PERM",
+)
+# ... and by their message, which is all StorePipeline passes on when a batch cannot be written.
+FATAL_STORAGE_MESSAGES = (
+    "database or disk is full",
+    "readonly database",
+    "disk I/O error",
+    "unable to open database file",
+    "database disk image is malformed",
+    "file is not a database",
+)
+
+
+class StorageError(RuntimeError):
+    """The archive database cannot be written; the message is one line naming the file and why."""
+
+
+def is_fatal_storage_error(error: BaseException | str) -> bool:
+    """True for an error after which the archive cannot be written at all (disk full, read-only)."""
+    if isinstance(error, OSError):
+        return True
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return name.startswith(FATAL_SQLITE_ERRORS) or any(m in str(error) for m in FATAL_STORAGE_MESSAGES)
+
+
+# --- no credentials in logs or failures ------------------------------------------------------
+
+
+class Redactor:
+    """Masks credentials in text: ``user:password@`` in URLs, and each known password anywhere."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self.installed = False
+
+    def __call__(self, text: str) -> str:
+        text = redact_credentials(text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def clean(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: logging reports it when the record is emitted
+            return
+        if (clean := self(message)) != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:  # formatters reuse exc_text as it is
+            record.exc_text = self(logging.Formatter().formatException(record.exc_info))
+
+
+redact = Redactor()
+
+
+def known_secrets(settings: BaseSettings) -> set[str]:
+    """Passwords this crawl process holds: Scrapy's HTTP auth setting and the proxies' passwords."""
+    secrets = {settings.get("HTTPAUTH_PASS") or ""}
+    for url in getproxies().values():
+        try:
+            secrets.add(urlsplit(url if "://" in url else f"http://{url}").password or "")
+        except ValueError:
+            continue
+    return {s for s in secrets if len(s) >= 4}  # masking "ab" everywhere would mangle every line
+
+
+def install_log_redaction(secrets: set[str]) -> None:
+    """Every log record of this process is made before any handler sees it, so mask it there:
+    one hook covers Scrapy's "Overridden settings" line, request URLs and tracebacks alike."""
+    redact.secrets |= secrets
+    if redact.installed:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        redact.clean(record)
+        return record
+
+    logging.setLogRecordFactory(redacting_record_factory)
+    redact.installed = True
 
 
 def report_failure(
@@ -54,10 +164,23 @@ class CrawlRunRecorder:
         self.crawler = crawler
         self.run_id: int | None = None
         self.source: str | None = None
+        self.storage_failed = False
+        self._closing: Any = None  # the Deferred closing the spider after a storage error
+        # After a storage error SQLite can keep refusing writes on the connection that failed,
+        # even small ones that would fit: the run's own rows then go through a fresh one.
+        self._fresh: Archive | None = None
+        self._reopened = False
+        # Failures after a storage error: written with the run's end, in one transaction, so
+        # what little room is left goes to one commit instead of one per page.
+        self._unwritten: list[dict[str, Any]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlRunRecorder:
+        install_log_redaction(known_secrets(crawler.settings))
         recorder = cls(crawler)
+        # The run row is written now, before the engine starts: a database that cannot be
+        # written ends the crawl here (exit status 1) instead of failing on every page.
+        recorder.start_run(crawler.spider)
         crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(recorder.spider_error, signal=signals.spider_error)
@@ -67,14 +190,21 @@ class CrawlRunRecorder:
 
     @property
     def archive(self) -> Archive:
-        return Archive.for_crawler(self.crawler)
+        return self._fresh or Archive.for_crawler(self.crawler)
+
+    def start_run(self, spider: Spider | None) -> None:
+        source: Source | None = getattr(spider, "source", None)
+        self.source = source.name if source else getattr(spider, "name", None) or "unknown"
+        try:
+            if source is not None:
+                self.archive.sync_source(source)
+            self.run_id = self.archive.start_run(self.source, log_file=self.crawler.settings.get("LOG_FILE"))
+        except (sqlite3.Error, OSError) as exc:
+            message = self._storage_message(exc)
+            logger.error("%s; the crawl of %s does not start", message, self.source)
+            raise StorageError(message) from None
 
     def spider_opened(self, spider: Spider) -> None:
-        source: Source | None = getattr(spider, "source", None)
-        self.source = source.name if source else spider.name
-        if source is not None:
-            self.archive.sync_source(source)
-        self.run_id = self.archive.start_run(self.source, log_file=self.crawler.settings.get("LOG_FILE"))
         spider.run_id = self.run_id  # type: ignore[attr-defined]
         logger.info("crawl run %s started for source %s", self.run_id, self.source, extra={"spider": spider})
 
@@ -84,21 +214,78 @@ class CrawlRunRecorder:
         stats = self.crawler.stats
         counts = {column: int(stats.get_value(key, 0)) for column, key in RUN_COUNTS.items()}
         status = "ok" if reason == "finished" else "cancelled" if reason == "shutdown" else "failed"
-        self.archive.finish_run(self.run_id, status=status, finish_reason=reason, counts=counts)
-        logger.info("crawl run %s %s (%s): %s", self.run_id, status, reason, counts, extra={"spider": spider})
+        run_id, unwritten, self._unwritten = self.run_id, self._unwritten, []
+
+        def finish(archive: Archive, failures: list[dict[str, Any]]) -> None:
+            with archive.db.atomic():
+                for row in failures:
+                    archive.record_failure(**row)
+                archive.finish_run(run_id, status=status, finish_reason=reason, counts=counts)
+
+        if self._write(lambda archive: finish(archive, unwritten)) or (
+            unwritten and self._write(lambda archive: finish(archive, []))
+        ):
+            logger.info("crawl run %s %s (%s): %s", run_id, status, reason, counts, extra={"spider": spider})
+        else:
+            logger.error("crawl run %s (%s) could not be recorded: it stays marked running", run_id, reason)
+        if self._fresh is not None:
+            self._fresh.close()
+            self._fresh = None
 
     def failure(self, url: str | None, stage: str, reason: str, http_status: int | None = None) -> None:
+        url, reason = (redact(url) if url else url), redact(reason)
         self.crawler.stats.inc_value("news/failures")
         self.crawler.stats.inc_value(f"news/failures/{stage}")
         logger.warning("failure [%s] %s: %s", stage, url, reason)
-        self.archive.record_failure(
-            run_id=self.run_id,
-            source=self.source,
-            url=url,
-            stage=stage,
-            reason=reason,
-            http_status=http_status,
-        )
+        if stage == "store" and is_fatal_storage_error(reason):
+            self.stop_for_storage(reason)
+        row = {
+            "run_id": self.run_id,
+            "source": self.source,
+            "url": url,
+            "stage": stage,
+            "reason": reason,
+            "http_status": http_status,
+        }
+        if self.storage_failed or not self._write(lambda archive: archive.record_failure(**row)):
+            self._unwritten.append(row)
+
+    def _write(self, write: Callable[[Archive], object]) -> bool:
+        """Run one of the recorder's writes; after a storage error, retry once on a fresh connection."""
+        for attempt in (1, 2):
+            try:
+                write(self.archive)
+            except (sqlite3.Error, OSError) as exc:
+                self.stop_for_storage(exc)
+                if attempt == 2 or not self._reopen():
+                    return False
+            else:
+                return True
+        return False
+
+    def _reopen(self) -> bool:
+        if self._reopened:
+            return False
+        self._reopened = True
+        try:
+            self._fresh = Archive.open(self.crawler.settings.get("NEWS_DB_PATH"))
+        except (sqlite3.Error, OSError):
+            return False
+        return True
+
+    def stop_for_storage(self, error: BaseException | str) -> None:
+        """The archive cannot be written: stop fetching pages that could not be kept (once)."""
+        if self.storage_failed:
+            return
+        self.storage_failed = True
+        logger.error("%s; stopping the crawl", self._storage_message(error))
+        self.crawler.stats.set_value("news/storage_error", redact(str(error)))
+        if self.crawler.engine.spider is not None:  # not when the close itself is what failed
+            self._closing = deferred_from_coro(self.crawler.engine.close_spider_async(reason="storage_error"))
+
+    def _storage_message(self, error: BaseException | str) -> str:
+        path = self.crawler.settings.get("NEWS_DB_PATH")
+        return f"cannot write the archive database {path}: {redact(str(error))}"
 
     def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
         self.failure(response.url, "parse", f"{failure.type.__name__}: {failure.value}", response.status)
@@ -107,6 +294,4 @@ class CrawlRunRecorder:
         if isinstance(failure.value, DropItem):
             return
         url = getattr(item, "url", None)
-        self.failure(
-            url, getattr(failure.value, "stage", "store"), f"{failure.type.__name__}: {failure.value}"
-        )
+        self.failure(url, getattr(failure.value, "stage", "store"), f"{failure.type.__name__}: {failure.value}")

@@ -1,7 +1,9 @@
-"""The news archive's command line: crawl sources now, list them (the daemon comes next).
+"""The news archive's command line: the daemon, crawls now, and what they did.
 
-    python scheduler.py crawl NAME [NAME ...]     crawl sources from the sources file
-    python scheduler.py crawl --all               crawl every enabled source
+    python scheduler.py run                       the daemon: every source on its schedule
+    python scheduler.py status                    last and next run of each source; is the daemon alive?
+    python scheduler.py crawl NAME [NAME ...]     crawl sources from the sources file, now
+    python scheduler.py crawl --all               crawl every enabled source, now
     python scheduler.py crawl --url URL           try a feed, sitemap or home page before adding it
     python scheduler.py list                      show the configured sources
 
@@ -11,30 +13,131 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from runner import PROJECT_ROOT, CrawlRequest, project_settings, run_crawls
-from sources import SourceConfigError, find_source, format_duration, load_sources
+from runner import PROJECT_ROOT, CrawlRequest, ProgressLine, project_settings, run_crawls
+from sources import SourceConfigError, find_source, format_duration, load_sources, parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlite_utils import Database
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCES = PROJECT_ROOT / "sources.toml"
 DEFAULT_DB = PROJECT_ROOT / "data" / "news.db"
+EXIT_NOT_RUNNING = 3  # `status` when the daemon is not alive (the LSB init-script convention)
+
+
+def duration(*, allow_zero: bool = False) -> Callable[[str], timedelta]:
+    def parse(text: str) -> timedelta:
+        try:
+            return parse_duration(text, allow_zero=allow_zero)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scheduler.py", description="Scheduled news archive: crawl, list.")
+    parser = argparse.ArgumentParser(
+        prog="scheduler.py", description="Scheduled news archive: run the daemon, crawl, status, list."
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--sources", type=Path, default=DEFAULT_SOURCES, help="sources file (default: %(default)s)"
     )
     common.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_run_command(commands, common)
+    add_crawl_command(commands, common)
 
+    status = commands.add_parser(
+        "status",
+        parents=[common],
+        help="each source's last and next run, recent failures; is the daemon alive?",
+        description="Show whether the daemon is alive and, for each source, its last run and its "
+        "counts, its next run and its failures in the last 24 hours. Exit status 0 when the daemon "
+        f"is alive, {EXIT_NOT_RUNNING} when it is not.",
+    )
+    status.add_argument("--failures", type=int, default=10, help="recent problems to show (default: 10)")
+    status.set_defaults(handler=cmd_status)
+
+    listing = commands.add_parser(
+        "list",
+        parents=[common],
+        help="list the configured sources",
+        description="List the sources in the sources file, checking it on the way.",
+    )
+    listing.set_defaults(handler=cmd_list)
+    return parser
+
+
+def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run the daemon: every enabled source on its schedule",
+        description="Run every enabled source on its schedule until SIGTERM or Ctrl-C. Crawls run in "
+        "child processes; sources due together share one. SIGHUP re-reads the sources file. Logs go "
+        "to stderr and to <db dir>/logs/daemon.log; each crawl's log to <db dir>/logs/<source>/.",
+    )
+    run.add_argument(
+        "--max-parallel", type=positive_int, default=2, help="crawl processes at once (default: 2)"
+    )
+    run.add_argument(
+        "--batch-size", type=positive_int, default=25, help="sources per crawl process, at most (default: 25)"
+    )
+    run.add_argument(
+        "--batch-window",
+        type=duration(allow_zero=True),
+        default=timedelta(seconds=10),
+        help="how long a due source waits for others to share its process (default: 10s)",
+    )
+    run.add_argument(
+        "--grace",
+        type=duration(allow_zero=True),
+        default=timedelta(seconds=30),
+        help="at shutdown, how long running crawls get to finish before they are stopped (default: 30s)",
+    )
+    run.add_argument(
+        "--kill-wait",
+        type=duration(allow_zero=True),
+        default=timedelta(seconds=10),
+        help="how long a crawl told to stop gets before it is killed (default: 10s)",
+    )
+    run.add_argument(
+        "--tick", type=duration(), default=timedelta(seconds=15), help="heartbeat interval (default: 15s)"
+    )
+    run.add_argument(
+        "--keep-logs",
+        type=duration(),
+        default=timedelta(days=14),
+        help="keep crawl logs this long (default: 14d)",
+    )
+    run.add_argument("--log-level", default="INFO", help="the daemon's log level (default: INFO)")
+    run.add_argument("--crawl-log-level", default="INFO", help="the crawls' Scrapy log level (default: INFO)")
+    run.set_defaults(handler=cmd_run)
+
+
+def add_crawl_command(commands: Any, common: argparse.ArgumentParser) -> None:
     crawl = commands.add_parser(
         "crawl",
         parents=[common],
         help="crawl sources now, in the foreground",
-        description="Crawl sources now, in the foreground, and print a summary.",
+        description="Crawl sources now, in the foreground, with a progress line, and print a summary.",
     )
     crawl.add_argument("names", nargs="*", metavar="NAME", help="sources to crawl")
     crawl.add_argument("--all", action="store_true", help="crawl every enabled source")
@@ -45,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--max-articles", type=int, help="with --url: stop after this many article pages")
     crawl.add_argument("--log-level", default="INFO", help="Scrapy log level (default: %(default)s)")
     crawl.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress line on stderr (default: when stderr is a terminal)",
+    )
+    crawl.add_argument(
         "-s",
         "--set",
         action="append",
@@ -54,9 +163,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.set_defaults(handler=cmd_crawl)
 
-    listing = commands.add_parser("list", parents=[common], help="list the configured sources")
-    listing.set_defaults(handler=cmd_list)
-    return parser
+
+# --- run --------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon import Daemon, DaemonConfig, DaemonError, install_signal_handlers, setup_logging
+
+    config = DaemonConfig(
+        db=args.db,
+        sources=args.sources,
+        max_parallel=args.max_parallel,
+        batch_size=args.batch_size,
+        batch_window=args.batch_window,
+        grace=args.grace,
+        kill_wait=args.kill_wait,
+        tick=args.tick,
+        crawl_log_level=args.crawl_log_level,
+        keep_logs=args.keep_logs,
+    )
+    setup_logging(config.log_dir, args.log_level)
+    daemon = Daemon(config)
+    install_signal_handlers(daemon)  # before it starts: a signal during start-up is not lost
+    try:
+        return daemon.run()
+    except DaemonError as exc:
+        logger.error("%s", exc)
+        return 1
+
+
+# --- crawl ------------------------------------------------------------------------------------
 
 
 def crawl_requests(args: argparse.Namespace) -> list[CrawlRequest]:
@@ -80,8 +216,12 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     for assignment in args.set:
         name, _, value = assignment.partition("=")
         overrides[name] = value
+    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = ProgressLine(sys.stderr, rewrite=sys.stderr.isatty()) if show_progress else None
     first_run = _last_run_id(args.db)  # also creates or migrates the database before crawlers race to
-    seconds = run_crawls(requests, project_settings(args.db, args.sources, overrides))
+    seconds = run_crawls(requests, project_settings(args.db, args.sources, overrides), progress=progress)
+    if progress:
+        progress.finish()
     return print_summary(args.db, first_run, seconds)
 
 
@@ -101,14 +241,14 @@ def print_summary(db_path: Path, after_run_id: int, seconds: float) -> int:
     from schema import open_db
 
     db = open_db(db_path)
-    runs = list(db["crawl_runs"].rows_where("id > ?", [after_run_id], order_by="id"))
+    # This process ran the crawls: a daemon's runs in the meantime are not ours to report.
+    runs = list(db["crawl_runs"].rows_where("id > ? AND pid = ?", [after_run_id, os.getpid()], order_by="id"))
     failed = False
     for run in runs:
         failed |= run["status"] != "ok"
         print(
             f"{run['source']}: {run['status']} - {run['articles_new'] or 0} new, "
-            f"{run['articles_updated'] or 0} updated, {run['articles_unchanged'] or 0} unchanged, "
-            f"{run['articles_duplicate'] or 0} duplicates, "
+            f"{run['articles_updated'] or 0} updated, {run['articles_duplicate'] or 0} duplicates, "
             f"{run['not_articles'] or 0} not articles, {run['skipped_stored'] or 0} already stored, "
             f"{run['failures'] or 0} failures ({run['requests'] or 0} requests)"
         )
@@ -116,6 +256,122 @@ def print_summary(db_path: Path, after_run_id: int, seconds: float) -> int:
     print(f"{total} articles in {db_path}; took {seconds:.1f}s")
     db.close()
     return 1 if failed or not runs else 0
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from daemon import daemon_state
+    from schema import open_db
+
+    if not args.db.exists():
+        print(f"no database at {args.db}: nothing has run yet")
+        return EXIT_NOT_RUNNING
+    db = open_db(args.db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    state = daemon_state(db, now)
+    print(describe_daemon(state, now))
+    try:
+        sources = load_sources(args.sources)
+    except SourceConfigError as exc:
+        print(f"warning: {exc}")
+        sources = []
+    print()
+    print_source_table(db, sources, state, now)
+    print_problems(db, args.failures, now)
+    db.close()
+    return 0 if state and state["alive"] else EXIT_NOT_RUNNING
+
+
+def ago(moment: str | None, now: datetime) -> str:
+    """'13:45:31Z, 5m ago' (the date too when it is not today), 'in 10m' for the future."""
+    if not moment:
+        return "-"
+    when = datetime.fromisoformat(moment).astimezone(UTC)
+    delta = now - when
+    stamp = when.strftime("%H:%M:%SZ") if when.date() == now.date() else when.strftime("%Y-%m-%d %H:%MZ")
+    if delta >= timedelta(0):
+        return f"{stamp}, {format_duration(delta)} ago" if delta else f"{stamp}, now"
+    return f"{stamp}, in {format_duration(-delta)}"
+
+
+def describe_daemon(state: dict[str, Any] | None, now: datetime) -> str:
+    if state is None:
+        return "daemon: never run on this database (start it with: python scheduler.py run)"
+    if state["alive"]:
+        up = format_duration(now - datetime.fromisoformat(state["started_at"]))
+        return (
+            f"daemon: running, pid {state['pid']} on {state['host']}, up {up}, last tick "
+            f"{format_duration(timedelta(seconds=int(state['since_tick_s'])))} ago; "
+            f"{state['sources']} sources scheduled, {state['running']} crawl processes running, "
+            f"{state['queued']} sources queued"
+        )
+    if state["status"] == "running":
+        return (
+            f"daemon: NOT RESPONDING - pid {state['pid']} on {state['host']} last ticked "
+            f"{ago(state['last_tick_at'], now)}; it was killed or hangs"
+        )
+    return f"daemon: stopped ({ago(state['stopped_at'], now)})"
+
+
+def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> None:
+    from jobs import next_run_time
+
+    names = [s.name for s in sources]
+    ran = db.execute("SELECT DISTINCT source FROM crawl_runs ORDER BY source").fetchall()
+    names += [name for (name,) in ran if name not in names and not name.startswith("adhoc_")]
+    by_name = {s.name: s for s in sources}
+    alive = bool(state and state["alive"])
+    next_runs = dict(db.execute("SELECT source, next_run_at FROM daemon_jobs").fetchall()) if alive else {}
+    since = (now - timedelta(days=1)).isoformat()
+    header = f"{'SOURCE':24} {'SCHEDULE':14} {'LAST RUN':30} {'STATUS':10} {'NEW':>4} {'UPD':>4} {'FAIL':>4}"
+    print(f"{header}  {'NEXT RUN':26} {'FAILED RUNS 24H':>15} {'FAILURES 24H':>12}")
+    for name in names:
+        last = db["crawl_runs"].rows_where(
+            "source = ? AND status != 'skipped'", [name], order_by="id DESC", limit=1
+        )
+        last_row: dict[str, Any] = next(iter(last), {})
+        source = by_name.get(name)
+        schedule = source.schedule if source else "(not in file)"
+        if source is not None and not source.enabled:
+            next_run = "disabled"
+        elif alive:
+            next_run = ago(next_runs.get(name), now) if name in next_runs else "-"
+        elif source is not None:
+            started = datetime.fromisoformat(last_row["started_at"]) if last_row else None
+            due = next_run_time(source, started, now)
+            next_run = "at daemon start" if due <= now else ago(due.isoformat(), now)
+        else:
+            next_run = "-"
+        failed_runs, failures = db.execute(
+            "SELECT (SELECT count(*) FROM crawl_runs WHERE source = ? AND started_at >= ? "
+            "AND status IN ('failed', 'timed_out')), "
+            "(SELECT count(*) FROM failures WHERE source = ? AND occurred_at >= ?)",
+            [name, since, name, since],
+        ).fetchone()
+        print(
+            f"{name:24} {schedule:14} {ago(last_row.get('started_at'), now):30} "
+            f"{last_row.get('status', 'never'):10} {last_row.get('articles_new') or 0:>4} "
+            f"{last_row.get('articles_updated') or 0:>4} {last_row.get('failures') or 0:>4}  "
+            f"{next_run:26} {failed_runs:>15} {failures:>12}"
+        )
+
+
+def print_problems(db: Database, limit: int, now: datetime) -> None:
+    rows = db.execute(
+        "SELECT id, source, started_at, status, finish_reason FROM crawl_runs "
+        "WHERE status IN ('failed', 'timed_out') ORDER BY id DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+    if not rows:
+        return
+    print("\nrecent failed runs:")
+    for run_id, source, started_at, status, reason in rows:
+        print(f"  {ago(started_at, now):30} {source} run {run_id}: {status}: {reason}")
+
+
+# --- list -------------------------------------------------------------------------------------
 
 
 def cmd_list(args: argparse.Namespace) -> int:

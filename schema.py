@@ -147,9 +147,86 @@ def add_articles_search(db: Database) -> None:
     # Triggers keep the index in step with every insert, update and delete, including
     # those a user makes by hand, so search is current while the crawler writes.
     if not db["articles_fts"].exists():
-        db["articles"].enable_fts(
-            ["title", "description", "text"], create_triggers=True, tokenize="porter unicode61"
-        )
+        db["articles"].enable_fts(["title", "description", "text"], create_triggers=True, tokenize="porter unicode61")
+
+
+@migrations()
+def track_changes_and_copies(db: Database) -> None:
+    """Revisions of changed articles, near-duplicate clusters, take-downs and HTTP validators."""
+    articles = db["articles"]
+    for column, kind in (("version", int), ("cluster_id", int), ("taken_down_at", str)):
+        if column not in articles.columns_dict:
+            articles.add_column(column, kind)
+    articles.create_index(["cluster_id"], if_not_exists=True)
+    db["article_revisions"].create(
+        {
+            "id": int,
+            "url": str,
+            "version": int,
+            "replaced_at": str,
+            "changed": str,
+            "title": str,
+            "authors": str,
+            "published_at": str,
+            "modified_at": str,
+            "text": str,
+            "body_hash": str,
+            "fetched_at": str,
+        },
+        pk="id",
+        foreign_keys=[("url", "articles", "url")],
+        not_null={"url", "replaced_at"},
+        if_not_exists=True,
+    )
+    db["article_revisions"].create_index(["url", "version"], if_not_exists=True)
+    # MinHash signatures and their LSH band buckets: a persistent near-duplicate index that
+    # answers "which stored articles look like this one?" with indexed lookups, never a scan.
+    db["article_signatures"].create(
+        {"url": str, "signature": bytes},
+        pk="url",
+        foreign_keys=[("url", "articles", "url")],
+        if_not_exists=True,
+    )
+    db["signature_bands"].create({"band": int, "bucket": int, "url": str}, if_not_exists=True)
+    # Only `bucket` is indexed: rows are found by bucket, and deleted by bucket and URL (every
+    # index costs time on each insert, and inserts are the hot path here).
+    db["signature_bands"].create_index(["bucket"], if_not_exists=True)
+    db["http_validators"].create(
+        {
+            "url": str,
+            "etag": str,
+            "last_modified": str,
+            "checked_at": str,
+            "children": str,
+        },
+        pk="url",
+        if_not_exists=True,
+    )
+    # Adaptive polling (polling.py): each adaptive source's current interval and why.
+    db["source_polling"].create(
+        {"source": str, "interval_s": float, "reason": str, "decided_at": str},
+        pk="source",
+        if_not_exists=True,
+    )
+    runs = db["crawl_runs"]
+    for column in ("not_modified", "articles_revisited", "articles_taken_down"):
+        if column not in runs.columns_dict:
+            runs.add_column(column, int)
+    # A cluster's original is its earliest article: published first, or seen first when undated.
+    db.create_view(
+        "article_clusters",
+        """
+        SELECT cluster_id, count(*) AS articles, count(DISTINCT source) AS sources,
+               (SELECT a2.url FROM articles a2 WHERE a2.cluster_id = a.cluster_id
+                ORDER BY coalesce(a2.published_at, a2.first_seen_at), a2.first_seen_at LIMIT 1) AS original_url,
+               min(coalesce(published_at, first_seen_at)) AS first_published_at,
+               group_concat(url, ' ') AS urls
+        FROM articles a
+        WHERE cluster_id IS NOT NULL
+        GROUP BY cluster_id
+        """,
+        replace=True,
+    )
 
 
 def connect(path: str | Path) -> Database:
@@ -179,3 +256,39 @@ def open_db(path: str | Path) -> Database:
             raise
         db.conn.commit()
     return db
+
+
+# --- the daemon (scheduler.py run) ---------------------------------------------------------------
+
+
+@migrations()
+def add_daemon_tables(db: Database) -> None:
+    # One row (id 1): the daemon's pid and heartbeat, so `status` and Datasette can tell
+    # whether it is alive (running, and last_tick_at within a few tick_s).
+    db["daemon"].create(
+        {
+            "id": int,
+            "pid": int,
+            "host": str,
+            "status": str,  # running | stopped
+            "started_at": str,
+            "last_tick_at": str,
+            "tick_s": float,
+            "stopped_at": str,
+            "sources_file": str,
+            "sources": int,  # enabled sources with a job
+            "running": int,  # crawl processes going at the last tick
+            "queued": int,  # sources due and waiting for a crawl process
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    # Each scheduled source's next run, as the daemon's scheduler has it (jitter included).
+    db["daemon_jobs"].create(
+        {"source": str, "schedule": str, "next_run_at": str, "updated_at": str},
+        pk="source",
+        if_not_exists=True,
+    )
+    # The daemon looks up runs still going, and a run's rows by the pid of its crawl process.
+    db["crawl_runs"].create_index(["status"], if_not_exists=True)
+    db["crawl_runs"].create_index(["pid"], if_not_exists=True)

@@ -35,6 +35,8 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2  # 5xx, 408, 429 and timeouts (Scrapy's RETRY_HTTP_CODES)
 REDIRECT_MAX_TIMES = 10
 METAREFRESH_ENABLED = True
+# A 429/503 asking to come back within this many seconds is retried then; later: not this run.
+NEWS_RETRY_AFTER_MAX = 120
 # A hung crawl is also killed from outside by the scheduler; this is the in-process guard.
 CLOSESPIDER_TIMEOUT = 3600
 
@@ -42,6 +44,7 @@ CLOSESPIDER_TIMEOUT = 3600
 # https://docs.scrapy.org/en/latest/topics/item-pipeline.html
 ITEM_PIPELINES = {
     "pipelines.extract.ExtractPipeline": 200,
+    "pipelines.sanitize.SanitizePipeline": 250,  # stored text is data: no markup in metadata
     "pipelines.classify.ArticleFilterPipeline": 300,
     "pipelines.canonical.CanonicalUrlPipeline": 400,
     "pipelines.dedupe.DedupePipeline": 500,
@@ -50,6 +53,24 @@ ITEM_PIPELINES = {
 SPIDER_MIDDLEWARES = {
     "middlewares.SkipStoredArticlesMiddleware": 950,
 }
+# https://docs.scrapy.org/en/latest/topics/downloader-middleware.html (see middlewares.py)
+DOWNLOADER_MIDDLEWARES = {
+    "middlewares.UrlCredentialsMiddleware": 30,  # first: nothing after it sees a password
+    "middlewares.FetchGuardMiddleware": 40,  # before robots.txt is fetched for a refused host
+    "middlewares.RetryAfterMiddleware": 555,  # waits, then Scrapy's RetryMiddleware (550) retries
+    # Responses come back down the numbers: decompressed (590), then checked for binary
+    # content (586), then decoded (584), before the meta refresh (580) reads the text.
+    "middlewares.BinaryBodyMiddleware": 586,
+    "middlewares.CharsetMiddleware": 584,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "middlewares.GuardedMetaRefreshMiddleware": 580,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "middlewares.GuardedRedirectMiddleware": 600,
+}
+# Only http and https are ever fetched (FetchGuardMiddleware refuses the rest first).
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+# How FetchGuardMiddleware resolves a host to judge its addresses: host -> list of IPs.
+NEWS_RESOLVER = "middlewares.system_resolve"
 EXTENSIONS = {
     "extensions.CrawlRunRecorder": 100,
 }
@@ -71,5 +92,8 @@ NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
 NEWS_MIN_WORDS = 80
 # Keep the fetched HTML (zlib-compressed) so the archive can be re-extracted later.
 NEWS_KEEP_RAW_HTML = True
+# Stored articles are fetched again this long after they were first seen, to catch updates
+# and take-downs ("" turns re-visits off). A changed sitemap lastmod or feed date also triggers one.
+NEWS_REVISIT_AFTER = "1h,6h,24h"
 # Articles are written in transactions of this many rows (or at the end of the crawl).
 NEWS_STORE_BATCH_SIZE = 50

@@ -19,6 +19,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 DOMAIN_RE = re.compile(r"^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+# The user:password@ of a URL (an authenticated source): never shown, logged or stored.
+CREDENTIALS_RE = re.compile(r"(?<=://)[^/?#\s@]+@")
 DURATION_RE = re.compile(
     r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$"
 )
@@ -51,6 +53,8 @@ class Source:
     robots_sitemaps: bool = False  # also read the sitemaps listed in robots.txt
     allow_private: bool = False  # allow private/loopback addresses (the demo and tests)
     delay: timedelta | None = None  # minimum delay between requests to one domain (DOWNLOAD_DELAY)
+    min_every: timedelta | None = None  # with max_every: poll adaptively within these bounds
+    max_every: timedelta | None = None
 
     @property
     def schedule(self) -> str:
@@ -66,9 +70,9 @@ class Source:
             "name": self.name,
             "enabled": self.enabled,
             "schedule": self.schedule,
-            "feeds": list(self.feeds),
-            "sitemaps": list(self.sitemaps),
-            "start_pages": list(self.start_pages),
+            "feeds": [redact_credentials(u) for u in self.feeds],
+            "sitemaps": [redact_credentials(u) for u in self.sitemaps],
+            "start_pages": [redact_credentials(u) for u in self.start_pages],
             "allowed_domains": list(self.allowed_domains),
         }
 
@@ -77,6 +81,11 @@ class Source:
 LIST_OF_URLS = "a list of http(s) URLs"
 LIST_OF_DOMAINS = 'a list of domain names like "example.com"'
 LIST_OF_REGEXES = "a list of regular expressions"
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the ``user:password@`` of every URL in it replaced by ``***@``."""
+    return CREDENTIALS_RE.sub("***@", text)
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -173,6 +182,8 @@ PARSERS: dict[str, Any] = {
     "robots_sitemaps": _bool,
     "allow_private": _bool,
     "delay": lambda v: parse_duration(v, allow_zero=True),
+    "min_every": parse_duration,
+    "max_every": parse_duration,
 }
 KNOWN_FIELDS = {f.name for f in fields(Source)}
 assert set(PARSERS) | {"name"} == KNOWN_FIELDS, "every Source field needs a parser"
@@ -188,9 +199,28 @@ def _parse_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
             )
         try:
             parsed[key] = PARSERS[key](value)
-        except ValueError as exc:
-            raise SourceConfigError(f'{where}: field "{key}": {exc}') from None
+        except ValueError as exc:  # the message may quote a URL: never its password
+            raise SourceConfigError(f'{where}: field "{key}": {redact_credentials(str(exc))}') from None
     return parsed
+
+
+def _check_adaptive(values: dict[str, Any], where: str) -> None:
+    low, high = values.get("min_every"), values.get("max_every")
+    if low is None and high is None:
+        return
+    if low is None or high is None:
+        missing = "min_every" if low is None else "max_every"
+        raise SourceConfigError(
+            f'{where}: field "{missing}": adaptive polling needs both min_every and max_every'
+        )
+    if low > high:
+        raise SourceConfigError(
+            f'{where}: field "min_every": {format_duration(low)} is longer than max_every'
+        )
+    if values.get("cron"):
+        raise SourceConfigError(
+            f'{where}: field "min_every": adaptive polling works with "every", not "cron"'
+        )
 
 
 def _domains_of(urls: tuple[str, ...]) -> tuple[str, ...]:
@@ -215,6 +245,7 @@ def build_source(raw: dict[str, Any], defaults: dict[str, Any], where: str) -> S
         values.pop("cron", None)
     if not values.get("every") and not values.get("cron"):
         raise SourceConfigError(f'{where}: field "every": no schedule; set "every" (like "30m") or "cron"')
+    _check_adaptive(values, where)
     seeds = values.get("feeds", ()) + values.get("sitemaps", ()) + values.get("start_pages", ())
     if not seeds:
         raise SourceConfigError(
@@ -235,6 +266,8 @@ def load_sources(path: str | Path) -> list[Source]:
         raise SourceConfigError(f"{path}: file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SourceConfigError(f"{label}: invalid TOML: {exc}") from None
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise SourceConfigError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     unknown = set(data) - {"defaults", "source"}
     if unknown:
         raise SourceConfigError(
@@ -250,6 +283,10 @@ def load_sources(path: str | Path) -> list[Source]:
     sources: list[Source] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_sources, 1):
+        if not isinstance(raw, dict):  # e.g. `source = ["bbc"]` instead of a [[source]] table
+            raise SourceConfigError(
+                f"{label}: source #{index}: expected a [[source]] table, got {type(raw).__name__} {raw!r}"
+            )
         source = build_source(raw, defaults, f"{label}: source #{index}")
         if source.name in seen:
             raise SourceConfigError(f'{label}: source "{source.name}": field "name": duplicate source name')

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     shown = args.db.relative_to(ROOT) if args.db.is_relative_to(ROOT) else args.db
-    print(f"\nBrowse it with Datasette:\n  make serve\nor\n  .venv/bin/datasette {shown} -m metadata.yml")
+    print(f"\nBrowse it with Datasette (http://127.0.0.1:8001):\n  make serve DB={shown}")
     return result.returncode
 
 

@@ -15,15 +15,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
-from archive import utc_now
+from archive import Archive, utc_now
 from extensions import report_failure
 from items import ArticleItem
+from revisits import oldest_relevant, parse_schedule, revisit_due
 from sources import SourceConfigError, adhoc_source, find_source, load_sources
 from spiders.discovery import (
     DiscoveryError,
@@ -65,6 +66,8 @@ class NewsSpider(Spider):
         self.adhoc_allow_private = allow_private.lower() in ("1", "true", "yes")
         self.adhoc_max_articles = int(max_articles) if max_articles else None
         self.articles_requested = 0
+        # ETag / Last-Modified of the feeds and sitemaps fetched this run, saved when it ends well.
+        self.fresh_validators: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -90,20 +93,73 @@ class NewsSpider(Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.source.feeds:
-            yield self._seed(url, self.parse_feed)
+            yield self._seed(url, self.parse_feed, conditional=True)
         for url in self.source.sitemaps:
-            yield self._seed(url, self.parse_sitemap)
+            yield self._seed(url, self.parse_sitemap, conditional=True)
         for url in self.source.start_pages:
             yield self._seed(url, self.parse_start, depth=0)
+        for url in self._due_revisits():
+            yield Request(
+                url,
+                callback=self.parse_article,
+                errback=self.on_error,
+                cb_kwargs={"via": "revisit", "hints": {}},
+                meta={"news_kind": "article", "news_revisit": True},
+            )
 
-    def _seed(self, url: str, callback: Any, **kwargs: Any) -> Request:
+    def _seed(self, url: str, callback: Any, *, conditional: bool = False, **kwargs: Any) -> Request:
+        """A feed, sitemap or start page. Feeds and sitemaps are asked for only if changed
+        (If-None-Match / If-Modified-Since from the validators the server sent last time)."""
+        meta: dict[str, Any] = {"news_kind": "seed", "allow_offsite": True}
+        headers: dict[str, str] = {}
+        if conditional:
+            meta["handle_httpstatus_list"] = [304]
+            known = self.archive.validators(url)
+            if known and known["etag"]:
+                headers["If-None-Match"] = known["etag"]
+            if known and known["last_modified"]:
+                headers["If-Modified-Since"] = known["last_modified"]
         return Request(
-            url,
-            callback=callback,
-            errback=self.on_error,
-            cb_kwargs=kwargs,
-            meta={"news_kind": "seed", "allow_offsite": True},
+            url, callback=callback, errback=self.on_error, cb_kwargs=kwargs, meta=meta, headers=headers
         )
+
+    @property
+    def archive(self) -> Archive:
+        return Archive.for_crawler(self.crawler)
+
+    def _due_revisits(self) -> list[str]:
+        """Stored articles of this source whose scheduled re-visit is due."""
+        schedule = parse_schedule(self.crawler.settings.get("NEWS_REVISIT_AFTER", ""))
+        if not schedule:
+            return []
+        recent = self.archive.recent_articles(self.source.name, oldest_relevant(schedule))
+        due = [a["url"] for a in recent if revisit_due(a["first_seen_at"], a["fetched_at"], schedule)]
+        self.crawler.stats.inc_value("news/articles/revisited", len(due))
+        return due
+
+    def _not_modified(self, response: Response) -> bool:
+        """A 304 for a conditional request: count it; otherwise remember the new validators."""
+        if response.status == 304:
+            self.crawler.stats.inc_value("news/http/not_modified")
+            return True
+        if "handle_httpstatus_list" in response.meta:
+            etag = response.headers.get("ETag")
+            modified = response.headers.get("Last-Modified")
+            if etag or modified:
+                self.fresh_validators[response.url] = {
+                    "etag": etag.decode("latin-1") if etag else None,
+                    "last_modified": modified.decode("latin-1") if modified else None,
+                }
+        return False
+
+    def closed(self, reason: str) -> None:
+        """Keep the feeds' and sitemaps' new validators only after a complete run that stored
+        everything: otherwise the next run's 304s would hide the articles this run lost."""
+        stats = self.crawler.stats
+        if reason != "finished" or stats.get_value("news/failures/store", 0) or stats.get_value("news/storage_error"):
+            return
+        for url, known in self.fresh_validators.items():
+            self.archive.save_validators(url, **known)
 
     # --- callbacks --------------------------------------------------------------------------
 
@@ -126,6 +182,8 @@ class NewsSpider(Spider):
             yield from self.parse_listing(response, depth=depth)
 
     def parse_feed(self, response: Response) -> Iterator[Any]:
+        if self._not_modified(response):
+            return
         try:
             entries = parse_feed(response.body, response.url)
         except DiscoveryError as exc:
@@ -136,6 +194,12 @@ class NewsSpider(Spider):
             yield from self._article_request(response.urljoin(entry.url), via="feed", entry=entry)
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        if self._not_modified(response):
+            # An unchanged index says nothing about its children: ask each of them again.
+            known = self.archive.validators(response.url)
+            for child in Archive.json_list(known["children"] if known else None):
+                yield self._seed(child, self.parse_sitemap, conditional=True)
+            return
         body = response.body
         if body[:2] == b"\x1f\x8b":
             try:
@@ -149,18 +213,23 @@ class NewsSpider(Spider):
                 self._parse_failure(response, f"broken gzip: {exc}")
                 return
         self.crawler.stats.inc_value("news/discovery/sitemaps")
+        children: list[str] = []
         try:
             for found in iter_sitemap(body):
                 if isinstance(found, SitemapLink):
-                    yield from self._sitemap_request(found, response)
+                    for request in self._sitemap_request(found, response):
+                        children.append(request.url)
+                        yield request
                 else:
                     yield from self._article_request(found.url, via="sitemap", entry=found)
         except DiscoveryError as exc:
             self._parse_failure(response, str(exc))
+        if children and response.url in self.fresh_validators:
+            self.fresh_validators[response.url]["children"] = children
 
     def parse_robots(self, response: Response) -> Iterator[Any]:
         for url in sitemap_urls_from_robots(response.text, base_url=response.url):
-            yield self._seed(url, self.parse_sitemap)
+            yield self._seed(url, self.parse_sitemap, conditional=True)
 
     def parse_listing(self, response: Response, depth: int = 0) -> Iterator[Any]:
         if not isinstance(response, TextResponse):
@@ -169,7 +238,7 @@ class NewsSpider(Spider):
         if depth == 0 and self.source.discover_feeds:
             for link in response.xpath("//link[@href]"):
                 if is_feed_link(link.attrib.get("rel", ""), link.attrib.get("type", "")):
-                    yield self._seed(response.urljoin(link.attrib["href"]), self.parse_feed)
+                    yield self._seed(response.urljoin(link.attrib["href"]), self.parse_feed, conditional=True)
         for href in response.css("a::attr(href)").getall():
             url = response.urljoin(href.strip())
             if not is_http_url(url) or not in_domains(url, self.source.allowed_domains):
@@ -239,12 +308,7 @@ class NewsSpider(Spider):
             self._parse_failure(response, "sitemap index lists itself")
             return
         # Scrapy's duplicate filter stops an index that points back to itself further down.
-        yield Request(
-            url,
-            callback=self.parse_sitemap,
-            errback=self.on_error,
-            meta={"news_kind": "sitemap", "allow_offsite": True},
-        )
+        yield self._seed(url, self.parse_sitemap, conditional=True)
 
     def _wanted(self, url: str) -> bool:
         if any(re.search(p, url) for p in self.source.article_deny):
@@ -262,14 +326,27 @@ class NewsSpider(Spider):
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
-            # robots.txt, offsite or size limits: Scrapy logs these; we only count them
+            # Refused (scheme, private address, redirect), too big, or disallowed by robots.txt:
+            # all recorded but the last, which is the site's wish rather than a fault.
             self.crawler.stats.inc_value("news/requests/ignored")
-            if "robots.txt" not in str(failure.value):
+            if str(failure.value) != "Forbidden by robots.txt":
                 self._report(request.url, "fetch", str(failure.value) or "request ignored")
             return
         status = failure.value.response.status if failure.check(HttpError) else None
         reason = f"HTTP {status}" if status else f"{failure.type.__name__}: {failure.value}"
+        if failure.check(DownloadCancelledError) and not str(failure.value):
+            # Scrapy cancels without a message only when a body grows past the size cap.
+            reason += f"body larger than DOWNLOAD_MAXSIZE ({self.settings.getint('DOWNLOAD_MAXSIZE')} bytes)"
+        if status and (retry_after := failure.value.response.headers.get("Retry-After")):
+            reason += f" (Retry-After: {retry_after.decode('latin-1')})"
         self._report(request.url, "fetch", reason, status)
+        if status in (404, 410) and request.meta.get("news_revisit"):
+            self._taken_down(request.url)
+
+    def _taken_down(self, url: str) -> None:
+        """A stored article that now answers 404/410 is marked, never deleted."""
+        self.archive.pending.taken_down.add(url)
+        self.crawler.stats.inc_value("news/articles/taken_down")
 
     def _parse_failure(self, response: Response, reason: str) -> None:
         self._report(response.url, "parse", reason, response.status)

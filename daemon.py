@@ -1,0 +1,978 @@
+"""The daemon behind `scheduler.py run`: every source on its schedule, unattended, for months.
+
+How it works (STYLE.md 2.5, option A, with batching):
+
+- APScheduler 3 (BackgroundScheduler, MemoryJobStore) holds one job per enabled source, id
+  ``crawl:<name>``, rebuilt from the sources file at start; each job's first run follows from the
+  source's last run in ``crawl_runs`` (jobs.py). A job does not crawl: it puts its source on the
+  due queue, or records the run as skipped when the source's last run is still going.
+- The main thread takes sources off the queue in batches: sources due together that share a
+  timeout crawl in one child process (``runner.py``), so process start-up is paid once per batch.
+  At most ``max_parallel`` children run at once. Each child starts a session of its own, so its
+  whole process group (extraction workers too) can be killed.
+- One supervisor thread per child waits for it, kills its process group at the batch's timeout,
+  and records what the child could not: timed out, crashed, cancelled at shutdown. Children
+  record their own runs (extensions.CrawlRunRecorder: 'running' with their pid, then ok, failed
+  or cancelled).
+- SIGTERM/SIGINT: no new runs; running crawls get `grace` to finish, then are stopped (a second
+  signal stops them at once). SIGHUP: the sources file is read again and jobs are added, removed
+  or rescheduled; a broken file keeps the old schedule and the error is logged.
+- The `daemon` table holds a heartbeat (pid, last tick), `daemon_jobs` each source's next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import logging.handlers
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from jobs import build_jobs, job_id, make_trigger, next_batch, next_run_time, schedule_changed
+from runner import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
+from schema import open_db
+from sources import SourceConfigError, format_duration, load_sources
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from sqlite_utils import Database
+
+    from sources import Source
+
+logger = logging.getLogger(__name__)
+
+# Every run ends with one of these in crawl_runs.status ('running' while it goes).
+FINAL_STATUSES = ("ok", "failed", "timed_out", "cancelled", "skipped")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    db: Path
+    sources: Path
+    max_parallel: int = 2  # crawl processes at once
+    batch_size: int = 25  # sources per crawl process, at most
+    batch_window: timedelta = timedelta(seconds=10)  # wait this long for sources due together
+    grace: timedelta = timedelta(seconds=30)  # at shutdown, running crawls get this long to finish
+    kill_wait: timedelta = timedelta(seconds=10)  # between SIGTERM and SIGKILL of a crawl
+    tick: timedelta = timedelta(seconds=15)  # heartbeat and housekeeping interval
+    crawl_log_level: str = "INFO"
+    keep_logs: timedelta = timedelta(days=14)  # per-crawl logs older than this are deleted
+
+    @property
+    def log_dir(self) -> Path:
+        return self.db.parent / "logs"
+
+    @property
+    def snapshot(self) -> Path:
+        """The last sources file that loaded without errors: what the children crawl from."""
+        return Path(f"{self.db}-daemon-sources.toml")
+
+    @property
+    def lock_file(self) -> Path:
+        return Path(f"{self.db}-daemon.lock")
+
+
+class DaemonError(RuntimeError):
+    """The daemon cannot start (another one runs on this database, ...)."""
+
+
+def setup_logging(log_dir: Path, level: str = "INFO") -> None:
+    """One line per event, to stderr and to <log dir>/daemon.log (rotated at 10 MB, 5 kept)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    formatter = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
+    formatter.converter = time.gmtime
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in (
+        logging.StreamHandler(sys.stderr),
+        logging.handlers.RotatingFileHandler(
+            log_dir / "daemon.log", maxBytes=10_000_000, backupCount=5, encoding="utf-8"
+        ),
+    ):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    # APScheduler logs two lines per job run at INFO; our own lines say more. Keep its warnings.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def event(level: int, source: str, run_id: int | None, message: str, *args: Any) -> None:
+    """One log line about one source: `source=NAME run=ID message`."""
+    logger.log(level, "source=%s run=%s " + message, source, run_id if run_id else "-", *args)
+
+
+def read_sources(path: Path) -> tuple[list[Source], str]:
+    """Load and validate the sources file; also return the exact text that was validated."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SourceConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SourceConfigError(f"{path.name}: not UTF-8 text: {exc}") from None
+    # Validate a private copy (same file name, so errors read the same), never a file that
+    # may change between validating it and handing it to the crawls.
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_text(text, encoding="utf-8")
+        return load_sources(copy), text
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def process_state(pid: int) -> str:
+    """'crawl' (a live crawl process), 'orphan' (a live crawl process this daemon's predecessor
+    started: it leads its own process group), or 'gone' (dead, a zombie, or the pid reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return "gone"
+    if state == "Z" or not any(m in cmdline for m in (b"runner.py", b"scheduler.py", b"scrapy")):
+        return "gone"
+    try:
+        leader = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return "gone"
+    return "orphan" if leader and b"runner.py" in cmdline else "crawl"
+
+
+def kill_group(pid: int, sig: int) -> bool:
+    """Send `sig` to the process group led by `pid`; False if there is none left."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # not ours (any more): leave it alone
+        return False
+    return True
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+# --- the daemon's bookkeeping in the database -------------------------------------------------
+
+
+class RunBook:
+    """What the daemon reads and writes: runs only it can record, the heartbeat, next runs.
+
+    SQLite connections are per thread (the scheduler's, the supervisors' and the main thread).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    @property
+    def db(self) -> Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = open_db(self.path)
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # runs
+
+    def last_started(self) -> dict[str, datetime]:
+        """When each source's last real run started (skipped and never-started runs have no pid)."""
+        rows = self.db.execute(
+            "SELECT source, max(started_at) FROM crawl_runs WHERE pid IS NOT NULL GROUP BY source"
+        ).fetchall()
+        return {source: datetime.fromisoformat(started) for source, started in rows}
+
+    def max_run_id(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM crawl_runs").fetchone()[0])
+
+    def record_run(
+        self,
+        source: str,
+        status: str,
+        reason: str,
+        *,
+        started_at: str | None = None,
+        pid: int | None = None,
+        log_file: str | None = None,
+    ) -> int:
+        """A run that ended before its crawl process could record it (or never had one)."""
+        now = iso(utc_now())
+        started_at = started_at or now
+        duration = (datetime.fromisoformat(now) - datetime.fromisoformat(started_at)).total_seconds()
+        table = self.db["crawl_runs"]
+        with self.db.atomic():
+            table.insert(
+                {
+                    "source": source,
+                    "started_at": started_at,
+                    "finished_at": now,
+                    "duration_s": duration,
+                    "status": status,
+                    "finish_reason": reason,
+                    "pid": pid,
+                    "log_file": log_file,
+                }
+            )
+        return int(table.last_pk)  # type: ignore[arg-type]
+
+    def close_run(self, run_id: int, status: str, reason: str, *, only_if: Iterable[str]) -> bool:
+        """End a run the crawl process left open; only while its status is one of `only_if`."""
+        allowed = list(only_if)
+        now = iso(utc_now())
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE crawl_runs SET status = ?, finish_reason = ?, finished_at = ?, "
+                "duration_s = round((julianday(?) - julianday(started_at)) * 86400, 1) "
+                f"WHERE id = ? AND status IN ({', '.join('?' * len(allowed))})",
+                [status, reason, now, now, run_id, *allowed],
+            )
+        return cursor.rowcount > 0
+
+    def runs_of(self, pid: int, after_id: int) -> list[dict[str, Any]]:
+        return list(self.db["crawl_runs"].rows_where("pid = ? AND id > ?", [pid, after_id], order_by="id"))
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        return self.db["crawl_runs"].get(run_id)
+
+    def running(self) -> list[dict[str, Any]]:
+        return list(self.db["crawl_runs"].rows_where("status = 'running'", order_by="id"))
+
+    # heartbeat and schedule
+
+    def heartbeat_start(self, config: DaemonConfig, sources: int) -> None:
+        now = iso(utc_now())
+        with self.db.atomic():
+            self.db["daemon"].upsert(
+                {
+                    "id": 1,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started_at": now,
+                    "last_tick_at": now,
+                    "tick_s": config.tick.total_seconds(),
+                    "stopped_at": None,
+                    "status": "running",
+                    "sources_file": str(config.sources.resolve()),
+                    "sources": sources,
+                    "running": 0,
+                    "queued": 0,
+                },
+                pk="id",
+            )
+
+    def heartbeat(self, **values: Any) -> None:
+        with self.db.atomic():
+            self.db["daemon"].update(1, {"last_tick_at": iso(utc_now()), **values})
+
+    def heartbeat_stop(self) -> None:
+        now = iso(utc_now())
+        with self.db.atomic():
+            self.db["daemon"].update(1, {"last_tick_at": now, "stopped_at": now, "status": "stopped"})
+
+    def save_schedule(self, jobs: dict[str, tuple[str, str | None]], removed: Iterable[str]) -> None:
+        now = iso(utc_now())
+        rows = [
+            {"source": name, "schedule": schedule, "next_run_at": next_run, "updated_at": now}
+            for name, (schedule, next_run) in jobs.items()
+        ]
+        with self.db.atomic():
+            if rows:
+                self.db["daemon_jobs"].upsert_all(rows, pk="source")
+            for name in removed:
+                self.db.execute("DELETE FROM daemon_jobs WHERE source = ?", [name])
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """One crawl process: the sources it crawls and what became of it."""
+
+    id: int
+    sources: list[str]
+    timeout: timedelta
+    stamp: str = ""
+    started_at: str = ""  # ISO UTC, for rows the daemon writes itself
+    started: float = 0.0  # monotonic
+    first_run_id: int = 0  # rows of this batch have ids above this ...
+    pid: int = 0  # ... and this pid
+    log_file: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    killed_for: str | None = None  # 'timeout' | 'shutdown' once the daemon stops it
+    exited: threading.Event = field(default_factory=threading.Event)
+
+
+def crawl_command(batch: Batch, config: DaemonConfig) -> list[str]:
+    """The child process: runner.py crawling the batch's sources from the snapshot."""
+    return [
+        sys.executable,
+        str(PROJECT_ROOT / "runner.py"),
+        "--db",
+        str(config.db.resolve()),
+        "--sources",
+        str(config.snapshot.resolve()),
+        "--log-dir",
+        str(config.log_dir.resolve()),
+        "--stamp",
+        batch.stamp,
+        "--log-level",
+        config.crawl_log_level,
+        *batch.sources,
+    ]
+
+
+class Daemon:
+    def __init__(
+        self, config: DaemonConfig, *, command: Callable[[Batch, DaemonConfig], list[str]] = crawl_command
+    ) -> None:
+        self.config = config
+        self.command = command
+        self.book = RunBook(config.db)
+        self.sources: dict[str, Source] = {}
+        self.lock = threading.Lock()  # guards queue, batches, elsewhere, stopping
+        self.queue: dict[str, float] = {}  # source -> monotonic time it fell due; oldest first
+        self.batches: dict[int, Batch] = {}  # running crawl processes
+        self.elsewhere: dict[str, dict[str, Any]] = {}  # source -> its run going in a process not ours
+        self.stopping = False
+        self.supervisors: list[threading.Thread] = []
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=2)},  # jobs only queue: quick
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._batch_ids = 0
+        self._next_prune = 0.0
+        self._saved_schedule: dict[str, tuple[str, str | None]] = {}
+        self._lock_fd: int | None = None
+        # Set from signal handlers: plain flags and a byte down a pipe (nothing that takes a lock).
+        self._stop_requested = False
+        self._force_stop = False
+        self._reload_requested = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    # --- control, safe to call from signal handlers and other threads -------------------------
+
+    def request_stop(self) -> None:
+        if self._stop_requested:
+            self._force_stop = True  # a second signal: stop the crawls now
+        self._stop_requested = True
+        self._wake()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wake_w < 0:  # stopped: the pipe is closed (and its number may be reused)
+            return
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep until woken or `seconds` pass."""
+        try:
+            ready, _, _ = select.select([self._wake_r], [], [], max(0.0, seconds))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
+            return
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, serve until asked to stop, stop cleanly. Returns the exit status (0)."""
+        self.start()
+        try:
+            self.serve()
+        finally:
+            self.stop()
+        return 0
+
+    def start(self) -> None:
+        sources, text = read_sources(self.config.sources)  # a broken file stops the start here
+        self._take_lock()
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        self._write_snapshot(text)
+        self.sources = {s.name: s for s in sources}
+        self.check_elsewhere()  # rows left 'running' by a killed daemon or machine
+        now = utc_now()
+        last = self.book.last_started()
+        for spec in build_jobs(sources, last, now):
+            self.scheduler.add_job(
+                self.due,
+                trigger=spec.trigger,
+                args=[spec.source],
+                id=spec.id,
+                name=spec.source,
+                next_run_time=spec.next_run_time,
+            )
+        enabled = sum(s.enabled for s in sources)
+        self.book.heartbeat_start(self.config, enabled)
+        self.scheduler.start()
+        self.save_schedule()
+        logger.info(
+            "daemon started: pid %d, %d sources (%d enabled) from %s, database %s, at most %d crawl "
+            "processes of up to %d sources",
+            os.getpid(),
+            len(sources),
+            enabled,
+            self.config.sources,
+            self.config.db,
+            self.config.max_parallel,
+            self.config.batch_size,
+        )
+
+    def serve(self) -> None:
+        next_tick = time.monotonic() + self.config.tick.total_seconds()
+        while not self._stop_requested:
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            wait = self.dispatch()
+            if time.monotonic() >= next_tick:
+                self.housekeeping()
+                next_tick = time.monotonic() + self.config.tick.total_seconds()
+            self._sleep(min(wait, next_tick - time.monotonic()))
+
+    def stop(self) -> None:
+        """No new runs; let running crawls finish within the grace period, then stop them."""
+        with self.lock:
+            self.stopping = True
+            never_started, self.queue = list(self.queue), {}
+            running = list(self.batches.values())
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for name in never_started:
+            run_id = self.book.record_run(name, "cancelled", "the daemon stopped before the run started")
+            event(logging.INFO, name, run_id, "cancelled: the daemon stopped before the run started")
+        if running:
+            logger.info(
+                "stopping: waiting up to %s for %d crawl processes",
+                format_duration(self.config.grace),
+                len(running),
+            )
+        self._wait_for_batches(self.config.grace.total_seconds(), until_forced=True)
+        with self.lock:
+            running = list(self.batches.values())
+        for batch in running:
+            logger.info("batch %d: stopping pid %d (%s)", batch.id, batch.pid, ", ".join(batch.sources))
+            self._signal_stop(batch, "shutdown")
+        self._wait_for_batches(self.config.kill_wait.total_seconds())
+        with self.lock:
+            running = list(self.batches.values())
+        for batch in running:
+            logger.warning("batch %d: pid %d still running, killing its process group", batch.id, batch.pid)
+            kill_group(batch.pid, signal.SIGKILL)
+        for thread in self.supervisors:
+            thread.join()
+        self.save_schedule()
+        self.book.heartbeat_stop()
+        logger.info("daemon stopped")
+        self.book.close()
+        self._release_lock()
+        wake_r, wake_w, self._wake_r, self._wake_w = self._wake_r, self._wake_w, -1, -1
+        os.close(wake_r)
+        os.close(wake_w)
+
+    def _wait_for_batches(self, seconds: float, *, until_forced: bool = False) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (until_forced and self._force_stop):
+            with self.lock:
+                if not self.batches:
+                    return
+            self._sleep(min(1.0, deadline - time.monotonic()))
+
+    # --- the lock file and the sources snapshot --------------------------------------------------
+
+    def _take_lock(self) -> None:
+        path = self.config.lock_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DaemonError(
+                f"another daemon (pid {other}) is running on {self.config.db}; stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd  # held (and so locked) until this process exits, however it exits
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _write_snapshot(self, text: str) -> None:
+        tmp = self.config.snapshot.with_name(self.config.snapshot.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(self.config.snapshot)  # a crawl starting now reads the old or the new file
+
+    # --- due runs --------------------------------------------------------------------------------
+
+    def due(self, name: str) -> None:
+        """The APScheduler job of every source: queue the run, or record it as skipped."""
+        with self.lock:
+            if self.stopping:
+                return
+            busy = self._busy(name)
+            if busy is None:
+                self.queue[name] = time.monotonic()
+        if busy is None:
+            logger.debug("source=%s run=- due, queued", name)
+            self._wake()
+            return
+        run_id = self.book.record_run(name, "skipped", busy)
+        event(logging.INFO, name, run_id, "skipped: %s", busy)
+
+    def _busy(self, name: str) -> str | None:
+        """Why `name` cannot run now, or None. Called with the lock held."""
+        if name in self.queue:
+            return "the previous run is still waiting for a free crawl process"
+        for batch in self.batches.values():
+            if name in batch.sources:
+                return f"the previous run is still going (crawl process {batch.pid})"
+        row = self.elsewhere.get(name)
+        if row is not None and process_state(row["pid"]) != "gone":
+            return f"run {row['id']} is still going in process {row['pid']}, not started by this daemon"
+        self.elsewhere.pop(name, None)  # it ended; a crashed one is recorded at the next tick
+        return None
+
+    def dispatch(self) -> float:
+        """Start what can start; returns how long the main loop may sleep before looking again."""
+        window = self.config.batch_window.total_seconds()
+        to_start: list[Batch] = []
+        wait = 3600.0
+        with self.lock:
+            while self.queue and len(self.batches) + len(to_start) < self.config.max_parallel:
+                waited = time.monotonic() - next(iter(self.queue.values()))
+                if len(self.queue) < self.config.batch_size and waited < window:
+                    wait = window - waited  # sources due within the window share the process
+                    break
+                timeouts = {name: self._timeout(name) for name in self.queue}
+                names = next_batch(self.queue, timeouts, self.config.batch_size)
+                for name in names:
+                    del self.queue[name]
+                self._batch_ids += 1
+                batch = Batch(id=self._batch_ids, sources=names, timeout=timeouts[names[0]])
+                self.batches[batch.id] = batch
+                to_start.append(batch)
+        for batch in to_start:
+            self._launch(batch)
+        return wait
+
+    def _timeout(self, name: str) -> timedelta:
+        source = self.sources.get(name)
+        return source.timeout if source else timedelta(hours=1)
+
+    def _launch(self, batch: Batch) -> None:
+        started = utc_now()
+        batch.stamp = started.strftime(STAMP_FORMAT)
+        batch.started_at = iso(started)
+        log_dir = self.config.log_dir
+        if len(batch.sources) == 1:
+            batch.log_file = crawl_log_path(log_dir, batch.sources[0], batch.stamp)
+        else:
+            batch.log_file = log_dir / "batches" / f"{batch.stamp}-{batch.id}.log"
+        batch.log_file.parent.mkdir(parents=True, exist_ok=True)
+        for name, busy in self._running_elsewhere(batch.sources).items():
+            batch.sources.remove(name)
+            run_id = self.book.record_run(name, "skipped", busy)
+            event(logging.INFO, name, run_id, "skipped: %s", busy)
+        if not batch.sources:
+            with self.lock:
+                self.batches.pop(batch.id, None)
+            return
+        try:
+            batch.first_run_id = self.book.max_run_id()
+            with open(batch.log_file, "ab") as log:
+                batch.process = subprocess.Popen(
+                    self.command(batch, self.config),
+                    cwd=PROJECT_ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: killed as a whole
+                )
+        except OSError as exc:
+            logger.error("batch %d: cannot start a crawl process: %s", batch.id, exc)
+            for name in batch.sources:
+                run_id = self.book.record_run(name, "failed", f"cannot start a crawl process: {exc}")
+                event(logging.ERROR, name, run_id, "failed: cannot start a crawl process: %s", exc)
+            with self.lock:
+                self.batches.pop(batch.id, None)
+            return
+        batch.pid = batch.process.pid
+        batch.started = time.monotonic()
+        logger.info(
+            "batch %d started: pid %d, %d sources (%s), timeout %s, log %s",
+            batch.id,
+            batch.pid,
+            len(batch.sources),
+            ", ".join(batch.sources),
+            format_duration(batch.timeout),
+            batch.log_file,
+        )
+        thread = threading.Thread(target=self._supervise, args=(batch,), name=f"batch-{batch.id}")
+        self.supervisors = [t for t in self.supervisors if t.is_alive()]
+        self.supervisors.append(thread)
+        thread.start()
+
+    def _running_elsewhere(self, names: list[str]) -> dict[str, str]:
+        """Sources of `names` with a run going in a process this daemon did not start."""
+        with self.lock:
+            ours = {b.pid for b in self.batches.values() if b.pid}
+        marks = ", ".join("?" * len(names))
+        rows = self.book.db.execute(
+            f"SELECT id, source, pid FROM crawl_runs WHERE status = 'running' AND source IN ({marks})",
+            names,
+        ).fetchall()
+        return {
+            source: f"run {run_id} is still going in process {pid}, not started by this daemon"
+            for run_id, source, pid in rows
+            if pid and pid not in ours and process_state(pid) != "gone"
+        }
+
+    # --- supervising a crawl process -------------------------------------------------------------
+
+    def _supervise(self, batch: Batch) -> None:
+        returncode: int | None = None
+        try:
+            returncode, usage = self._wait(batch)
+            kill_group(batch.pid, signal.SIGKILL)  # whatever it left behind in its group
+            logger.info(
+                "batch %d finished: pid %d %s after %.1fs, cpu %.1fs, max rss %d MB",
+                batch.id,
+                batch.pid,
+                describe_exit(returncode),
+                time.monotonic() - batch.started,
+                usage.ru_utime + usage.ru_stime,
+                usage.ru_maxrss // 1024,
+            )
+        except Exception:
+            logger.exception("batch %d: supervising pid %d failed", batch.id, batch.pid)
+        finally:
+            try:
+                self._finish(batch, returncode)
+            except Exception:
+                logger.exception("batch %d: recording its runs failed", batch.id)
+            finally:
+                with self.lock:
+                    self.batches.pop(batch.id, None)
+                self.book.close()
+                self._wake()
+
+    def _wait(self, batch: Batch) -> tuple[int, Any]:
+        """Wait for the crawl process; kill its group at the timeout. Returns (returncode, rusage)."""
+        deadline = batch.started + batch.timeout.total_seconds()
+        try:
+            pidfd: int | None = os.pidfd_open(batch.pid)
+        except (AttributeError, OSError):  # no pidfd (old kernel): poll instead
+            pidfd = None
+        try:
+            while True:
+                pid, status, usage = os.wait4(batch.pid, os.WNOHANG)
+                if pid:
+                    returncode = os.waitstatus_to_exitcode(status)
+                    assert batch.process is not None
+                    batch.process.returncode = returncode  # reaped here, not by Popen
+                    batch.exited.set()
+                    return returncode, usage
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and batch.killed_for is None:
+                    logger.warning(
+                        "batch %d: timeout %s reached, stopping pid %d (%s)",
+                        batch.id,
+                        format_duration(batch.timeout),
+                        batch.pid,
+                        ", ".join(batch.sources),
+                    )
+                    threading.Thread(
+                        target=self._terminate, args=(batch, "timeout"), name=f"kill-{batch.id}"
+                    ).start()
+                    remaining = 3600.0
+                elif remaining <= 0:
+                    remaining = 3600.0
+                if pidfd is not None:
+                    select.select([pidfd], [], [], remaining)
+                else:
+                    time.sleep(min(remaining, 0.2))
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _signal_stop(self, batch: Batch, why: str) -> None:
+        """SIGTERM the crawl: Scrapy stops gracefully and stores what it has."""
+        if batch.killed_for is None:
+            batch.killed_for = why
+        with contextlib.suppress(ProcessLookupError):
+            if not batch.exited.is_set():
+                os.kill(batch.pid, signal.SIGTERM)
+
+    def _terminate(self, batch: Batch, why: str) -> None:
+        """SIGTERM the crawl, then SIGKILL its whole group if it is still there after `kill_wait`."""
+        self._signal_stop(batch, why)
+        if not batch.exited.wait(self.config.kill_wait.total_seconds()):
+            kill_group(batch.pid, signal.SIGKILL)
+
+    def _finish(self, batch: Batch, returncode: int | None) -> None:
+        """Give every source of the batch a final status, and log it."""
+        rows = {row["source"]: row for row in self.book.runs_of(batch.pid, batch.first_run_id)}
+        if batch.killed_for == "timeout":
+            status = "timed_out"
+            reason = f"timed out after {format_duration(batch.timeout)}: the daemon killed the crawl"
+            reopen = ("running", "cancelled")  # our SIGTERM made Scrapy record 'cancelled'
+        elif batch.killed_for == "shutdown":
+            status, reason, reopen = (
+                "cancelled",
+                "the daemon stopped: crawl stopped after the grace period",
+                ("running",),
+            )
+        else:
+            exit_text = describe_exit(returncode) if returncode is not None else "was lost"
+            status, reason, reopen = "failed", f"crawl process {exit_text} during the run", ("running",)
+        for name in batch.sources:
+            row = rows.get(name)
+            if row is None:  # the process ended before the crawl recorded its run
+                if batch.killed_for is None:
+                    reason = f"crawl process {exit_text} before the run started (see {batch.log_file})"
+                run_id = self.book.record_run(
+                    name,
+                    status,
+                    reason,
+                    started_at=batch.started_at,
+                    pid=batch.pid,
+                    log_file=str(batch.log_file),
+                )
+                event(
+                    logging.INFO if status == "cancelled" else logging.ERROR,
+                    name,
+                    run_id,
+                    "%s: %s",
+                    status,
+                    reason,
+                )
+                continue
+            if row["status"] in reopen:
+                self.book.close_run(row["id"], status, reason, only_if=reopen)
+            self._log_run(self.book.run(row["id"]))
+
+    def _log_run(self, row: dict[str, Any]) -> None:
+        level = logging.INFO if row["status"] in ("ok", "cancelled") else logging.ERROR
+        event(
+            level,
+            row["source"],
+            row["id"],
+            "%s in %.0fs: %d new, %d updated, %d failures, %d requests (%s; log %s)",
+            row["status"],
+            row["duration_s"] or 0,
+            row["articles_new"] or 0,
+            row["articles_updated"] or 0,
+            row["failures"] or 0,
+            row["requests"] or 0,
+            row["finish_reason"],
+            row["log_file"],
+        )
+
+    # --- housekeeping ----------------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        with self.lock:
+            running, queued = len(self.batches), len(self.queue)
+        self.book.heartbeat(running=running, queued=queued, sources=len(self.scheduler.get_jobs()))
+        self.check_elsewhere()
+        self.save_schedule()
+        self.prune_logs()
+
+    def check_elsewhere(self) -> None:
+        """Runs left 'running' by processes this daemon did not start.
+
+        Gone (crashed, killed with the daemon or the machine): the run failed. Alive: the source
+        is busy until it ends. An orphan crawl of a killed daemon past its source's timeout is
+        killed, as its own daemon would have done.
+        """
+        with self.lock:
+            ours = {b.pid for b in self.batches.values() if b.pid}
+        busy: dict[str, dict[str, Any]] = {}
+        for row in self.book.running():
+            if row["pid"] in ours:
+                continue
+            state = process_state(row["pid"]) if row["pid"] else "gone"
+            if state == "gone":
+                reason = f"crawl process {row['pid']} is gone: it crashed or was killed"
+                if self.book.close_run(row["id"], "failed", reason, only_if=("running",)):
+                    event(logging.ERROR, row["source"], row["id"], "failed: %s", reason)
+                continue
+            source = self.sources.get(row["source"])
+            started = datetime.fromisoformat(row["started_at"])
+            if state == "orphan" and source and utc_now() - started > source.timeout:
+                kill_group(row["pid"], signal.SIGKILL)
+                reason = f"timed out after {format_duration(source.timeout)}: the daemon killed the crawl"
+                if self.book.close_run(row["id"], "timed_out", reason, only_if=("running",)):
+                    event(logging.ERROR, row["source"], row["id"], "timed_out: %s", reason)
+                continue
+            busy[row["source"]] = row
+        with self.lock:
+            for name in busy.keys() - self.elsewhere.keys():
+                logger.info(
+                    "source=%s run=%s is going in process %s, not started by this daemon",
+                    name,
+                    busy[name]["id"],
+                    busy[name]["pid"],
+                )
+            self.elsewhere = busy
+
+    def save_schedule(self) -> None:
+        """Write each source's next run to daemon_jobs when it changed (for `status`, Datasette)."""
+        jobs = {
+            job.name: (
+                self.sources[job.name].schedule if job.name in self.sources else "",
+                iso(job.next_run_time) if job.next_run_time else None,
+            )
+            for job in self.scheduler.get_jobs()
+        }
+        changed = {name: v for name, v in jobs.items() if self._saved_schedule.get(name) != v}
+        removed = self._saved_schedule.keys() - jobs.keys()
+        if not self._saved_schedule:
+            removed = {r[0] for r in self.book.db.execute("SELECT source FROM daemon_jobs")} - jobs.keys()
+        if changed or removed:
+            self.book.save_schedule(changed, removed)
+        self._saved_schedule = jobs
+
+    def prune_logs(self) -> None:
+        """Delete per-crawl logs older than `keep_logs` (daemon.log rotates by itself)."""
+        now = time.time()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 3600
+        cutoff = now - self.config.keep_logs.total_seconds()
+        removed = 0
+        for folder in self.config.log_dir.iterdir():
+            if not folder.is_dir():
+                continue
+            for file in folder.glob("*.log"):
+                with contextlib.suppress(FileNotFoundError):
+                    if file.stat().st_mtime < cutoff:
+                        file.unlink()
+                        removed += 1
+        if removed:
+            logger.info(
+                "deleted %d crawl logs older than %s", removed, format_duration(self.config.keep_logs)
+            )
+
+    # --- reload ----------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read the sources file again and update the jobs; a broken file changes nothing."""
+        try:
+            sources, text = read_sources(self.config.sources)
+        except SourceConfigError as exc:
+            logger.error("reload failed, keeping the schedule of %d sources: %s", len(self.sources), exc)
+            return
+        new = {s.name: s for s in sources}
+        old = self.sources
+        now = utc_now()
+        last = self.book.last_started()
+        for name in old.keys() - new.keys():
+            self._remove_job(name)
+            event(logging.INFO, name, None, "removed from the schedule")
+        for name, source in new.items():
+            before = old.get(name)
+            if before is not None and not schedule_changed(before, source):
+                if before != source:
+                    event(logging.INFO, name, None, "settings changed; they apply from its next run")
+                continue
+            self._remove_job(name)
+            if source.enabled:
+                when = next_run_time(source, last.get(name), now)
+                self.scheduler.add_job(
+                    self.due,
+                    trigger=make_trigger(source),
+                    args=[name],
+                    id=job_id(name),
+                    name=name,
+                    next_run_time=when,
+                )
+                what = "added" if before is None else "rescheduled"
+                event(logging.INFO, name, None, "%s: %s, next run %s", what, source.schedule, iso(when))
+            else:
+                event(logging.INFO, name, None, "disabled")
+        with self.lock:
+            self.sources = new
+            for name in [n for n in self.queue if n not in new or not new[n].enabled]:
+                del self.queue[name]  # never started: nothing to record
+        self._write_snapshot(text)
+        self.book.heartbeat(sources=sum(s.enabled for s in sources))
+        self.save_schedule()
+        logger.info("reloaded %s: %d sources", self.config.sources, len(new))
+
+    def _remove_job(self, name: str) -> None:
+        if self.scheduler.get_job(job_id(name)) is not None:
+            self.scheduler.remove_job(job_id(name))
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    """SIGTERM and SIGINT stop the daemon (twice: at once), SIGHUP reloads the sources file."""
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
+
+
+# --- what `scheduler.py status` reads -----------------------------------------------------------
+
+
+def daemon_state(db: Database, now: datetime | None = None) -> dict[str, Any] | None:
+    """The heartbeat row plus 'alive': running, ticking on time, and its pid still there."""
+    if not db["daemon"].exists():
+        return None
+    rows = list(db["daemon"].rows_where("id = 1"))
+    if not rows:
+        return None
+    row = rows[0]
+    now = now or utc_now()
+    since_tick = (now - datetime.fromisoformat(row["last_tick_at"])).total_seconds()
+    fresh = since_tick <= 3 * (row["tick_s"] or 15) + 10
+    same_host = row["host"] == socket.gethostname()
+    pid_there = not same_host or Path(f"/proc/{row['pid']}").exists()
+    row["since_tick_s"] = since_tick
+    row["alive"] = row["status"] == "running" and fresh and pid_there
+    return row
