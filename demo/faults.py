@@ -1156,6 +1156,14 @@ def _cases() -> list[Case]:
             stored=PLAIN_ARTICLES["from-invalid-feed"],
         ),
         Case(
+            "feed not well-formed, recorded",
+            "feeds",
+            "parse failure naming the XML error",
+            "/feeds/invalid.xml",
+            failure=("parse", "not well-formed"),
+            status=200,
+        ),
+        Case(
             "feed that is not XML",
             "feeds",
             "parse failure",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
+from xml.sax import SAXException
 
 import feedparser
 from lxml import etree
@@ -107,16 +108,20 @@ def _iso(value: str | None) -> str | None:
 # --- feeds --------------------------------------------------------------------------------
 
 
-def parse_feed(body: bytes, base_url: str = "") -> list[Entry]:
+def parse_feed(body: bytes, base_url: str = "", problems: list[str] | None = None) -> list[Entry]:
     """Entries of an RSS 2.0, RSS 1.0 (RDF) or Atom feed.
 
-    feedparser is lenient with broken XML; a document it cannot read as a feed at all
-    (HTML, an error page, random bytes) raises DiscoveryError.
+    feedparser is lenient with broken XML: the entries it could read are returned, and what
+    was wrong is appended to `problems`. A document it cannot read as a feed at all (HTML, an
+    error page, random bytes) raises DiscoveryError.
     """
     parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": base_url})
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception") or "no feed elements found"
         raise DiscoveryError(f"not a feed: {reason}")
+    # Only broken XML is worth a failure row; feedparser also flags a missing content type.
+    if isinstance(parsed.get("bozo_exception"), SAXException) and problems is not None:
+        problems.append(f"feed is not well-formed XML, read leniently: {parsed['bozo_exception']}")
     entries = []
     for item in parsed.entries:
         link = item.get("link") or _atom_alternate(item)

@@ -119,9 +119,7 @@ class NewsSpider(Spider):
                 headers["If-None-Match"] = known["etag"]
             if known and known["last_modified"]:
                 headers["If-Modified-Since"] = known["last_modified"]
-        return Request(
-            url, callback=callback, errback=self.on_error, cb_kwargs=kwargs, meta=meta, headers=headers
-        )
+        return Request(url, callback=callback, errback=self.on_error, cb_kwargs=kwargs, meta=meta, headers=headers)
 
     @property
     def archive(self) -> Archive:
@@ -184,11 +182,14 @@ class NewsSpider(Spider):
     def parse_feed(self, response: Response) -> Iterator[Any]:
         if self._not_modified(response):
             return
+        problems: list[str] = []
         try:
-            entries = parse_feed(response.body, response.url)
+            entries = parse_feed(response.body, response.url, problems)
         except DiscoveryError as exc:
             self._parse_failure(response, str(exc))
             return
+        for problem in problems:  # recorded, but the entries that could be read are still crawled
+            self._parse_failure(response, problem)
         self.crawler.stats.inc_value("news/discovery/feeds")
         for entry in entries:
             yield from self._article_request(response.urljoin(entry.url), via="feed", entry=entry)
@@ -205,9 +206,7 @@ class NewsSpider(Spider):
             try:
                 body = gunzip(body, max_size=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
             except ValueError:  # Scrapy's decompression-size guard (a gzip bomb)
-                self._parse_failure(
-                    response, "gzipped sitemap larger than DOWNLOAD_MAXSIZE once decompressed"
-                )
+                self._parse_failure(response, "gzipped sitemap larger than DOWNLOAD_MAXSIZE once decompressed")
                 return
             except OSError as exc:
                 self._parse_failure(response, f"broken gzip: {exc}")
@@ -228,7 +227,7 @@ class NewsSpider(Spider):
             self.fresh_validators[response.url]["children"] = children
 
     def parse_robots(self, response: Response) -> Iterator[Any]:
-        for url in sitemap_urls_from_robots(response.text, base_url=response.url):
+        for url in sitemap_urls_from_robots(response.body, base_url=response.url):
             yield self._seed(url, self.parse_sitemap, conditional=True)
 
     def parse_listing(self, response: Response, depth: int = 0) -> Iterator[Any]:

@@ -192,9 +192,7 @@ async def test_articles_table_is_newest_first_with_facets(ds: Datasette, article
         "authors": "array",
         "published_at": "date",
     }
-    assert {r["value"]: r["count"] for r in facets["source"]["results"]} == Counter(
-        a["source"] for a in articles
-    )
+    assert {r["value"]: r["count"] for r in facets["source"]["results"]} == Counter(a["source"] for a in articles)
     authors = Counter(name for a in articles for name in json.loads(a["authors"] or "[]"))
     assert {r["value"]: r["count"] for r in facets["authors"]["results"]} == dict(authors.most_common(10))
     days = Counter(utc_day(a["published_at"]) for a in articles if a["published_at"])
@@ -248,9 +246,7 @@ async def test_article_page_shows_the_formatted_article(ds: Datasette, articles:
     assert original.get("href") == article["url"]
     body = page.cssselect("article .body")[0]
     headings = [h.text_content() for h in body.cssselect("h2")]
-    assert headings == [
-        line[3:].strip() for line in article["markdown"].splitlines() if line.startswith("## ")
-    ]
+    assert headings == [line[3:].strip() for line in article["markdown"].splitlines() if line.startswith("## ")]
     paragraphs = [p.text_content() for p in body.cssselect("p")]
     assert len(paragraphs) >= 3
     assert all(p.strip() in article["text"] for p in paragraphs[:3])
@@ -266,9 +262,7 @@ async def test_search_ranks_headline_matches_first_with_snippets(ds: Datasette, 
     pattern = re.compile(rf"\b{word}\b", re.IGNORECASE)
     rows = await query_rows(ds, "search", q=word)
     found = {row["url"] for row in rows}
-    containing = {
-        a["url"] for a in articles if pattern.search(f"{a['title']} {a['description']} {a['text']}")
-    }
+    containing = {a["url"] for a in articles if pattern.search(f"{a['title']} {a['description']} {a['text']}")}
     assert containing <= found  # stemming may find more forms of the word, never fewer
     stem = word[: max(4, len(word) - 3)]
     by_url = {a["url"]: a for a in articles}
@@ -432,9 +426,7 @@ QUERY_CHECKS: dict[str, tuple[Callable[[Path], dict[str, str]], Callable[[Path, 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", sorted(QUERIES))
-async def test_every_canned_query_answers_with_the_expected_rows(
-    name: str, ds: Datasette, demo_db: Path
-) -> None:
+async def test_every_canned_query_answers_with_the_expected_rows(name: str, ds: Datasette, demo_db: Path) -> None:
     if name == "search":
         return  # tested above, on ranking, snippets and feeds
     assert name in QUERY_CHECKS, f"add a check for the canned query {name}"
@@ -530,9 +522,7 @@ async def test_visitors_can_only_read(ds: Datasette) -> None:
 
 
 @pytest.mark.asyncio
-async def test_readers_never_see_database_locked_while_the_crawler_writes(
-    demo_db: Path, tmp_path: Path
-) -> None:
+async def test_readers_never_see_database_locked_while_the_crawler_writes(demo_db: Path, tmp_path: Path) -> None:
     db = copy_db(demo_db, tmp_path / "news.db")
     done = threading.Event()
     errors: list[BaseException] = []
@@ -607,3 +597,32 @@ async def test_a_long_write_transaction_does_not_lock_readers_out(demo_db: Path,
         writer.join()
     after = await get_json(ds, "/news/articles.json", _search="quarterzap")
     assert after["filtered_table_rows_count"] == 1
+
+
+@pytest.mark.asyncio
+async def test_markup_in_stored_text_is_never_rendered_as_html(demo_db: Path, tmp_path: Path) -> None:
+    """Stored text is data: a page's script or event handler in the body, title or authors is
+    shown as text (escaped) or removed by the Markdown sanitiser, never run."""
+    db = copy_db(demo_db, tmp_path / "news.db")  # the file name is the database name in URLs
+    conn = sqlite3.connect(db)
+    url = conn.execute("SELECT url FROM articles ORDER BY url LIMIT 1").fetchone()[0]
+    conn.execute(
+        "UPDATE articles SET title = ?, authors = ?, markdown = ? WHERE url = ?",
+        [
+            "Headline <script>alert('title')</script>",
+            json.dumps(["<img src=x onerror=alert('author')>"]),
+            "Body text.\n\n<script>alert('body')</script>\n\n<img src=x onerror=alert('img')>\n\n"
+            "[link](javascript:alert('link'))",
+            url,
+        ],
+    )
+    conn.commit()
+    conn.close()
+    response = await make_datasette(db).client.get(row_path(url))
+    assert response.status_code == 200
+    page = lxml.html.fromstring(response.text)
+    assert not [s for s in page.iter("script") if "alert(" in (s.text or "")]
+    assert not [e for e in page.iter() if any(name.startswith("on") for name in e.attrib)]
+    assert not [a for a in page.iter("a") if (a.get("href") or "").strip().lower().startswith("javascript:")]
+    assert "Headline <script>alert('title')</script>" in page.text_content()  # shown as text
+    assert "Body text." in page.text_content()

@@ -51,9 +51,15 @@ def test_rdf_and_atom_feeds() -> None:
     }
 
 
-def test_truncated_feed_keeps_what_it_can_read() -> None:
-    entries = parse_feed(fixture("feed_truncated.xml"))
+def test_truncated_feed_keeps_what_it_can_read_and_says_what_was_wrong() -> None:
+    problems: list[str] = []
+    entries = parse_feed(fixture("feed_truncated.xml"), problems=problems)
     assert [e.url for e in entries][:1] == ["https://news.example/2026/11/20/first-story-survives"]
+    assert len(problems) == 1
+    assert problems[0].startswith("feed is not well-formed XML")
+    clean: list[str] = []
+    parse_feed(fixture("feed_rss2_basic.xml"), problems=clean)
+    assert clean == []
 
 
 @pytest.mark.parametrize("body", [b"", b"\x00\x01binary", fixture("feed_is_html.xml")])
