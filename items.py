@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# The columns of `articles` that the pipeline fills from an item (see schema.py).
-ARTICLE_COLUMNS = (
-    "url",
-    "source",
+# The columns of `articles` that extraction decides (and re-extraction rewrites).
+EXTRACTED_COLUMNS = (
     "title",
     "authors",
     "published_at",
@@ -22,10 +20,16 @@ ARTICLE_COLUMNS = (
     "text",
     "markdown",
     "word_count",
+    "provenance",
+)
+# The columns of `articles` that the pipeline fills from an item (see schema.py).
+ARTICLE_COLUMNS = (
+    "url",
+    "source",
+    *EXTRACTED_COLUMNS,
     "body_hash",
     "discovered_via",
     "fetched_at",
-    "provenance",
     "version",
     "cluster_id",
 )

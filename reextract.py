@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive import raw_html, utc_now
 from extraction import ExtractionError, extract_article
+from items import EXTRACTED_COLUMNS
 from near_duplicates import band_buckets, signature
 from pipelines.dedupe import body_hash
 from schema import open_db
@@ -33,22 +34,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 # The `articles` columns that extraction decides, compared and rewritten by re-extraction.
-FIELDS = (
-    "title",
-    "authors",
-    "published_at",
-    "modified_at",
-    "language",
-    "sitename",
-    "description",
-    "categories",
-    "tags",
-    "image",
-    "text",
-    "markdown",
-    "word_count",
-    "provenance",
-)
+FIELDS = EXTRACTED_COLUMNS
 _LIST_FIELDS = {"authors", "categories", "tags"}
 # Hint name for each field a feed can supply (see ArticleItem.hints).
 _HINTS = {"title": "title", "published_at": "published", "modified_at": "modified", "authors": "authors"}
