@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format crawl serve list clean
+.PHONY: install demo test lint format crawl serve list daemon status clean
 
 # A virtual environment with the pinned dependencies (re-run when pyproject.toml changes).
 $(STAMP): pyproject.toml
@@ -37,6 +37,13 @@ crawl: $(STAMP)
 
 list: $(STAMP)
 	$(BIN)/python scheduler.py list
+
+# The daemon: every source on its schedule, until Ctrl-C or SIGTERM. `make status` asks how it is doing.
+daemon: $(STAMP)
+	$(BIN)/python scheduler.py run
+
+status: $(STAMP)
+	$(BIN)/python scheduler.py status
 
 # Browse the archive read-only at http://127.0.0.1:8001 (safe while crawls write): make serve [DB=...] [PORT=...]
 serve: DB ?= data/news.db

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from near_duplicates import NearDuplicateIndex
 from schema import open_db
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from scrapy.crawler import Crawler
     from sqlite_utils import Database
 
@@ -236,6 +239,23 @@ class Archive:
         for table in ("raw_pages", "article_signatures", "articles"):
             self.db.execute(f"DELETE FROM {table} WHERE url = ?", [old])
 
+    @contextmanager
+    def immediate_transaction(self) -> Iterator[None]:
+        """A transaction that takes the write lock first (waiting up to the busy timeout).
+
+        sqlite-utils' atomic() begins a deferred transaction; its first statement is often a read
+        (table introspection), and a read transaction cannot become a write transaction once
+        another process has committed: SQLite answers "database is locked" at once, without
+        waiting. Several crawl processes write one archive, so batches begin IMMEDIATE.
+        """
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.conn.commit()
+
     def flush(self) -> int:
         """Write what is pending in one transaction; returns how many writes it held."""
         batch, self.pending = self.pending, Batch()
@@ -247,7 +267,7 @@ class Archive:
         """Commit a batch in one transaction: articles first, then what refers to them."""
         now = utc_now()
         signatures, bands = self.near.take_rows({row["url"] for row in batch.new + batch.updated})
-        with self.db.atomic():
+        with self.immediate_transaction():
             if batch.new:
                 self.db["articles"].upsert_all(batch.new, pk="url")
             for old, new in batch.replaced.items():

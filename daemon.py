@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,13 +43,14 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+import polling
 from jobs import build_jobs, job_id, make_trigger, next_batch, next_run_time, schedule_changed
 from runner import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
 from schema import open_db
 from sources import SourceConfigError, format_duration, load_sources
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from sqlite_utils import Database
 
@@ -202,6 +203,23 @@ class RunBook:
             db = self._local.db = open_db(self.path)
         return db
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Database]:
+        """A write transaction that takes SQLite's write lock first, waiting up to the busy timeout.
+
+        A plain (deferred) BEGIN that reads and then writes fails at once with "database is
+        locked" when another process committed in between (WAL's snapshot rule): the busy
+        timeout never applies to it, and crawl processes commit all the time.
+        """
+        db = self.db
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -235,7 +253,7 @@ class RunBook:
         started_at = started_at or now
         duration = (datetime.fromisoformat(now) - datetime.fromisoformat(started_at)).total_seconds()
         table = self.db["crawl_runs"]
-        with self.db.atomic():
+        with self.writing():
             table.insert(
                 {
                     "source": source,
@@ -254,7 +272,7 @@ class RunBook:
         """End a run the crawl process left open; only while its status is one of `only_if`."""
         allowed = list(only_if)
         now = iso(utc_now())
-        with self.db.atomic():
+        with self.writing():
             cursor = self.db.execute(
                 "UPDATE crawl_runs SET status = ?, finish_reason = ?, finished_at = ?, "
                 "duration_s = round((julianday(?) - julianday(started_at)) * 86400, 1) "
@@ -276,7 +294,7 @@ class RunBook:
 
     def heartbeat_start(self, config: DaemonConfig, sources: int) -> None:
         now = iso(utc_now())
-        with self.db.atomic():
+        with self.writing():
             self.db["daemon"].upsert(
                 {
                     "id": 1,
@@ -296,12 +314,12 @@ class RunBook:
             )
 
     def heartbeat(self, **values: Any) -> None:
-        with self.db.atomic():
+        with self.writing():
             self.db["daemon"].update(1, {"last_tick_at": iso(utc_now()), **values})
 
     def heartbeat_stop(self) -> None:
         now = iso(utc_now())
-        with self.db.atomic():
+        with self.writing():
             self.db["daemon"].update(1, {"last_tick_at": now, "stopped_at": now, "status": "stopped"})
 
     def save_schedule(self, jobs: dict[str, tuple[str, str | None]], removed: Iterable[str]) -> None:
@@ -310,7 +328,7 @@ class RunBook:
             {"source": name, "schedule": schedule, "next_run_at": next_run, "updated_at": now}
             for name, (schedule, next_run) in jobs.items()
         ]
-        with self.db.atomic():
+        with self.writing():
             if rows:
                 self.db["daemon_jobs"].upsert_all(rows, pk="source")
             for name in removed:
@@ -434,7 +452,7 @@ class Daemon:
         self.check_elsewhere()  # rows left 'running' by a killed daemon or machine
         now = utc_now()
         last = self.book.last_started()
-        for spec in build_jobs(sources, last, now):
+        for spec in build_jobs([polling.effective(s, self.book.db) for s in sources], last, now):
             self.scheduler.add_job(
                 self.due,
                 trigger=spec.trigger,
@@ -464,10 +482,10 @@ class Daemon:
         while not self._stop_requested:
             if self._reload_requested:
                 self._reload_requested = False
-                self.reload()
-            wait = self.dispatch()
+                guarded("reloading the sources file", self.reload)
+            wait = guarded("starting crawls", self.dispatch, default=1.0)
             if time.monotonic() >= next_tick:
-                self.housekeeping()
+                guarded("housekeeping", self.housekeeping)
                 next_tick = time.monotonic() + self.config.tick.total_seconds()
             self._sleep(min(wait, next_tick - time.monotonic()))
 
@@ -480,8 +498,13 @@ class Daemon:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         for name in never_started:
-            run_id = self.book.record_run(name, "cancelled", "the daemon stopped before the run started")
-            event(logging.INFO, name, run_id, "cancelled: the daemon stopped before the run started")
+            guarded(
+                "recording a cancelled run",
+                self._record,
+                name,
+                "cancelled",
+                "the daemon stopped before the run started",
+            )
         if running:
             logger.info(
                 "stopping: waiting up to %s for %d crawl processes",
@@ -502,8 +525,8 @@ class Daemon:
             kill_group(batch.pid, signal.SIGKILL)
         for thread in self.supervisors:
             thread.join()
-        self.save_schedule()
-        self.book.heartbeat_stop()
+        guarded("saving the schedule", self.save_schedule)
+        guarded("recording the stop", self.book.heartbeat_stop)
         logger.info("daemon stopped")
         self.book.close()
         self._release_lock()
@@ -530,9 +553,7 @@ class Daemon:
         except BlockingIOError:
             other = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise DaemonError(
-                f"another daemon (pid {other}) is running on {self.config.db}; stop it first"
-            ) from None
+            raise DaemonError(f"another daemon (pid {other}) is running on {self.config.db}; stop it first") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd  # held (and so locked) until this process exits, however it exits
@@ -561,8 +582,12 @@ class Daemon:
             logger.debug("source=%s run=- due, queued", name)
             self._wake()
             return
-        run_id = self.book.record_run(name, "skipped", busy)
-        event(logging.INFO, name, run_id, "skipped: %s", busy)
+        self._record(name, "skipped", busy)
+
+    def _record(self, name: str, status: str, reason: str) -> None:
+        """Record a run that never had a crawl process, and log it."""
+        run_id = self.book.record_run(name, status, reason)
+        event(logging.ERROR if status == "failed" else logging.INFO, name, run_id, "%s: %s", status, reason)
 
     def _busy(self, name: str) -> str | None:
         """Why `name` cannot run now, or None. Called with the lock held."""
@@ -613,31 +638,27 @@ class Daemon:
             batch.log_file = crawl_log_path(log_dir, batch.sources[0], batch.stamp)
         else:
             batch.log_file = log_dir / "batches" / f"{batch.stamp}-{batch.id}.log"
-        batch.log_file.parent.mkdir(parents=True, exist_ok=True)
-        for name, busy in self._running_elsewhere(batch.sources).items():
-            batch.sources.remove(name)
-            run_id = self.book.record_run(name, "skipped", busy)
-            event(logging.INFO, name, run_id, "skipped: %s", busy)
-        if not batch.sources:
-            with self.lock:
-                self.batches.pop(batch.id, None)
-            return
         try:
-            batch.first_run_id = self.book.max_run_id()
-            with open(batch.log_file, "ab") as log:
-                batch.process = subprocess.Popen(
-                    self.command(batch, self.config),
-                    cwd=PROJECT_ROOT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: killed as a whole
-                )
-        except OSError as exc:
-            logger.error("batch %d: cannot start a crawl process: %s", batch.id, exc)
+            batch.log_file.parent.mkdir(parents=True, exist_ok=True)
+            for name, busy in self._running_elsewhere(batch.sources).items():
+                batch.sources.remove(name)
+                self._record(name, "skipped", busy)
+            if batch.sources:
+                batch.first_run_id = self.book.max_run_id()
+                with open(batch.log_file, "ab") as log:
+                    batch.process = subprocess.Popen(
+                        self.command(batch, self.config),
+                        cwd=PROJECT_ROOT,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # its own process group: killed as a whole
+                    )
+        except Exception as exc:  # no process, so no supervisor: every run ends here
+            logger.exception("batch %d: cannot start a crawl process", batch.id)
             for name in batch.sources:
-                run_id = self.book.record_run(name, "failed", f"cannot start a crawl process: {exc}")
-                event(logging.ERROR, name, run_id, "failed: cannot start a crawl process: %s", exc)
+                guarded("recording a failed run", self._record, name, "failed", f"cannot start a crawl process: {exc}")
+        if batch.process is None:
             with self.lock:
                 self.batches.pop(batch.id, None)
             return
@@ -726,9 +747,7 @@ class Daemon:
                         batch.pid,
                         ", ".join(batch.sources),
                     )
-                    threading.Thread(
-                        target=self._terminate, args=(batch, "timeout"), name=f"kill-{batch.id}"
-                    ).start()
+                    threading.Thread(target=self._terminate, args=(batch, "timeout"), name=f"kill-{batch.id}").start()
                     remaining = 3600.0
                 elif remaining <= 0:
                     remaining = 3600.0
@@ -773,28 +792,36 @@ class Daemon:
         for name in batch.sources:
             row = rows.get(name)
             if row is None:  # the process ended before the crawl recorded its run
+                early = reason
                 if batch.killed_for is None:
-                    reason = f"crawl process {exit_text} before the run started (see {batch.log_file})"
+                    early = f"crawl process {exit_text} before the run started (see {batch.log_file})"
                 run_id = self.book.record_run(
                     name,
                     status,
-                    reason,
+                    early,
                     started_at=batch.started_at,
                     pid=batch.pid,
                     log_file=str(batch.log_file),
                 )
-                event(
-                    logging.INFO if status == "cancelled" else logging.ERROR,
-                    name,
-                    run_id,
-                    "%s: %s",
-                    status,
-                    reason,
-                )
+                event(logging.INFO if status == "cancelled" else logging.ERROR, name, run_id, "%s: %s", status, early)
                 continue
             if row["status"] in reopen:
                 self.book.close_run(row["id"], status, reason, only_if=reopen)
             self._log_run(self.book.run(row["id"]))
+        self._adapt(batch.sources)
+
+    def _adapt(self, names: Iterable[str]) -> None:
+        """Adaptive sources: decide the next interval from the run just recorded, and reschedule."""
+        for name in names:
+            source = self.sources.get(name)
+            if source is None or not source.enabled or not polling.is_adaptive(source):
+                continue
+            decision = guarded(f"adaptive polling of {name}", polling.plan, self.book.db, source)
+            if decision is None or self.scheduler.get_job(job_id(name)) is None:
+                continue
+            trigger = make_trigger(replace(source, every=decision.interval))
+            self.scheduler.reschedule_job(job_id(name), trigger=trigger)
+            event(logging.INFO, name, None, "polling every %s: %s", format_duration(decision.interval), decision.reason)
 
     def _log_run(self, row: dict[str, Any]) -> None:
         level = logging.INFO if row["status"] in ("ok", "cancelled") else logging.ERROR
@@ -895,9 +922,7 @@ class Daemon:
                         file.unlink()
                         removed += 1
         if removed:
-            logger.info(
-                "deleted %d crawl logs older than %s", removed, format_duration(self.config.keep_logs)
-            )
+            logger.info("deleted %d crawl logs older than %s", removed, format_duration(self.config.keep_logs))
 
     # --- reload ----------------------------------------------------------------------------------
 
@@ -923,6 +948,7 @@ class Daemon:
                 continue
             self._remove_job(name)
             if source.enabled:
+                source = polling.effective(source, self.book.db)
                 when = next_run_time(source, last.get(name), now)
                 self.scheduler.add_job(
                     self.due,
@@ -948,6 +974,16 @@ class Daemon:
     def _remove_job(self, name: str) -> None:
         if self.scheduler.get_job(job_id(name)) is not None:
             self.scheduler.remove_job(job_id(name))
+
+
+def guarded(what: str, function: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+    """Call `function`; an error is logged, never allowed to stop the daemon (a locked or full
+    disk, say, may well be gone at the next tick)."""
+    try:
+        return function(*args)
+    except Exception:
+        logger.exception("%s failed; carrying on", what)
+        return default
 
 
 def install_signal_handlers(daemon: Daemon) -> None:

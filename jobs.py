@@ -139,9 +139,7 @@ def job_id(name: str) -> str:
     return f"crawl:{name}"
 
 
-def build_jobs(
-    sources: Iterable[Source], last_started: Mapping[str, datetime], now: datetime
-) -> list[JobSpec]:
+def build_jobs(sources: Iterable[Source], last_started: Mapping[str, datetime], now: datetime) -> list[JobSpec]:
     """One job per enabled source, its first run derived from its last recorded run."""
     return [
         JobSpec(

@@ -17,7 +17,6 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -34,9 +33,18 @@ _WORD_RE = re.compile(r"\w+")
 _SEED = 1  # fixed: signatures stored yesterday must compare with today's
 
 
+# datasketch's choice of (bands, rows per band) for the shipped threshold, so that the crawl
+# process never imports datasketch (and scipy, which it needs to compute the choice).
+KNOWN_BANDS = {(0.3, 128): (37, 3)}
+
+
 @cache
 def bands() -> tuple[int, int]:
     """(number of bands, rows per band) that datasketch picks for THRESHOLD and NUM_PERM."""
+    if (THRESHOLD, NUM_PERM) in KNOWN_BANDS:
+        return KNOWN_BANDS[THRESHOLD, NUM_PERM]
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     return lsh.b, lsh.r
 
@@ -50,6 +58,8 @@ def shingles(text: str) -> set[bytes]:
 
 def signature(text: str) -> bytes:
     """The body's MinHash signature as bytes (NUM_PERM unsigned 32-bit values)."""
+    from datasketch import MinHash  # in the extraction workers only
+
     minhash = MinHash(num_perm=NUM_PERM, seed=_SEED)
     minhash.update_batch(list(shingles(text)))
     return minhash.hashvalues.astype(np.uint32).tobytes()

@@ -15,7 +15,7 @@ and in Datasette), so a user can see why a source is crawled as often as it is.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -96,6 +96,14 @@ def plan(db: Database, source: Source, now: datetime | None = None) -> PollingDe
         pk="source",
     )
     return decision
+
+
+def effective(source: Source, db: Database) -> Source:
+    """The source as the daemon schedules it: an adaptive source at its last decided interval."""
+    if not is_adaptive(source) or "source_polling" not in db.table_names():
+        return source
+    row = db.execute("SELECT interval_s FROM source_polling WHERE source = ?", [source.name]).fetchone()
+    return replace(source, every=timedelta(seconds=row[0])) if row else source
 
 
 def _failed_in_a_row(db: Database, source: str) -> int:

@@ -48,8 +48,4 @@ def announced_change(hints: dict[str, object], fetched_at: str | None) -> bool:
 def oldest_relevant(schedule: tuple[timedelta, ...], now: datetime | None = None) -> str:
     """First-seen cut-off: articles older than the last re-visit step are never re-visited."""
     now = now or datetime.now(UTC)
-    return (
-        (now - (schedule[-1] if schedule else timedelta(0)) - timedelta(days=1))
-        .replace(microsecond=0)
-        .isoformat()
-    )
+    return (now - (schedule[-1] if schedule else timedelta(0)) - timedelta(days=1)).replace(microsecond=0).isoformat()

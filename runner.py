@@ -275,7 +275,7 @@ def child_main(argv: list[str] | None = None) -> int:
     process, _ = build_process([CrawlRequest(source=name) for name in args.names], settings, per_crawler)
     _child_logging(settings, args.names, args.log_dir, args.stamp)
     process.start()
-    return 0
+    return 1 if process.bootstrap_failed else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
     python scheduler.py crawl --all               crawl every enabled source, now
     python scheduler.py crawl --url URL           try a feed, sitemap or home page before adding it
     python scheduler.py list                      show the configured sources
+    python scheduler.py reextract [--source NAME] [--since DATE]   re-run extraction on stored HTML
 
 `--sources PATH` and `--db PATH` point at another sources file or database.
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reextract import add_reextract_command
 from runner import PROJECT_ROOT, CrawlRequest, ProgressLine, project_settings, run_crawls
 from sources import SourceConfigError, find_source, format_duration, load_sources, parse_duration
 
@@ -56,13 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scheduler.py", description="Scheduled news archive: run the daemon, crawl, status, list."
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--sources", type=Path, default=DEFAULT_SOURCES, help="sources file (default: %(default)s)"
-    )
+    common.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="sources file (default: %(default)s)")
     common.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
     add_run_command(commands, common)
     add_crawl_command(commands, common)
+    add_reextract_command(commands, common)
 
     status = commands.add_parser(
         "status",
@@ -94,9 +96,7 @@ def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
         "child processes; sources due together share one. SIGHUP re-reads the sources file. Logs go "
         "to stderr and to <db dir>/logs/daemon.log; each crawl's log to <db dir>/logs/<source>/.",
     )
-    run.add_argument(
-        "--max-parallel", type=positive_int, default=2, help="crawl processes at once (default: 2)"
-    )
+    run.add_argument("--max-parallel", type=positive_int, default=2, help="crawl processes at once (default: 2)")
     run.add_argument(
         "--batch-size", type=positive_int, default=25, help="sources per crawl process, at most (default: 25)"
     )
@@ -118,9 +118,7 @@ def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
         default=timedelta(seconds=10),
         help="how long a crawl told to stop gets before it is killed (default: 10s)",
     )
-    run.add_argument(
-        "--tick", type=duration(), default=timedelta(seconds=15), help="heartbeat interval (default: 15s)"
-    )
+    run.add_argument("--tick", type=duration(), default=timedelta(seconds=15), help="heartbeat interval (default: 15s)")
     run.add_argument(
         "--keep-logs",
         type=duration(),
@@ -142,9 +140,7 @@ def add_crawl_command(commands: Any, common: argparse.ArgumentParser) -> None:
     crawl.add_argument("names", nargs="*", metavar="NAME", help="sources to crawl")
     crawl.add_argument("--all", action="store_true", help="crawl every enabled source")
     crawl.add_argument("--url", help="crawl one feed, sitemap or home page as an ad-hoc source")
-    crawl.add_argument(
-        "--allow-private", action="store_true", help="with --url: allow private and loopback addresses"
-    )
+    crawl.add_argument("--allow-private", action="store_true", help="with --url: allow private and loopback addresses")
     crawl.add_argument("--max-articles", type=int, help="with --url: stop after this many article pages")
     crawl.add_argument("--log-level", default="INFO", help="Scrapy log level (default: %(default)s)")
     crawl.add_argument(
@@ -328,9 +324,7 @@ def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] |
     header = f"{'SOURCE':24} {'SCHEDULE':14} {'LAST RUN':30} {'STATUS':10} {'NEW':>4} {'UPD':>4} {'FAIL':>4}"
     print(f"{header}  {'NEXT RUN':26} {'FAILED RUNS 24H':>15} {'FAILURES 24H':>12}")
     for name in names:
-        last = db["crawl_runs"].rows_where(
-            "source = ? AND status != 'skipped'", [name], order_by="id DESC", limit=1
-        )
+        last = db["crawl_runs"].rows_where("source = ? AND status != 'skipped'", [name], order_by="id DESC", limit=1)
         last_row: dict[str, Any] = next(iter(last), {})
         source = by_name.get(name)
         schedule = source.schedule if source else "(not in file)"
@@ -390,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     except SourceConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (sqlite3.Error, OSError) as exc:  # e.g. a database in a folder that cannot be created
+        print(f"error: {getattr(args, 'db', '')}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19's code-running HTTP console: never wanted here
 
 # --- Project settings (NEWS_*) ----------------------------------------------------------
 NEWS_DB_PATH = os.environ.get("NEWS_DB_PATH", "data/news.db")

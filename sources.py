@@ -21,9 +21,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 DOMAIN_RE = re.compile(r"^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 # The user:password@ of a URL (an authenticated source): never shown, logged or stored.
 CREDENTIALS_RE = re.compile(r"(?<=://)[^/?#\s@]+@")
-DURATION_RE = re.compile(
-    r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$"
-)
+DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
 
 
 class SourceConfigError(ValueError):
@@ -172,7 +170,7 @@ PARSERS: dict[str, Any] = {
     "article_deny": _regexes,
     "every": parse_duration,
     "cron": _cron,
-    "jitter": parse_duration,
+    "jitter": lambda v: parse_duration(v, allow_zero=True),
     "timeout": parse_duration,
     "enabled": _bool,
     "follow_depth": lambda v: _count(v, 0),
@@ -194,9 +192,7 @@ def _parse_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in PARSERS:
-            raise SourceConfigError(
-                f'{where}: field "{key}": unknown field (known: {", ".join(sorted(PARSERS))})'
-            )
+            raise SourceConfigError(f'{where}: field "{key}": unknown field (known: {", ".join(sorted(PARSERS))})')
         try:
             parsed[key] = PARSERS[key](value)
         except ValueError as exc:  # the message may quote a URL: never its password
@@ -210,17 +206,11 @@ def _check_adaptive(values: dict[str, Any], where: str) -> None:
         return
     if low is None or high is None:
         missing = "min_every" if low is None else "max_every"
-        raise SourceConfigError(
-            f'{where}: field "{missing}": adaptive polling needs both min_every and max_every'
-        )
+        raise SourceConfigError(f'{where}: field "{missing}": adaptive polling needs both min_every and max_every')
     if low > high:
-        raise SourceConfigError(
-            f'{where}: field "min_every": {format_duration(low)} is longer than max_every'
-        )
+        raise SourceConfigError(f'{where}: field "min_every": {format_duration(low)} is longer than max_every')
     if values.get("cron"):
-        raise SourceConfigError(
-            f'{where}: field "min_every": adaptive polling works with "every", not "cron"'
-        )
+        raise SourceConfigError(f'{where}: field "min_every": adaptive polling works with "every", not "cron"')
 
 
 def _domains_of(urls: tuple[str, ...]) -> tuple[str, ...]:
@@ -232,9 +222,7 @@ def build_source(raw: dict[str, Any], defaults: dict[str, Any], where: str) -> S
     """Turn one `[[source]]` table (plus parsed defaults) into a Source."""
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise SourceConfigError(
-            f'{where}: field "name": expected a lowercase slug like "guardian_world", got {name!r}'
-        )
+        raise SourceConfigError(f'{where}: field "name": expected a lowercase slug like "guardian_world", got {name!r}')
     where = f'{where.split(":")[0]}: source "{name}"'
     values = {**defaults, **_parse_fields({k: v for k, v in raw.items() if k != "name"}, where)}
     if "cron" in raw and "every" in raw:
@@ -248,9 +236,7 @@ def build_source(raw: dict[str, Any], defaults: dict[str, Any], where: str) -> S
     _check_adaptive(values, where)
     seeds = values.get("feeds", ()) + values.get("sitemaps", ()) + values.get("start_pages", ())
     if not seeds:
-        raise SourceConfigError(
-            f'{where}: field "feeds": a source needs at least one feed, sitemap or start page'
-        )
+        raise SourceConfigError(f'{where}: field "feeds": a source needs at least one feed, sitemap or start page')
     if not values.get("allowed_domains"):
         values["allowed_domains"] = _domains_of(seeds)
     return Source(name=name, **values)

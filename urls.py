@@ -21,17 +21,13 @@ SKIP_PATH_RE = re.compile(
     re.IGNORECASE,
 )
 # Paging and section indexes: followed as listings (within the source's depth), never articles.
-PAGING_PATH_RE = re.compile(
-    r"/(?:page|seite|p)/\d+/?$|/(?:category|categories|section|archives?)(?:/|$)", re.I
-)
+PAGING_PATH_RE = re.compile(r"/(?:page|seite|p)/\d+/?$|/(?:category|categories|section|archives?)(?:/|$)", re.I)
 PAGING_QUERY_RE = re.compile(r"(?:^|&)(?:page|p|pg|offset|start)=\d+", re.IGNORECASE)
 MEDIA_EXTENSION_RE = re.compile(
     r"\.(?:jpe?g|png|gif|webp|svg|ico|css|js|json|xml|gz|zip|pdf|mp[34]|m4a|mov|avi|woff2?|ttf|rss|atom)$",
     re.IGNORECASE,
 )
-DATE_IN_PATH_RE = re.compile(
-    r"/(?:19|20)\d\d[/-](?:0?[1-9]|1[0-2])(?:[/-]|$)|/(?:19|20)\d\d(?:0[1-9]|1[0-2])\d\d/"
-)
+DATE_IN_PATH_RE = re.compile(r"/(?:19|20)\d\d[/-](?:0?[1-9]|1[0-2])(?:[/-]|$)|/(?:19|20)\d\d(?:0[1-9]|1[0-2])\d\d/")
 LONG_ID_RE = re.compile(r"(?:^|[/_.-])\d{5,}(?:[/_.-]|$)|-[a-z]?\d{6,}")
 SLUG_RE = re.compile(r"[A-Za-z0-9\u00c0-\uffff]+(?:[-_][A-Za-z0-9\u00c0-\uffff]+){2,}")
 

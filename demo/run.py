@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = serve(port=args.port)
     except OSError as exc:
-        print(f"error: cannot serve the demo site on 127.0.0.1:{args.port} ({exc}); "
-              "pass --port to use another one", file=sys.stderr)
+        print(
+            f"error: cannot serve the demo site on 127.0.0.1:{args.port} ({exc}); pass --port to use another one",
+            file=sys.stderr,
+        )
         return 1
     print(f"demo site: {server.base_url}")
     try:

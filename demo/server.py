@@ -124,9 +124,7 @@ class SiteHandler(BaseHTTPRequestHandler):
             self._send(200, body, "application/json", log=False)
             return
         if path in SERVER_ERROR_PATHS:
-            self._send(
-                500, b"<html><body><h1>Internal Server Error</h1></body></html>", CONTENT_TYPES[".html"]
-            )
+            self._send(500, b"<html><body><h1>Internal Server Error</h1></body></html>", CONTENT_TYPES[".html"])
             return
         found = self._resolve(path)
         if found is None:

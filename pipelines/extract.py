@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import DropItem
 
 from extensions import report_failure
-from extraction import extract_article
-from near_duplicates import signature
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -25,9 +23,42 @@ logger = logging.getLogger(__name__)
 
 def extract_page(html: str, url: str, hints: dict) -> dict:
     """What a worker process does for one page: extraction plus the body's MinHash signature."""
+    # Imported here: trafilatura, lxml's cleaner and datasketch load in the workers, not in
+    # the crawl process, which only hands pages over (a faster start for every crawl).
+    from extraction import extract_article
+    from near_duplicates import signature
+
     fields = extract_article(html, url, hints)
     fields["signature"] = signature(fields["text"]) if fields["text"] else b""
     return fields
+
+
+class SharedPool:
+    """One pool of extraction workers per crawl process, shared by all its crawlers (sources):
+    a batch of 25 sources must not start 25 pools. Shut down when the last crawler closes."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.users = 0
+
+    def acquire(self, workers: int) -> ProcessPoolExecutor:
+        if self.pool is None:
+            # forkserver: workers fork from a clean process with the extractor preloaded,
+            # never from the crawl process and its reactor threads.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["extraction", "near_duplicates", "pipelines.extract"])
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.users += 1
+        return self.pool
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0 and self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+_shared_pool = SharedPool()
 
 
 class ExtractPipeline:
@@ -42,15 +73,12 @@ class ExtractPipeline:
 
     def open_spider(self) -> None:
         if self.workers > 0:
-            # forkserver: workers fork from a clean process with the extractor preloaded,
-            # never from the crawl process and its reactor threads.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["pipelines.extract"])
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self.pool = _shared_pool.acquire(self.workers)
 
     def close_spider(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            _shared_pool.release()
+            self.pool = None
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
         try:

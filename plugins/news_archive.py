@@ -44,9 +44,7 @@ def json_list(value: Any) -> list[str]:
 def snippet_html(value: Any) -> Markup:
     """An FTS5 snippet as HTML: escape everything, then restore only the highlight marks."""
     escaped = str(escape("" if value is None else value))
-    return Markup(
-        escaped.replace(str(escape(MARK_OPEN)), MARK_OPEN).replace(str(escape(MARK_CLOSE)), MARK_CLOSE)
-    )
+    return Markup(escaped.replace(str(escape(MARK_OPEN)), MARK_OPEN).replace(str(escape(MARK_CLOSE)), MARK_CLOSE))
 
 
 def article_body(markdown: str | None, title: str | None) -> str:

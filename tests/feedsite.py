@@ -75,9 +75,7 @@ def article_html(source: str, number: int) -> str:
     """A page the pipeline stores as an article: a title, a date and ~240 words of its own."""
     rnd = random.Random(f"{source}/{number}")
     paragraphs = "".join(
-        "<p>"
-        + " ".join(" ".join(rnd.choice(WORDS) for _ in range(12)).capitalize() + "." for _ in range(4))
-        + "</p>"
+        "<p>" + " ".join(" ".join(rnd.choice(WORDS) for _ in range(12)).capitalize() + "." for _ in range(4)) + "</p>"
         for _ in range(5)
     )
     title = f"{source} story {number}: the {rnd.choice(WORDS)} and the {rnd.choice(WORDS)}"
@@ -199,7 +197,5 @@ class FeedSite:
         """A sources file: `entries` maps a source name to extra TOML lines for it."""
         text = f'[defaults]\nallow_private = true\ndelay = "0s"\nmax_age = "100000d"\n{defaults}\n'
         for name, extra in entries.items():
-            text += (
-                f'\n[[source]]\nname = "{name}"\nfeeds = ["{self.base_url}{self.feed_path(name)}"]\n{extra}\n'
-            )
+            text += f'\n[[source]]\nname = "{name}"\nfeeds = ["{self.base_url}{self.feed_path(name)}"]\n{extra}\n'
         return text

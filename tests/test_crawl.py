@@ -31,9 +31,7 @@ def fresh_site() -> SiteServer:
 
 
 def crawl_all(site: SiteServer, tmp_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    sources = write_sources(
-        DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "sources.toml"
-    )
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "sources.toml")
     db = tmp_path / "news.db"
     result = subprocess.run(
         [sys.executable, "scheduler.py", "crawl", "--all", "--sources", str(sources), "--db", str(db)],
@@ -79,8 +77,7 @@ def test_url_variants_collapse_onto_one_article(fresh_site: SiteServer, tmp_path
     urls = [a["url"] for a in db["articles"].rows]
     assert not any("utm_" in u or "#" in u for u in urls)
     aliases = {
-        path_of(a["alias"], fresh_site): (path_of(a["url"], fresh_site), a["reason"])
-        for a in db["url_aliases"].rows
+        path_of(a["alias"], fresh_site): (path_of(a["url"], fresh_site), a["reason"]) for a in db["url_aliases"].rows
     }
     amp = MANIFEST["amp"]
     assert aliases[amp["path"]] == (amp["canonical_path"], "amp")
@@ -143,9 +140,7 @@ def test_second_crawl_fetches_no_article_again_and_changes_only_last_seen(
 
 
 def test_scrapy_crawl_from_the_project_root(fresh_site: SiteServer, tmp_path: Path) -> None:
-    sources = write_sources(
-        DEMO_SOURCES.read_text(encoding="utf-8"), fresh_site.base_url, tmp_path / "s.toml"
-    )
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), fresh_site.base_url, tmp_path / "s.toml")
     scrapy_crawl("courier_feeds", db=tmp_path / "news.db", sources=sources)
     db = open_db(tmp_path / "news.db")
     assert db["articles"].count == len(ARTICLE_PATHS)  # the RSS, Atom and RDF feeds cover every article
@@ -158,12 +153,8 @@ def test_scrapy_crawl_from_the_project_root(fresh_site: SiteServer, tmp_path: Pa
     assert user_agents.pop().startswith("news-archive/")
 
 
-@pytest.mark.parametrize(
-    ("start", "expected"), [("/", 30), ("/feeds/atom.xml", 10), ("/sitemap_index.xml", 30)]
-)
-def test_crawl_url_detects_what_the_url_is(
-    fresh_site: SiteServer, tmp_path: Path, start: str, expected: int
-) -> None:
+@pytest.mark.parametrize(("start", "expected"), [("/", 30), ("/feeds/atom.xml", 10), ("/sitemap_index.xml", 30)])
+def test_crawl_url_detects_what_the_url_is(fresh_site: SiteServer, tmp_path: Path, start: str, expected: int) -> None:
     db = tmp_path / "news.db"
     result = subprocess.run(
         [

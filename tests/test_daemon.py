@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +55,7 @@ def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, An
 
 def runs(db: Path, source: str, status: str | None = None) -> list[dict[str, Any]]:
     if status:
-        return query(
-            db, "SELECT * FROM crawl_runs WHERE source = ? AND status = ? ORDER BY id", (source, status)
-        )
+        return query(db, "SELECT * FROM crawl_runs WHERE source = ? AND status = ? ORDER BY id", (source, status))
     return query(db, "SELECT * FROM crawl_runs WHERE source = ? ORDER BY id", (source,))
 
 
@@ -72,9 +70,7 @@ def wait_for(check: Callable[[], Any], seconds: float, what: str, log: Callable[
         if result:
             return result
         time.sleep(0.2)
-    raise AssertionError(
-        f"timed out after {seconds}s waiting for {what}\n--- daemon output ---\n{log()[-6000:]}"
-    )
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}\n--- daemon output ---\n{log()[-6000:]}")
 
 
 def assert_no_overlap(rows: list[dict[str, Any]]) -> None:
@@ -185,9 +181,7 @@ def test_daemon_crawls_on_schedule_never_overlaps_and_stores_new_articles(
     wait_for(lambda: runs(db, "brook", "ok"), 60, "a first run", daemon.output)
     before = max(r["id"] for r in runs(db, "brook"))
     new_url = feedsite.add_article("brook")
-    wait_for(
-        lambda: len(runs(db, "brook", "ok")) >= 3 and new_url in stored_urls(db), 60, "3 runs", daemon.output
-    )
+    wait_for(lambda: len(runs(db, "brook", "ok")) >= 3 and new_url in stored_urls(db), 60, "3 runs", daemon.output)
     assert daemon.stop() == 0
 
     rows = runs(db, "brook")
@@ -219,9 +213,7 @@ def test_a_hung_crawl_is_killed_at_its_timeout_and_the_next_run_still_happens(
     feedsite.add_source("stall", articles=1)
     feed = feedsite.feed_path("stall")
     feedsite.server.delays[feed] = 600  # the site stops answering
-    sources = write(
-        tmp_path / "sources.toml", feedsite.sources_toml({"stall": EVERY_SECOND + '\ntimeout = "8s"'})
-    )
+    sources = write(tmp_path / "sources.toml", feedsite.sources_toml({"stall": EVERY_SECOND + '\ntimeout = "8s"'}))
     db = tmp_path / "data" / "news.db"
     daemon = DaemonProcess(tmp_path, sources, db, "--kill-wait", "1s")
     daemons.append(daemon)
@@ -405,7 +397,7 @@ def fake_daemon(tmp_path: Path) -> Iterator[Callable[..., tuple[Daemon, Path]]]:
 
         defaults = {
             "tick": timedelta(seconds=1),
-            "batch_window": timedelta(0),
+            "batch_window": timedelta(seconds=1),  # sources due together share a process
             "kill_wait": timedelta(seconds=1),
             "grace": timedelta(seconds=1),
         }
@@ -434,13 +426,9 @@ SOURCE = '[[source]]\nname = "{name}"\nfeeds = ["http://127.0.0.1:9/feed.xml"]\n
 def test_crawl_processes_that_crash_or_hang_still_end_with_a_recorded_status(
     fake_daemon: Callable[..., tuple[Daemon, Path]], tmp_path: Path, behaviour: str, status: str, reason: str
 ) -> None:
-    sources = SOURCE.format(name="one", extra='timeout = "2s"') + SOURCE.format(
-        name="two", extra='timeout = "2s"'
-    )
+    sources = SOURCE.format(name="one", extra='timeout = "2s"') + SOURCE.format(name="two", extra='timeout = "2s"')
     _, db = fake_daemon(behaviour, sources)
-    wait_for(
-        lambda: len(query(db, "SELECT * FROM crawl_runs WHERE status != 'running'")) == 2, 30, "both runs"
-    )
+    wait_for(lambda: len(query(db, "SELECT * FROM crawl_runs WHERE status != 'running'")) == 2, 30, "both runs")
     rows = query(db, "SELECT * FROM crawl_runs ORDER BY source")
     assert [(r["source"], r["status"]) for r in rows] == [("one", status), ("two", status)]
     assert all(r["finish_reason"].startswith(reason) for r in rows)
@@ -457,13 +445,9 @@ def test_a_run_going_in_another_process_makes_the_daemon_skip_and_a_dead_ones_ru
     from schema import open_db
 
     db = tmp_path / "data" / "news.db"
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     # A foreground `scheduler.py crawl` still going (its command line says so), and a crash.
-    foreground = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "scheduler.py", "crawl"]
-    )
+    foreground = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "scheduler.py", "crawl"])
     try:
         archive = open_db(db)
         now = utc_now()
@@ -487,3 +471,46 @@ def test_a_run_going_in_another_process_makes_the_daemon_skip_and_a_dead_ones_ru
     finally:
         foreground.kill()
         foreground.wait()
+
+
+def test_an_adaptive_source_is_rescheduled_from_its_publishing_rate(
+    feedsite: FeedSite, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    """Two articles a week is slow: after its first run the source drops from every second to its
+    upper bound, and the daemon records the interval and why."""
+    feedsite.add_source("slow", articles=2)
+    adaptive = 'every = "1s"\njitter = "0s"\nmin_every = "1s"\nmax_every = "4s"'
+    sources = write(tmp_path / "sources.toml", feedsite.sources_toml({"slow": adaptive}))
+    db = tmp_path / "data" / "news.db"
+    daemon = DaemonProcess(tmp_path, sources, db)
+    daemons.append(daemon)
+
+    decided = wait_for(lambda: query(db, "SELECT * FROM source_polling"), 60, "a polling decision", daemon.output)
+    assert decided[0]["source"] == "slow"
+    assert decided[0]["interval_s"] == 4
+    assert "2 new articles in 7d" in decided[0]["reason"]
+    wait_for(lambda: len(runs(db, "slow", "ok")) >= 3, 60, "3 runs", daemon.output)
+    assert daemon.stop() == 0
+    starts = [datetime.fromisoformat(r["started_at"]) for r in runs(db, "slow", "ok")]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts[1:])]
+    assert gaps
+    assert min(gaps) >= 2  # on the 4 s grid now, not every second
+    log = (db.parent / "logs" / "daemon.log").read_text(encoding="utf-8")
+    assert "polling every 4s: 2 new articles in 7d" in log
+
+
+def test_the_daemon_refuses_to_start_on_a_broken_sources_file(tmp_path: Path) -> None:
+    sources = write(tmp_path / "sources.toml", '[[source]]\nname = "x"\nfeeds = ["https://x.example/f"]\nevery = 5\n')
+    db = tmp_path / "data" / "news.db"
+    result = subprocess.run(
+        [sys.executable, "scheduler.py", "run", "--sources", str(sources), "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == 'error: sources.toml: source "x": field "every": expected a duration like "30m", got 5'
+    assert not query(db, "SELECT * FROM crawl_runs")  # nothing ran

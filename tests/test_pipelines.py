@@ -135,9 +135,7 @@ def rows(tmp_path: Path, table: str) -> list[dict]:
 def test_extraction_fills_every_field(tmp_path: Path) -> None:
     crawler = make_crawler(tmp_path)
     item = asyncio.run(
-        ExtractPipeline.from_crawler(crawler).process_item(
-            page(f"{BASE}/2026/11/20/evening-ferry", article_html())
-        )
+        ExtractPipeline.from_crawler(crawler).process_item(page(f"{BASE}/2026/11/20/evening-ferry", article_html()))
     )
     assert item.title == "Evening ferry returns to the islands"
     assert item.authors == ["Ada Brook"]
@@ -197,9 +195,7 @@ def test_unparseable_page_is_a_recorded_extract_failure(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_pages_that_are_not_articles_are_dropped_and_counted(
-    pipeline: Pipeline, html: str, reason: str
-) -> None:
+def test_pages_that_are_not_articles_are_dropped_and_counted(pipeline: Pipeline, html: str, reason: str) -> None:
     with pytest.raises(DropItem, match=f"not an article: ({reason})"):
         pipeline.run(page(f"{BASE}/latest", html))
     assert pipeline.stat("news/pages/not_article") == 1
@@ -232,9 +228,7 @@ def test_new_article_is_stored_with_raw_html_and_search(pipeline: Pipeline, tmp_
     assert len(hits) == 1
 
 
-def test_same_body_at_a_second_url_is_an_alias_not_a_second_article(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
+def test_same_body_at_a_second_url_is_an_alias_not_a_second_article(pipeline: Pipeline, tmp_path: Path) -> None:
     first, copy = f"{BASE}/2026/11/20/evening-ferry", f"{BASE}/partners/evening-ferry-returns"
     pipeline.run(page(first, article_html()))
     item = pipeline.run(page(copy, article_html()))
@@ -306,9 +300,7 @@ def test_changed_article_is_an_update_not_a_second_article(tmp_path: Path) -> No
     assert article["first_seen_at"] == first_seen
     assert article["updated_at"] is not None
     db = open_db(tmp_path / "news.db")
-    assert (
-        db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'funding'").fetchone()[0] == 1
-    )
+    assert db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'funding'").fetchone()[0] == 1
 
 
 def test_writes_are_batched(tmp_path: Path) -> None:

@@ -40,8 +40,7 @@ def test_only_sources_with_both_bounds_are_adaptive(sources, tmp_path: Path) -> 
     assert not is_adaptive(sources["fixed"])
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        '[[source]]\nname = "x"\nfeeds = ["https://x.example/f"]\nevery = "1h"\nmin_every = "2h"\n'
-        'max_every = "1h"\n',
+        '[[source]]\nname = "x"\nfeeds = ["https://x.example/f"]\nevery = "1h"\nmin_every = "2h"\nmax_every = "1h"\n',
         encoding="utf-8",
     )
     with pytest.raises(SourceConfigError, match='source "x": field "min_every": 2h is longer than max_every'):
@@ -70,9 +69,7 @@ def test_failures_back_off_and_retry_after_is_honoured(sources) -> None:
     assert "backing off after 2 failed runs" in backed.reason
     capped = choose_interval(sources["busy"], new_articles=7 * 24, failed_in_a_row=5, retry_after=None)
     assert capped.interval == timedelta(hours=6)
-    waited = choose_interval(
-        sources["busy"], new_articles=7 * 24, failed_in_a_row=0, retry_after=timedelta(hours=3)
-    )
+    waited = choose_interval(sources["busy"], new_articles=7 * 24, failed_in_a_row=0, retry_after=timedelta(hours=3))
     assert waited.interval == timedelta(hours=3)
     assert "Retry-After" in waited.reason
 

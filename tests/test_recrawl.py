@@ -28,9 +28,7 @@ def fresh_site() -> SiteServer:
 
 
 def crawl(site: SiteServer, tmp_path: Path, source: str, **settings: str) -> None:
-    sources = write_sources(
-        DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "sources.toml"
-    )
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "sources.toml")
     scrapy_crawl(source, db=tmp_path / "news.db", sources=sources, settings=settings)
 
 
@@ -38,9 +36,7 @@ def last_run(tmp_path: Path) -> dict:
     return next(open_db(tmp_path / "news.db")["crawl_runs"].rows_where(order_by="id desc", limit=1))
 
 
-def test_unchanged_site_gets_only_304s_and_no_article_requests(
-    fresh_site: SiteServer, tmp_path: Path
-) -> None:
+def test_unchanged_site_gets_only_304s_and_no_article_requests(fresh_site: SiteServer, tmp_path: Path) -> None:
     for source in ("courier_feeds", "courier_sitemaps"):
         crawl(fresh_site, tmp_path, source)
     fresh_site.clear_log()
@@ -55,24 +51,18 @@ def test_unchanged_site_gets_only_304s_and_no_article_requests(
     assert {s for statuses in feeds_and_sitemaps.values() for s in statuses} == {304}
 
 
-def test_changed_article_is_stored_as_an_update_with_a_revision(
-    fresh_site: SiteServer, tmp_path: Path
-) -> None:
+def test_changed_article_is_stored_as_an_update_with_a_revision(fresh_site: SiteServer, tmp_path: Path) -> None:
     crawl(fresh_site, tmp_path, "courier_sitemaps")
     url = fresh_site.url(CHANGED)
     before = open_db(tmp_path / "news.db")["articles"].get(url)
 
     page = (DEFAULT_ROOT / CHANGED.lstrip("/")).read_text(encoding="utf-8")
     edited = page.replace(before["title"], before["title"] + " - council revises figure")  # h1, meta, JSON-LD
-    edited = re.sub(
-        r"(<p>)([^<]{40})", r"\1Correction: the council now puts the total higher. \2", edited, count=1
-    )
+    edited = re.sub(r"(<p>)([^<]{40})", r"\1Correction: the council now puts the total higher. \2", edited, count=1)
     fresh_site.set_page(CHANGED, edited)
     sitemap = (DEFAULT_ROOT / "sitemaps/articles.xml").read_text(encoding="utf-8")
     moved = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0).isoformat()
-    sitemap = re.sub(
-        rf"(<loc>{{{{BASE}}}}{re.escape(CHANGED)}</loc>\s*<lastmod>)[^<]+", rf"\g<1>{moved}", sitemap
-    )
+    sitemap = re.sub(rf"(<loc>{{{{BASE}}}}{re.escape(CHANGED)}</loc>\s*<lastmod>)[^<]+", rf"\g<1>{moved}", sitemap)
     fresh_site.set_page("/sitemaps/articles.xml", sitemap)
     fresh_site.clear_log()
     crawl(fresh_site, tmp_path, "courier_sitemaps")
@@ -155,9 +145,7 @@ def build_syndication_site(root: Path) -> dict[str, list[str]]:
     files: dict[str, str] = {}
     for n, truth in enumerate(WIRE):
         title, paragraphs = article_paragraphs(truth["path"])
-        edited = [
-            p.replace("council", "local authority").replace("said", "told reporters") for p in paragraphs
-        ]
+        edited = [p.replace("council", "local authority").replace("said", "told reporters") for p in paragraphs]
         variants = {
             f"/wire/2026/11/0{n + 1}/story-original-{n}.html": page(
                 title, paragraphs, 0, f"2026-11-0{n + 1}T08:00:00Z"
@@ -183,9 +171,7 @@ def build_syndication_site(root: Path) -> dict[str, list[str]]:
         files[path] = page(title, paragraphs, 2, f"2026-11-2{n}T08:00:00Z")
         expected[path] = [path]
     items = "".join(f"<item><title>x</title><link>{{{{BASE}}}}{p}</link></item>" for p in files)
-    files["/feed.xml"] = (
-        f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
-    )
+    files["/feed.xml"] = f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}</channel></rss>"
     for path, text in files.items():
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)

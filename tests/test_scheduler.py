@@ -148,10 +148,8 @@ def test_a_batch_takes_the_oldest_source_and_those_sharing_its_timeout() -> None
 # --- the command line ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["run", "crawl", "status", "list"])
-def test_every_command_has_help_and_takes_sources_and_db(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.parametrize("command", ["run", "crawl", "status", "list", "reextract"])
+def test_every_command_has_help_and_takes_sources_and_db(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([command, "--help"])
     assert exited.value.code == 0
@@ -162,10 +160,7 @@ def test_every_command_has_help_and_takes_sources_and_db(
 
 def write_sources(path: Path, *names: str) -> Path:
     path.write_text(
-        "".join(
-            f'[[source]]\nname = "{n}"\nfeeds = ["http://127.0.0.1:9/{n}.xml"]\nevery = "15m"\n'
-            for n in names
-        ),
+        "".join(f'[[source]]\nname = "{n}"\nfeeds = ["http://127.0.0.1:9/{n}.xml"]\nevery = "15m"\n' for n in names),
         encoding="utf-8",
     )
     return path
@@ -195,9 +190,7 @@ def test_status_shows_the_daemon_alive_and_each_sources_runs(
             "queued": 0,
         }
     )
-    db["daemon_jobs"].insert(
-        {"source": "alpha", "schedule": "every 15m", "next_run_at": iso(now + 10 * MINUTE)}
-    )
+    db["daemon_jobs"].insert({"source": "alpha", "schedule": "every 15m", "next_run_at": iso(now + 10 * MINUTE)})
     db["crawl_runs"].insert_all(
         [
             {
@@ -252,9 +245,7 @@ def test_status_shows_the_daemon_alive_and_each_sources_runs(
     assert "beta run 3: timed_out: timed out after 1h" in out
 
 
-def test_status_tells_a_stopped_or_dead_daemon_apart(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_tells_a_stopped_or_dead_daemon_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db_path = tmp_path / "news.db"
     sources = str(write_sources(tmp_path / "s.toml", "alpha"))
     open_db(db_path).close()

@@ -15,9 +15,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
     applied = [row["name"] for row in db["_sqlite_migrations"].rows]
     assert applied == [m.name for m in migrations._migrations]
     assert len(applied) == len(set(applied))
-    assert {"articles", "url_aliases", "raw_pages", "crawl_runs", "failures", "sources"} <= set(
-        db.table_names()
-    )
+    assert {"articles", "url_aliases", "raw_pages", "crawl_runs", "failures", "sources"} <= set(db.table_names())
 
 
 def test_wal_and_busy_timeout_are_set(tmp_path: Path) -> None:
@@ -39,9 +37,7 @@ def test_search_index_follows_inserts_updates_and_deletes(tmp_path: Path) -> Non
     db["articles"].insert(row)
 
     def matches(term: str) -> int:
-        return db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", [term]).fetchone()[
-            0
-        ]
+        return db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", [term]).fetchone()[0]
 
     assert matches("lighthouse") == 1
     assert matches("keepers") == 1  # porter stemming

@@ -114,9 +114,7 @@ def test_each_mistake_names_file_source_and_field(tmp_path: Path, body: str, exp
 
 def test_bad_name_is_reported_by_position(tmp_path: Path) -> None:
     path = write(tmp_path, '[[source]]\nname = "Has Spaces"\nevery = "1h"\nfeeds = ["https://a.example/x"]\n')
-    with pytest.raises(
-        SourceConfigError, match=r'sources.toml: source #1: field "name": expected a lowercase slug'
-    ):
+    with pytest.raises(SourceConfigError, match=r'sources.toml: source #1: field "name": expected a lowercase slug'):
         load_sources(path)
 
 
