@@ -73,6 +73,8 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 NEWS_RESOLVER = "middlewares.system_resolve"
 EXTENSIONS = {
     "extensions.CrawlRunRecorder": 100,
+    # pending requests on disk: a 50,000-URL sitemap must not sit in memory as Request objects
+    "extensions.DiskRequestQueue": 0,
 }
 # Scrapy's own per-domain errors are logged; ours also land in the `failures` table.
 HTTPERROR_ALLOW_ALL = False

@@ -24,6 +24,11 @@ def write_sources(base_url: str, path: Path) -> Path:
     return path
 
 
+def shown_path(path: Path) -> Path:
+    """Paths under the project as the user would type them (the crawl runs from the project root)."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=ROOT / "data" / "news.db")
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--sources",
                 str(sources),
                 "--db",
-                str(args.db),
+                str(shown_path(args.db)),
                 "--log-level",
                 "WARNING",
             ],
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         server.stop()
-    shown = args.db.relative_to(ROOT) if args.db.is_relative_to(ROOT) else args.db
+    shown = shown_path(args.db)
     print(f"\nBrowse it with Datasette (http://127.0.0.1:8001):\n  make serve DB={shown}")
     return result.returncode
 

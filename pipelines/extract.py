@@ -46,7 +46,7 @@ class SharedPool:
             # forkserver: workers fork from a clean process with the extractor preloaded,
             # never from the crawl process and its reactor threads.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["extraction", "near_duplicates", "pipelines.extract"])
+            context.set_forkserver_preload(["extraction", "near_duplicates", "pipelines.extract", "extraction.preload"])
             self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         self.users += 1
         return self.pool
