@@ -193,13 +193,18 @@ def run_measured(
     sampler.started = started
     sampler.start()
     deadline = started + timeout if timeout else None
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if deadline and time.monotonic() > deadline:
-            proc.kill()
-        time.sleep(0.05)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline and time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.05)
+    except BaseException:
+        proc.terminate()  # interrupted (Ctrl-C, SIGTERM): never leave the measured command running
+        proc.wait()
+        raise
     wall = time.monotonic() - started
     sampler.done.set()
     sampler.join()

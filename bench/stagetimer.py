@@ -2,7 +2,7 @@
 
 Enabled only by bench/throughput.py, on the command line::
 
-    scrapy crawl news ... -s 'EXTENSIONS={"extensions.CrawlRunRecorder": 100, "bench.stagetimer.StageTimer": 0}' \
+    scrapy crawl news ... -s 'EXTENSIONS={<settings.EXTENSIONS>, "bench.stagetimer.StageTimer": 0}' \
         -s BENCH_STAGE_FILE=/tmp/stages.json
 
 Scrapy's stats give counts, not CPU by stage, so this wraps the stage methods (at class level,

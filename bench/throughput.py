@@ -39,6 +39,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -60,7 +61,7 @@ OUT = ROOT / "bench" / "out"
 PEERS_VENV = OUT / "peers-venv"
 RESULTS_HEADING = "## Throughput and memory (bench/throughput.py)"
 SOURCE_NAME = "bench"
-EXTENSIONS = {"extensions.CrawlRunRecorder": 100, "bench.stagetimer.StageTimer": 0}
+STAGE_TIMER = "bench.stagetimer.StageTimer"
 TARGET_SPEEDUP = 1.5
 TARGET_MEMORY_MB = 500
 TARGET_STORE_SHARE = 0.05
@@ -227,6 +228,13 @@ delay = "0s"
     )
 
 
+def crawl_extensions() -> dict[str, int]:
+    """The project's extensions plus the stage timer: `-s EXTENSIONS=` replaces the whole dict."""
+    import settings
+
+    return {**settings.EXTENSIONS, STAGE_TIMER: 0}
+
+
 def crawl_command(work: Path, concurrency: int, workers: int | None, extra: dict[str, str]) -> list[str]:
     settings = {
         "NEWS_DB_PATH": str(work / "news.db"),
@@ -238,7 +246,7 @@ def crawl_command(work: Path, concurrency: int, workers: int | None, extra: dict
         "CLOSESPIDER_TIMEOUT": "0",
         "LOG_LEVEL": "INFO",
         "LOG_FILE": str(work / "crawl.log"),
-        "EXTENSIONS": json.dumps(EXTENSIONS),
+        "EXTENSIONS": json.dumps(crawl_extensions()),
         "BENCH_STAGE_FILE": str(work / "stages.json"),
     }
     if workers is not None:
@@ -291,6 +299,14 @@ def cpu_breakdown(tree: TreeResult, stages: dict[str, Any]) -> dict[str, float]:
     return breakdown
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / ticks, idle / ticks
+
+
 def run_crawl(site: ServedSite, work: Path, args: argparse.Namespace, profile: Path | None) -> dict:
     write_sources(work / "sources.toml", site.base_url)
     command = crawl_command(work, args.concurrency, args.workers, dict(args.set))
@@ -302,6 +318,7 @@ def run_crawl(site: ServedSite, work: Path, args: argparse.Namespace, profile: P
         exclude = r"py-spy"
     server_before = site.stats()
     env = {**os.environ, "PYTHONHASHSEED": "0"}
+    busy_before, idle_before = machine_cpu()
     with open(work / "crawl.stderr", "w") as stderr:
         tree = run_measured(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
                             exclude=exclude)  # fmt: skip
@@ -310,6 +327,7 @@ def run_crawl(site: ServedSite, work: Path, args: argparse.Namespace, profile: P
         crawl_pid = next(p.pid for p in tree.procs.values() if p.ppid == tree.top_pid)
         tree.top_pid = crawl_pid
     server_after = site.stats()
+    busy_after, idle_after = machine_cpu()
     if tree.returncode != 0 or not (work / "stages.json").exists():
         tail = (work / "crawl.stderr").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"crawl failed (exit {tree.returncode}):\n{tail}")
@@ -343,6 +361,12 @@ def run_crawl(site: ServedSite, work: Path, args: argparse.Namespace, profile: P
             "cpu_s": server_after["cpu_seconds"] - server_before["cpu_seconds"],
         },
         "samples": tree.samples,
+        # Were the cores saturated? Idle cores during the crawl mean our pipeline, not the CPU, limited it.
+        "machine": {
+            "busy_cores": (busy_after - busy_before) / tree.wall_s,
+            "idle_cores": (idle_after - idle_before) / tree.wall_s,
+            "pipeline_cores": cpu_breakdown(tree, stages)["total_sampled"] / tree.wall_s,
+        },
     }
 
 
@@ -519,6 +543,8 @@ def print_result(r: dict[str, Any]) -> None:
     m = c["memory"]
     print(f"  peak memory: sum RSS {m['peak_rss_sum_mb']:.0f} MB, sum PSS {m['peak_pss_sum_mb']:.0f} MB; "
           + ", ".join(f"{p['role']} {p['hwm_mb']:.0f}" for p in m["per_process"]))  # fmt: skip
+    if "machine" in c:
+        print("  cores during the crawl: " + ", ".join(f"{k} {v:.2f}" for k, v in c["machine"].items()))
     print(f"  quality: {r['quality']}")
     for name, peer in (r.get("peers") or {}).items():
         print(f"  peer {name}: { {k: v for k, v in peer.items() if k != 'commands'} }")
@@ -527,23 +553,34 @@ def print_result(r: dict[str, Any]) -> None:
 def render_section(results: list[dict[str, Any]], command: str, notes: str = "") -> str:
     out = [RESULTS_HEADING, ""]
     out.append(f"Machine: {machine()}. Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
-    out.append(f"Command: `{command}`")
     out.append("")
-    out.append("The 2 cores were shared with other engineers' test runs (load average 5 to 17 during these")
-    out.append("runs), so wall-clock rates are low and vary; ratios are taken within one run. *Wall ratio*")
+    if len(results) == 1:
+        out.append(f"Command: `{command}`")
+    else:
+        out.append("Commands:")
+        out.append("")
+        for r in results:
+            label = f"N={r['articles']:,} {r.get('label', '')}".strip()
+            out.append(f"- {label}: `{r.get('command_line') or command}`")
+    out.append("")
+    out.append("The 2 cores were shared with other engineers' test runs (load average up to 17), so wall-clock")
+    out.append("rates vary; *cores ours / busy* says how much of the machine the crawl had (2.00 = all of it).")
+    out.append("Ratios are taken within one run. *Wall ratio*")
     out.append("= our stored/s over trafilatura's pages/s timed in the same run under the same load.")
     out.append("*Projected* = what the machine's cores would give if the pipeline had them alone (cores ÷")
     out.append("the pipeline's CPU seconds per article), over trafilatura's CPU-time rate.")
     out.append("")
     out.append("| N | stored (correct) | wall s | stored/s | trafilatura alone /s (wall) | wall ratio "
                "| pipeline CPU ms/article | trafilatura CPU ms/page | projected /s | projected ratio "
-               "| peak RSS sum MB | peak PSS sum MB | storage % CPU |")  # fmt: skip
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+               "| peak RSS sum MB | peak PSS sum MB | storage % CPU | cores ours / busy |")  # fmt: skip
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         rates, ext, mem = r["rates"], r["extraction"], r["crawl"]["memory"]
         store_share = next(row[3] for row in stage_rows(r) if row[0].startswith("storage"))
         raw_wall = ext.get("raw_wall_per_s")
         wall_cells = f"{raw_wall:.1f} | {rates['ratio_wall']:.2f}" if raw_wall else "n/a | n/a"
+        machine_use = r["crawl"].get("machine")
+        cores = f"{machine_use['pipeline_cores']:.2f} / {machine_use['busy_cores']:.2f}" if machine_use else "n/a"
         out.append(
             f"| {r['articles']:,}{' ' + r['label'] if r.get('label') else ''} "
             f"| {r['counts']['articles_new']:,} ({r['quality']['correct']:,}) "
@@ -551,7 +588,8 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
             f"| {wall_cells} "
             f"| {rates['cpu_ms_per_article']:.1f} | {1000 / ext['raw_per_s']:.1f} "
             f"| {rates['projected_per_s']:.1f} | {rates['ratio_projected']:.2f} "
-            f"| {mem['peak_rss_sum_mb']:.0f} | {mem['peak_pss_sum_mb']:.0f} | {store_share:.1f} |"
+            f"| {mem['peak_rss_sum_mb']:.0f} | {mem['peak_pss_sum_mb']:.0f} | {store_share:.1f} "
+            f"| {cores} |"
         )
     out.append("")
     out.append("CPU by stage (ms per stored article, share of the pipeline's CPU):")
@@ -631,13 +669,15 @@ def main(argv: list[str] | None = None) -> int:
         "--report-from", type=Path, nargs="+", help="no runs: write the section from saved throughput-N.json"
     )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the site server and a running crawl are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     OUT.mkdir(parents=True, exist_ok=True)
     notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
     if args.report_from:
         results = [json.loads(path.read_text(encoding="utf-8")) for path in args.report_from]
         for result in results:
             result["rates"] = derive_rates(result)
-        command = " ; ".join(r.get("command_line", "?") for r in results)
+        command = "python bench/throughput.py --report-from " + " ".join(str(p) for p in args.report_from)
         if args.results:
             write_section(args.results, RESULTS_HEADING, render_section(results, command, notes))
         return 0
