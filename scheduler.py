@@ -7,6 +7,8 @@
     python scheduler.py crawl --url URL           try a feed, sitemap or home page before adding it
     python scheduler.py list                      show the configured sources
     python scheduler.py reextract [--source NAME] [--since DATE]   re-run extraction on stored HTML
+    python scheduler.py worker NAME... --redis URL   a crawl worker of a crawl shared through Redis
+    python scheduler.py writer --redis URL         the one process storing the workers' items
 
 `--sources PATH` and `--db PATH` point at another sources file or database.
 """
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_command(commands, common)
     add_crawl_command(commands, common)
     add_reextract_command(commands, common)
+    add_shared_commands(commands, common)
 
     status = commands.add_parser(
         "status",
@@ -158,6 +161,82 @@ def add_crawl_command(commands: Any, common: argparse.ArgumentParser) -> None:
         help="override a Scrapy setting, as with scrapy crawl -s",
     )
     crawl.set_defaults(handler=cmd_crawl)
+
+
+def add_shared_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    redis_url = argparse.ArgumentParser(add_help=False)
+    redis_url.add_argument(
+        "--redis",
+        default=os.environ.get("NEWS_REDIS_URL", ""),
+        help="Redis URL of the shared crawl (default: $NEWS_REDIS_URL)",
+    )
+    redis_url.add_argument("--log-level", default="INFO", help="log level (default: %(default)s)")
+    worker = commands.add_parser(
+        "worker",
+        parents=[common, redis_url],
+        help="crawl sources as one of several workers sharing a Redis queue",
+        description="Crawl sources as a worker of a crawl shared through Redis: fetch, extract, and push "
+        "finished items to Redis for `scheduler.py writer`. The first worker of a round pushes the seeds. "
+        "Example: scheduler.py worker --all --redis redis://10.0.0.5:6379/0",
+    )
+    worker.add_argument("names", nargs="*", metavar="NAME", help="sources to crawl")
+    worker.add_argument("--all", action="store_true", help="every enabled source")
+    worker.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy setting"
+    )
+    worker.set_defaults(handler=cmd_worker, url=None)
+    writer = commands.add_parser(
+        "writer",
+        parents=[common, redis_url],
+        help="store the items the workers push to Redis (one writer per database)",
+        description="Drain the workers' items from Redis through deduplication and storage into the "
+        "database. Example: scheduler.py writer --redis redis://10.0.0.5:6379/0 --db data/news.db",
+    )
+    writer.add_argument("--batch-size", type=positive_int, default=50, help="items per commit (default: 50)")
+    writer.add_argument("--exit-when-idle", type=float, metavar="SECONDS", help="stop once no item came for this long")
+    writer.set_defaults(handler=cmd_writer)
+
+
+# --- worker and writer (distributed.py) -------------------------------------------------------
+
+
+def _redis_url(args: argparse.Namespace) -> str:
+    if not args.redis:
+        raise SystemExit(f"{args.command}: give --redis URL or set NEWS_REDIS_URL")
+    return args.redis
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from distributed import apply_worker_settings, source_settings, wait_for_redis
+    from runner import build_process
+
+    url = _redis_url(args)
+    requests = crawl_requests(args)
+    overrides: dict[str, str] = {"LOG_LEVEL": args.log_level}
+    for assignment in args.set:
+        name, _, value = assignment.partition("=")
+        overrides[name] = value
+    settings = project_settings(args.db, args.sources, overrides)
+    apply_worker_settings(settings, url)
+    wait_for_redis(url)  # a Redis outage at start-up is waited out, not a crash loop
+    _last_run_id(args.db)  # creates or migrates the database before the crawlers race to
+    per_source = {r.source or "": source_settings(r.source or "") for r in requests}
+    process, _ = build_process(requests, settings, per_source)
+    process.start()
+    return 1 if process.bootstrap_failed else 0
+
+
+def cmd_writer(args: argparse.Namespace) -> int:
+    from distributed import Writer, wait_for_redis
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+    url = _redis_url(args)
+    _last_run_id(args.db)
+    settings = project_settings(args.db, args.sources)
+    writer = Writer(wait_for_redis(url), settings, batch_size=args.batch_size)
+    stored = writer.run(idle_exit=args.exit_when_idle)
+    logger.info("writer: %d writes committed", stored)
+    return 0
 
 
 # --- run --------------------------------------------------------------------------------------

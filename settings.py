@@ -100,3 +100,14 @@ NEWS_KEEP_RAW_HTML = True
 NEWS_REVISIT_AFTER = "1h,6h,24h"
 # Articles are written in transactions of this many rows (or at the end of the crawl).
 NEWS_STORE_BATCH_SIZE = 50
+
+# --- Several machines (distributed.py) --------------------------------------------------
+# The Redis of a crawl shared by several machines: `scheduler.py worker` and `scheduler.py writer`
+# use it (scrapy-redis queue and seen-set, items to the writer). Empty: one machine, no Redis;
+# `scheduler.py crawl` and the daemon never use it.
+NEWS_REDIS_URL = os.environ.get("NEWS_REDIS_URL", "")
+NEWS_REDIS_WORKER = False  # set by `scheduler.py worker` (distributed.apply_worker_settings)
+# A worker stops when the shared queue stayed empty, and it fetched nothing, this long.
+NEWS_REDIS_IDLE_GRACE = 10.0
+# A round nobody ended (every worker killed) is forgotten after this many seconds.
+NEWS_REDIS_ROUND_TTL = 3600

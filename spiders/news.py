@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -22,6 +22,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archive import Archive, utc_now
+from distributed import SharedRound
 from extensions import report_failure
 from items import ArticleItem
 from revisits import oldest_relevant, parse_schedule, revisit_due
@@ -68,6 +69,7 @@ class NewsSpider(Spider):
         self.articles_requested = 0
         # ETag / Last-Modified of the feeds and sitemaps fetched this run, saved when it ends well.
         self.fresh_validators: dict[str, dict[str, Any]] = {}
+        self.round: SharedRound | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -77,6 +79,9 @@ class NewsSpider(Spider):
         spider.allowed_domains = list(spider.source.allowed_domains)
         if spider.source.delay is not None:
             crawler.settings.set("DOWNLOAD_DELAY", spider.source.delay.total_seconds(), priority="spider")
+        if crawler.settings.getbool("NEWS_REDIS_WORKER"):
+            spider.round = SharedRound(crawler, spider.source.name)
+            crawler.signals.connect(spider.round.spider_idle, signal=signals.spider_idle)
         return spider
 
     def _resolve_source(self, sources_file: str) -> Source:
@@ -92,6 +97,10 @@ class NewsSpider(Spider):
     # --- seeds ------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
+        # A worker of a shared crawl (NEWS_REDIS_URL) seeds only if it opens the round;
+        # the others take their requests from the shared queue.
+        if self.round is not None and not self.round.claim():
+            return
         for url in self.source.feeds:
             yield self._seed(url, self.parse_feed, conditional=True)
         for url in self.source.sitemaps:

@@ -1,0 +1,173 @@
+"""Shared crawl through Redis: articles per second with 1, 2 and 4 workers, and the writer's ceiling.
+
+    .venv/bin/python bench/distributed.py [--articles 500] [--workers 1 2 4] [--per-domain 8]
+
+Each run gets a fresh redis-server (Debian's, on a free port), a fresh database and the same site
+from bench/sitegen.py, served by bench/siteserver.py. Workers and the writer are the real
+`scheduler.py worker` / `scheduler.py writer` processes, all on this machine. The rate is stored
+articles over the time from starting the processes to the last commit (start-up included, the
+workers' idle tail not). The writer's ceiling: workers fill Redis with no writer running, then one
+writer drains the queue into an empty database; rate = items / time to the last commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.sitegen import ensure_site  # noqa: E402
+from bench.throughput import ServedSite  # noqa: E402
+
+SOURCE = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import redis
+
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen([*argv, "--dir", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def write_sources(path: Path, base_url: str) -> None:
+    path.write_text(
+        f'[[source]]\nname = "{SOURCE}"\nevery = "1h"\nsitemaps = ["{base_url}/sitemap_index.xml"]\n'
+        f'feeds = ["{base_url}/feeds/rss.xml"]\nallow_private = true\ndelay = "0s"\n',
+        encoding="utf-8",
+    )
+
+
+def launch(command: str, work: Path, url: str, log: str, extra: list[str]) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "scheduler.py", command, *extra, "--redis", url]
+    argv += ["--db", str(work / "news.db"), "--sources", str(work / "sources.toml"), "--log-level", "WARNING"]
+    with open(work / log, "ab") as out:
+        return subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+
+def worker_args(per_domain: int) -> list[str]:
+    settings = {
+        "NEWS_REDIS_IDLE_GRACE": "1",
+        "NEWS_EXTRACT_WORKERS": "1",
+        "AUTOTHROTTLE_ENABLED": "0",
+        "DOWNLOAD_DELAY": "0",
+        "CONCURRENT_REQUESTS": str(per_domain * 2),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": str(per_domain),
+        "CLOSESPIDER_TIMEOUT": "0",
+    }
+    return [SOURCE] + [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
+
+
+def stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def watch(db: Path, procs: list[subprocess.Popen[bytes]], started: float) -> tuple[int, float]:
+    """Poll until every process ended; returns (articles stored, seconds to the last new one)."""
+    count, last = 0, 0.0
+    while any(p.poll() is None for p in procs):
+        now = stored(db)
+        if now != count:
+            count, last = now, time.monotonic() - started
+        time.sleep(0.2)
+    now = stored(db)
+    if now != count:
+        count, last = now, time.monotonic() - started
+    for p in procs:
+        if p.returncode:
+            raise RuntimeError(f"a process failed (exit {p.returncode}); see its log")
+    return count, last
+
+
+def run_workers(site: ServedSite, work: Path, workers: int, per_domain: int) -> dict[str, float]:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    write_sources(work / "sources.toml", site.base_url)
+    redis_proc, url = start_redis(work)
+    try:
+        started = time.monotonic()
+        writer = launch("writer", work, url, "writer.log", ["--exit-when-idle", "5"])
+        crawl = [launch("worker", work, url, f"worker{i}.log", worker_args(per_domain)) for i in range(workers)]
+        count, seconds = watch(work / "news.db", [*crawl, writer], started)
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait()
+    return {"workers": workers, "articles": count, "seconds": seconds, "rate": count / seconds}
+
+
+def writer_ceiling(site: ServedSite, work: Path, workers: int, per_domain: int) -> dict[str, float]:
+    import redis
+
+    from distributed import ITEMS_KEY
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    write_sources(work / "sources.toml", site.base_url)
+    redis_proc, url = start_redis(work)
+    try:
+        crawl = [launch("worker", work, url, f"worker{i}.log", worker_args(per_domain)) for i in range(workers)]
+        for proc in crawl:
+            proc.wait()
+        items = redis.Redis.from_url(url).llen(ITEMS_KEY)
+        (work / "news.db").unlink()  # the workers' run records; the writer starts on an empty archive
+        for suffix in ("-wal", "-shm"):
+            (work / f"news.db{suffix}").unlink(missing_ok=True)
+        started = time.monotonic()
+        writer = launch("writer", work, url, "writer.log", ["--exit-when-idle", "2"])
+        count, seconds = watch(work / "news.db", [writer], started)
+    finally:
+        redis_proc.terminate()
+        redis_proc.wait()
+    return {"items": items, "articles": count, "seconds": seconds, "rate": count / seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=500)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--per-domain", type=int, default=8, help="global per-host concurrency (default: 8)")
+    args = parser.parse_args(argv)
+    if not shutil.which("redis-server"):
+        parser.error("needs redis-server (apt-get install -y redis-server)")
+    site_dir = ROOT / "bench" / "out" / f"site-{args.articles}"
+    ensure_site(site_dir, args.articles)
+    work = ROOT / "bench" / "out" / "distributed"
+    print(f"machine: {os.cpu_count()} cores; site: {args.articles} articles; per-host limit {args.per_domain}")
+    with ServedSite(site_dir) as site:
+        for n in args.workers:
+            r = run_workers(site, work / f"w{n}", n, args.per_domain)
+            print(f"{n} worker(s) + writer: {r['articles']} articles in {r['seconds']:.1f}s = {r['rate']:.1f}/s")
+        r = writer_ceiling(site, work / "writer", max(args.workers), args.per_domain)
+        print(f"writer alone: {r['articles']} of {r['items']} queued items in {r['seconds']:.1f}s = {r['rate']:.1f}/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
