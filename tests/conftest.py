@@ -28,6 +28,13 @@ def write_sources(text: str, base_url: str, path: Path) -> Path:
     return path
 
 
+def run_scheduler(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python scheduler.py ARGS...` from the project root, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "scheduler.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def scrapy_crawl(
     source: str, *, db: Path, sources: Path, settings: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
@@ -68,24 +75,16 @@ def demo_sources(site: SiteServer, tmp_path_factory: pytest.TempPathFactory) -> 
 def demo_db(site: SiteServer, demo_sources: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database built by the real pipeline: every demo source crawled once. Treat as read-only."""
     db = tmp_path_factory.mktemp("demo-db") / "news.db"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scheduler.py",
-            "crawl",
-            "--all",
-            "--sources",
-            str(demo_sources),
-            "--db",
-            str(db),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_scheduler(
+        "crawl",
+        "--all",
+        "--sources",
+        str(demo_sources),
+        "--db",
+        str(db),
+        "--log-level",
+        "WARNING",
         timeout=300,
-        check=False,
     )
     assert result.returncode == 0, f"demo crawl failed:\n{result.stdout}\n{result.stderr[-4000:]}"
     return db

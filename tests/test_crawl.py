@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from demo.server import DEFAULT_ROOT, SiteServer
 from schema import open_db
-from tests.conftest import DEMO_SOURCES, ROOT, scrapy_crawl, write_sources
+from tests.conftest import DEMO_SOURCES, ROOT, run_scheduler, scrapy_crawl, write_sources
 
 MANIFEST = json.loads((DEFAULT_ROOT / "manifest.json").read_text(encoding="utf-8"))
 ARTICLE_PATHS = {a["path"] for a in MANIFEST["articles"]}
@@ -33,14 +32,7 @@ def fresh_site() -> SiteServer:
 def crawl_all(site: SiteServer, tmp_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
     sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "sources.toml")
     db = tmp_path / "news.db"
-    result = subprocess.run(
-        [sys.executable, "scheduler.py", "crawl", "--all", "--sources", str(sources), "--db", str(db)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_scheduler("crawl", "--all", "--sources", str(sources), "--db", str(db), timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return db, result
 
@@ -156,26 +148,18 @@ def test_scrapy_crawl_from_the_project_root(fresh_site: SiteServer, tmp_path: Pa
 @pytest.mark.parametrize(("start", "expected"), [("/", 30), ("/feeds/atom.xml", 10), ("/sitemap_index.xml", 30)])
 def test_crawl_url_detects_what_the_url_is(fresh_site: SiteServer, tmp_path: Path, start: str, expected: int) -> None:
     db = tmp_path / "news.db"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scheduler.py",
-            "crawl",
-            "--url",
-            fresh_site.url(start),
-            "--allow-private",
-            "--db",
-            str(db),
-            "-s",
-            "DOWNLOAD_DELAY=0",
-            "-s",
-            "AUTOTHROTTLE_ENABLED=0",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_scheduler(
+        "crawl",
+        "--url",
+        fresh_site.url(start),
+        "--allow-private",
+        "--db",
+        str(db),
+        "-s",
+        "DOWNLOAD_DELAY=0",
+        "-s",
+        "AUTOTHROTTLE_ENABLED=0",
         timeout=300,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert open_db(db)["articles"].count == expected
@@ -186,22 +170,14 @@ def test_crawl_url_detects_what_the_url_is(fresh_site: SiteServer, tmp_path: Pat
 
 
 def test_unknown_source_is_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scheduler.py",
-            "crawl",
-            "nope",
-            "--sources",
-            str(ROOT / "sources.toml"),
-            "--db",
-            str(tmp_path / "news.db"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_scheduler(
+        "crawl",
+        "nope",
+        "--sources",
+        str(ROOT / "sources.toml"),
+        "--db",
+        str(tmp_path / "news.db"),
         timeout=60,
-        check=False,
     )
     assert result.returncode == 2
     assert 'error: sources.toml: no source named "nope"' in result.stderr

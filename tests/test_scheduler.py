@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +23,7 @@ from jobs import (
 from scheduler import EXIT_NOT_RUNNING, main
 from schema import open_db
 from sources import Source
+from tests.conftest import run_scheduler
 from tests.feedsite import FeedSite
 
 if TYPE_CHECKING:
@@ -282,25 +281,17 @@ def test_crawl_shows_a_progress_line_and_prints_its_summary(feedsite: FeedSite, 
     sources = tmp_path / "sources.toml"
     sources.write_text(feedsite.sources_toml({"brook": 'every = "1h"'}), encoding="utf-8")
     db = tmp_path / "news.db"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scheduler.py",
-            "crawl",
-            "brook",
-            "--progress",
-            "--sources",
-            str(sources),
-            "--db",
-            str(db),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_scheduler(
+        "crawl",
+        "brook",
+        "--progress",
+        "--sources",
+        str(sources),
+        "--db",
+        str(db),
+        "--log-level",
+        "WARNING",
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     progress = [line for line in result.stderr.splitlines() if "sources done" in line]
