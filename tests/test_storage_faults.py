@@ -307,3 +307,18 @@ def test_readers_never_see_database_is_locked_while_the_crawler_writes(
     assert len(counts) > 200
     assert len(set(counts)) >= 3  # the readers saw the archive grow, batch by batch
     assert max(counts) == DEMO_ARTICLES
+
+
+def test_queue_folders_left_by_killed_crawls_are_removed_by_a_later_one(tmp_path: Path) -> None:
+    from extensions import DiskRequestQueue
+
+    old, fresh, other = tmp_path / "news-queue-old", tmp_path / "news-queue-fresh", tmp_path / "keep-me"
+    for folder in (old, fresh, other):
+        (folder / "requests.queue").mkdir(parents=True)
+    day_ago = time.time() - DiskRequestQueue.STALE_AFTER - 60
+    os.utime(old, (day_ago, day_ago))
+    os.utime(other, (day_ago, day_ago))
+    assert DiskRequestQueue.remove_stale(tmp_path) == [old]
+    assert not old.exists()
+    assert fresh.exists()  # a crawl still running
+    assert other.exists()  # not ours
