@@ -8,8 +8,8 @@ A source with `min_every` and `max_every` in the sources file is polled adaptive
 - failing runs back off: the interval doubles with each failed or timed-out run in a row;
 - a server that asked us to wait (429/503 with Retry-After) is not polled before that.
 
-The decision and its reason are recorded in `source_polling` (shown by `scheduler.py status`
-and in Datasette), so a user can see why a source is crawled as often as it is.
+The decision and its reason are recorded in `source_polling` (a table Datasette shows) and in
+the daemon's log, so a user can see why a source is crawled as often as it is.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sources import parse_duration
+from spiders.discovery import parse_date
 
 
 def parse_schedule(value: str | list[str] | tuple[str, ...]) -> tuple[timedelta, ...]:
@@ -15,10 +16,7 @@ def parse_schedule(value: str | list[str] | tuple[str, ...]) -> tuple[timedelta,
 
 
 def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_date(value) if value else None
 
 
 def revisit_due(

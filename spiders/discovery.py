@@ -236,14 +236,10 @@ def _free(elem: etree._Element) -> None:
 
 # --- HTML ---------------------------------------------------------------------------------
 
-FEED_LINK_TYPES = (
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/rdf+xml",
-    "application/feed+json",
-)
+# JSON Feed (application/feed+json) is left out: feedparser does not read it.
+FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
 
 
 def is_feed_link(rel: str, type_: str) -> bool:
     """A <link rel="alternate" type="application/rss+xml"> that announces a feed."""
-    return "alternate" in rel.lower().split() and type_.lower().strip() in FEED_LINK_TYPES[:3]
+    return "alternate" in rel.lower().split() and type_.lower().strip() in FEED_LINK_TYPES
