@@ -25,6 +25,7 @@ from extraction.body import block_text, blocks, clean_body
 from extraction.dates import parse_date
 from extraction.language import choose_language
 from extraction.names import SiteNames
+from extraction.standfirst import restore_standfirst
 from extraction.structured import (
     PageData,
     clean_text,
@@ -47,6 +48,8 @@ WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 # share of it (text rendered by scripts, or a page trafilatura misreads).
 ARTICLE_BODY_FALLBACK_RATIO = 0.3
 ARTICLE_BODY_MIN_WORDS = 50
+# A precise pass at least this long has the article: the default-mode pass is not run.
+FULL_PASS_BELOW_WORDS = 300
 # The precise pass keeping less than this share of the full pass's words lost the article itself
 # (a page whose markup its stricter filters misjudge), not just boilerplate.
 PRECISE_MIN_SHARE = 0.25
@@ -155,20 +158,28 @@ def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None
 def extract_body(tree: HtmlElement, url: str) -> tuple[_Element | None, str]:
     """The article body as trafilatura's block tree, and how it was found.
 
-    Two passes: trafilatura's precision mode drops more of what surrounds an article (teasers of
-    other stories, paywall offers, author boxes), its default mode keeps more of the article
-    itself. The precise pass is used, with any lead paragraphs only the full pass found put back
-    above it, unless it kept so little of the full pass that it must have lost the article.
+    trafilatura's precision mode drops more of what surrounds an article (teasers of other
+    stories, paywall offers, author boxes) than its default mode, and costs less (no fallback
+    extractors). It is used, with the standfirst it drops put back (see standfirst.py). Only a
+    short result runs the default mode too, which costs as much again: that is when precision
+    may have lost the article itself, or lead paragraphs outside the article's header.
     """
-    full = _body_pass(tree, url, precise=False)
     precise = _body_pass(tree, url, precise=True)
+    precise_words = _words(precise)
+    if precise is not None and precise_words >= FULL_PASS_BELOW_WORDS:
+        restored = restore_standfirst(tree, precise)
+        return precise, "trafilatura precise" + (f" (+{restored} standfirst paragraphs)" if restored else "")
+    full = _body_pass(tree, url, precise=False)
     if precise is None or full is None:
         return (precise, "trafilatura precise") if full is None else (full, "trafilatura")
-    full_words = len(WORD_RE.findall(" ".join(full.itertext())))
-    if len(WORD_RE.findall(" ".join(precise.itertext()))) < PRECISE_MIN_SHARE * full_words:
+    if precise_words < PRECISE_MIN_SHARE * _words(full):
         return full, "trafilatura (precise pass lost the article)"
     restored = _restore_lead(precise, full)
     return precise, "trafilatura precise" + (f" (+{restored} lead paragraphs)" if restored else "")
+
+
+def _words(body: _Element | None) -> int:
+    return len(WORD_RE.findall(" ".join(body.itertext()))) if body is not None else 0
 
 
 def _restore_lead(precise: _Element, full: _Element) -> int:

@@ -45,7 +45,7 @@ _FAMILIES = [
 ]
 MIN_TEXT_CHARS = 200  # below this the model's answer is too unsure to overrule a declaration
 OVERRULE_CONFIDENCE = 0.95  # normalised probability the text must reach to overrule the page
-SAMPLE_CHARS = 3000  # the model reads at most this much: more only costs time
+SAMPLE_CHARS = 1000  # the model reads at most this much: more only costs time
 
 
 def normalize(value: Any) -> str | None:

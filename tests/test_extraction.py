@@ -349,3 +349,70 @@ def test_clean_body_drops_a_second_copy_and_repeated_teaser_labels() -> None:
     removed = clean_body(body, headlines=[], authors=[])
     assert len(body) == 2
     assert removed == {"repeated": 1, "prompt": 2}
+
+
+# --- the standfirst -------------------------------------------------------------------------
+
+_SENTENCES = [
+    "The harbour authority approved the new quay after a long night of debate in the council chamber.",
+    "Fishermen had argued for years that the old wall could not hold another winter of storms.",
+    "Engineers will begin driving piles in the spring, once the herring season is over.",
+    "The cost, shared between the town and the regional fund, is put at four million pounds.",
+]
+STANDFIRST = (
+    "Councillors voted nine to two for a quay that fishermen say will save the harbour, after a winter of storms."
+)
+
+
+def _article_page(header_extra: str = "", before_article: str = "") -> str:
+    body = "".join(f"<p>{_SENTENCES[i % 4]} Paragraph {i} adds its own detail here.</p>" for i in range(24))
+    return (
+        "<html lang='en'><head><title>Harbour gets its quay</title></head><body>"
+        f"{before_article}"
+        "<article><header><h1>Harbour gets its quay</h1>"
+        f"{header_extra}<p class='byline'>By Ann Lee</p></header>"
+        f"<div class='article-body'>{body}</div></article></body></html>"
+    )
+
+
+def test_standfirst_in_the_article_header_is_kept() -> None:
+    result = extract_article(_article_page(f"<p class='standfirst'>{STANDFIRST}</p>"), "https://example.org/a")
+    assert result["text"].startswith(STANDFIRST)
+    assert "standfirst" in result["provenance"]["text"]
+    assert result["text"].count(STANDFIRST) == 1
+
+
+def test_teaser_of_another_story_is_not_a_standfirst() -> None:
+    teaser = "Elsewhere: the ferry company announced that its winter timetable will start a week early this year."
+    aside = f"<aside><article><header><p class='standfirst'>{teaser}</p></header></article></aside>"
+    result = extract_article(_article_page(before_article=aside), "https://example.org/a")
+    assert teaser not in result["text"]
+    assert "standfirst" not in result["provenance"]["text"]
+
+
+def test_link_list_in_the_header_is_not_a_standfirst() -> None:
+    links = "<p>" + " ".join(f"<a href='/t{i}'>Topic number {i} of the day's news</a>" for i in range(4)) + "</p>"
+    result = extract_article(_article_page(links), "https://example.org/a")
+    assert "Topic number" not in result["text"]
+
+
+def test_default_mode_pass_runs_only_for_a_short_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    import extraction.core
+
+    passes: list[bool] = []
+    real_pass = extraction.core._body_pass
+
+    def counting_pass(tree: object, url: str, *, precise: bool) -> object:
+        passes.append(precise)
+        return real_pass(tree, url, precise=precise)
+
+    monkeypatch.setattr(extraction.core, "_body_pass", counting_pass)
+    extract_article(_article_page(), "https://example.org/long")
+    assert passes == [True]  # 24 paragraphs: the precise pass has the article
+    passes.clear()
+    short = (
+        "<html><body><article><h1>Short</h1>" + "".join(f"<p>{s}</p>" for s in _SENTENCES) + "</article></body></html>"
+    )
+    result = extract_article(short, "https://example.org/short")
+    assert passes == [True, False]
+    assert _SENTENCES[0] in result["text"]

@@ -1,0 +1,87 @@
+"""The standfirst: the paragraph under the headline that sums the article up.
+
+News templates put it in the article's `<header>` (or a paragraph classed "lead", "intro",
+"standfirst", "dek", ...), next to the headline and the byline. trafilatura's precision mode drops
+that header whole, standfirst included. This finds it again in the page, from the structure alone:
+a real paragraph, in the article's header, before the first paragraph of the extracted body, in
+the same `<article>` (or `<main>`), and not mostly link text (a teaser of another story is).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from lxml.etree import Element
+
+from extraction.body import block_text, blocks
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+    from lxml.html import HtmlElement
+
+MIN_WORDS = 15  # shorter paragraphs in a header are bylines, datelines and captions
+MAX_LINK_SHARE = 0.3
+_HEADER_DEPTH = 6  # a header further up than this is the page's, not the article's
+_BODY_START_BLOCKS = 3  # the body's first blocks tried when finding where it starts in the page
+_LEAD_CLASS_RE = re.compile(
+    r"lead|intro|standfirst|\bdek\b|teaser|summary|excerpt|subtitle|subline|preface|abstract", re.IGNORECASE
+)
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def restore_standfirst(page: HtmlElement, body: _Element) -> int:
+    """Put the page's standfirst paragraphs, when the body lacks them, at the top of `body`
+    (trafilatura's block tree); return how many were added."""
+    paragraphs = standfirst(page, body)
+    for position, text in enumerate(paragraphs):
+        paragraph = Element("p")
+        paragraph.text = text
+        body.insert(position, paragraph)
+    return len(paragraphs)
+
+
+def standfirst(page: HtmlElement, body: _Element) -> list[str]:
+    """The standfirst paragraphs of `page` missing from the extracted `body`, in page order."""
+    body_blocks = [_normalized(block_text(block)) for block in blocks(body)]
+    start = _body_start(page, body_blocks[:_BODY_START_BLOCKS])
+    if start is None:
+        return []  # without knowing where the body starts, "before it" means nothing
+    scope = next((a for a in start.iterancestors("article", "main")), None)
+    in_body = set(body_blocks)
+    found: list[str] = []
+    for element in (scope if scope is not None else page).iter():
+        if element is start:
+            break
+        if element.tag == "p" and _is_standfirst(element, scope):
+            text = _normalized(element.text_content())
+            if len(text.split()) >= MIN_WORDS and text not in in_body and text not in found:
+                found.append(text)
+    return found
+
+
+def _body_start(page: HtmlElement, first_blocks: list[str]) -> HtmlElement | None:
+    """The page's paragraph that the body's first paragraph came from."""
+    for text in first_blocks:
+        if len(text.split()) < 3:
+            continue  # too short to find just one paragraph by
+        matches = page.xpath("//p[starts-with(normalize-space(.), $prefix)]", prefix=text[:80])
+        if matches:
+            return matches[0]
+    return None
+
+
+def _is_standfirst(paragraph: HtmlElement, scope: HtmlElement | None) -> bool:
+    in_header = any(
+        ancestor.tag == "header" for ancestor, _ in zip(paragraph.iterancestors(), range(_HEADER_DEPTH), strict=False)
+    )
+    if not in_header and not _LEAD_CLASS_RE.search(paragraph.get("class") or ""):
+        return False
+    if scope is None and not in_header:
+        return False
+    text_length = len(paragraph.text_content())
+    link_length = sum(len(link.text_content()) for link in paragraph.iter("a"))
+    return text_length > 0 and link_length <= MAX_LINK_SHARE * text_length
