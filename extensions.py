@@ -114,6 +114,8 @@ class Redactor:
         return text
 
     def clean(self, record: logging.LogRecord) -> None:
+        if not _would_be_emitted(record):
+            return  # formatting it would cost more than the rest of the crawl's logging (items' reprs)
         try:
             message = record.getMessage()
         except Exception:  # a broken format string: logging reports it when the record is emitted
@@ -125,6 +127,20 @@ class Redactor:
 
 
 redact = Redactor()
+
+
+def _would_be_emitted(record: logging.LogRecord) -> bool:
+    """Whether a handler will take this record (as `Logger.callHandlers` decides): Scrapy logs
+    every scraped item at DEBUG, which a crawl at INFO drops unformatted."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    found = False
+    while logger is not None:
+        for handler in logger.handlers:
+            found = True
+            if record.levelno >= handler.level:
+                return True
+        logger = logger.parent if logger.propagate else None
+    return not found and logging.lastResort is not None and record.levelno >= logging.lastResort.level
 
 
 def known_secrets(settings: BaseSettings) -> set[str]:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +23,9 @@ if TYPE_CHECKING:
 
     from items import ArticleItem
 
-_SPACE_RE = re.compile(r"\s+")
-
 
 def normalize_space(text: str | None) -> str:
-    return _SPACE_RE.sub(" ", text or "").strip()
+    return " ".join((text or "").split())  # str.split's whitespace is re's \s: hashes stay as they were
 
 
 def body_hash(text: str) -> str:

@@ -9,6 +9,8 @@ Stored text being data (no markup from the page in the archive) is a case of the
 from __future__ import annotations
 
 import asyncio
+import logging
+import logging.handlers
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
@@ -184,6 +186,32 @@ def test_redaction_masks_userinfo_and_known_secrets() -> None:
     assert redact("HTTPAUTH_PASS: 'hunter22', proxy http://bob:hunter22@p:3128") == (
         "HTTPAUTH_PASS: '***', proxy http://***@p:3128"
     )
+
+
+def test_redaction_formats_only_records_a_handler_will_emit() -> None:
+    formatted: list[str] = []
+
+    class CountsRepr:
+        def __repr__(self) -> str:
+            formatted.append("repr")
+            return "item with http://user:secret@host/"
+
+    logger = logging.getLogger("tests.redaction")
+    handler = logging.handlers.MemoryHandler(capacity=100, flushLevel=logging.CRITICAL + 1)
+    handler.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    try:
+        dropped = logger.makeRecord(logger.name, logging.DEBUG, __file__, 1, "scraped %r", (CountsRepr(),), None)
+        Redactor().clean(dropped)
+        assert formatted == []  # an item's repr is never built for a record no handler takes
+        kept = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "scraped %r", (CountsRepr(),), None)
+        Redactor().clean(kept)
+        assert formatted == ["repr"]
+        assert kept.getMessage() == "scraped item with http://***@host/"
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_known_secrets_come_from_settings_and_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
