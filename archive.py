@@ -21,6 +21,11 @@ from typing import TYPE_CHECKING, Any
 from near_duplicates import NearDuplicateIndex
 from schema import open_db
 
+try:
+    from compression import zstd  # Python 3.14+
+except ImportError:
+    from backports import zstd
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -30,6 +35,9 @@ if TYPE_CHECKING:
     from sources import Source
 
 logger = logging.getLogger(__name__)
+# zstd level for stored raw HTML (3 is zstd's default): measured on the bench site, 0.4 ms and a
+# 4.0x ratio per page, against 0.8 ms and 3.3x for zlib level 1.
+RAW_HTML_ZSTD_LEVEL = 3
 
 
 def utc_now() -> str:
@@ -313,12 +321,15 @@ def raw_page_row(url: str, html: str, *, fetched_at: str, http_status: int, cont
         "http_status": http_status,
         "content_type": content_type,
         "size": len(data),
-        # Level 1: a third of level 6's CPU for 15-20% more bytes, on the reactor thread for every
-        # stored article (bench/throughput.py: storage 9.3% -> 4.0% of the pipeline's CPU).
-        "html_zlib": zlib.compress(data, 1),
+        # zstd at its default level: half the CPU of zlib level 1 (on the reactor thread, for every
+        # stored article) and 20% fewer bytes; pages stored before it keep their html_zlib.
+        "html_zstd": zstd.compress(data, RAW_HTML_ZSTD_LEVEL),
+        "html_zlib": None,  # an updated page's older zlib copy must not outlive it
     }
 
 
 def raw_html(row: dict[str, Any]) -> str:
-    """Decompress the HTML stored in a `raw_pages` row."""
+    """Decompress the HTML stored in a `raw_pages` row (zstd, or zlib for older rows)."""
+    if row.get("html_zstd") is not None:
+        return zstd.decompress(row["html_zstd"]).decode("utf-8")
     return zlib.decompress(row["html_zlib"]).decode("utf-8")

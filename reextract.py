@@ -95,7 +95,7 @@ def _batch(db: Database, *, after: str, source: str | None, since: str | None, l
         params.append(since)
     columns = ", ".join(f"a.{name}" for name in FIELDS)
     sql = (
-        f"SELECT a.url, {columns}, r.html_zlib FROM articles a JOIN raw_pages r ON r.url = a.url "
+        f"SELECT a.url, {columns}, r.html_zstd, r.html_zlib FROM articles a JOIN raw_pages r ON r.url = a.url "
         f"WHERE {' AND '.join(where)} ORDER BY a.url LIMIT ?"
     )
     cursor = db.execute(sql, [*params, limit])

@@ -292,3 +292,14 @@ def add_daemon_tables(db: Database) -> None:
     # The daemon looks up runs still going, and a run's rows by the pid of its crawl process.
     db["crawl_runs"].create_index(["status"], if_not_exists=True)
     db["crawl_runs"].create_index(["pid"], if_not_exists=True)
+
+
+# --- raw HTML compressed with zstd ---------------------------------------------------------------
+
+
+@migrations()
+def compress_raw_html_with_zstd(db: Database) -> None:
+    # New pages are stored zstd-compressed (half zlib's CPU, 20% fewer bytes). Rows written before
+    # keep html_zlib and are read as they are (archive.raw_html); nothing is rewritten.
+    if "html_zstd" not in db["raw_pages"].columns_dict:
+        db["raw_pages"].add_column("html_zstd", bytes)

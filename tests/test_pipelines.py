@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ from scrapy import Spider
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from archive import Archive
+from archive import Archive, raw_html
 from items import ArticleItem
 from pipelines.canonical import CanonicalUrlPipeline, resolve_canonical
 from pipelines.classify import ArticleFilterPipeline
@@ -222,7 +221,8 @@ def test_new_article_is_stored_with_raw_html_and_search(pipeline: Pipeline, tmp_
     assert article["body_hash"] == body_hash(article["text"])
     assert article["first_seen_at"] == article["last_seen_at"]
     (raw,) = rows(tmp_path, "raw_pages")
-    assert zlib.decompress(raw["html_zlib"]).decode() == article_html(canonical=url)
+    assert raw["html_zlib"] is None
+    assert raw_html(raw) == article_html(canonical=url)
     db = open_db(tmp_path / "news.db")
     hits = db.execute("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'islanders'").fetchall()
     assert len(hits) == 1

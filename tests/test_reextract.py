@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import zlib
 from pathlib import Path
 
 import pytest
 
-from archive import raw_page_row
+from archive import raw_html, raw_page_row
 from extraction import extract_article
 from near_duplicates import band_buckets, signature
 from pipelines.dedupe import body_hash
@@ -193,3 +194,17 @@ def test_command_line(archive: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "title 1" in out
     with pytest.raises(SystemExit):
         parser.parse_args(["reextract", "--db", str(archive), "--since", "last week"])
+
+
+def test_pages_stored_zlib_compressed_before_zstd_are_still_read(archive: Path) -> None:
+    db = open_db(archive)
+    html = raw_html(db["raw_pages"].get(BARRIER_URL))
+    with db.atomic():  # the row as a version of the project before zstd wrote it
+        db["raw_pages"].update(BARRIER_URL, {"html_zlib": zlib.compress(html.encode()), "html_zstd": None})
+    db.close()
+    counts = reextract(archive)
+    assert counts["failed"] == 0
+    assert counts["updated"] == 1
+    db = open_db(archive)
+    assert "spring tides next month" in db["articles"].get(BARRIER_URL)["text"]
+    db.close()
