@@ -2,8 +2,21 @@
 
 `extract_article(html, url, hints)` is a pure function (no I/O, picklable arguments and result)
 so the extract pipeline can run it in worker processes.
+
+The names are loaded on first use, so the crawl process, which only imports `extraction.worker`
+to hand pages to the workers, never loads trafilatura itself.
 """
 
-from extraction.core import ExtractionError, extract_article
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ExtractionError", "extract_article"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from extraction import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'extraction' has no attribute {name!r}")

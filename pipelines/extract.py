@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import DropItem
 
 from extensions import report_failure
+from extraction.worker import extract_page
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -19,18 +20,6 @@ if TYPE_CHECKING:
     from items import ArticleItem
 
 logger = logging.getLogger(__name__)
-
-
-def extract_page(html: str, url: str, hints: dict) -> dict:
-    """What a worker process does for one page: extraction plus the body's MinHash signature."""
-    # Imported here: trafilatura, lxml's cleaner and datasketch load in the workers, not in
-    # the crawl process, which only hands pages over (a faster start for every crawl).
-    from extraction import extract_article
-    from near_duplicates import signature
-
-    fields = extract_article(html, url, hints)
-    fields["signature"] = signature(fields["text"]) if fields["text"] else b""
-    return fields
 
 
 class SharedPool:
@@ -46,7 +35,7 @@ class SharedPool:
             # forkserver: workers fork from a clean process with the extractor preloaded,
             # never from the crawl process and its reactor threads.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["extraction", "near_duplicates", "pipelines.extract", "extraction.preload"])
+            context.set_forkserver_preload(["extraction.preload"])
             self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         self.users += 1
         return self.pool
