@@ -93,13 +93,16 @@ NEWS_SOURCES_FILE = os.environ.get("NEWS_SOURCES_FILE", "sources.toml")
 NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
 # Pages with fewer words in the extracted body are not articles (listings, consent walls, errors).
 NEWS_MIN_WORDS = 80
-# Keep the fetched HTML (zlib-compressed) so the archive can be re-extracted later.
+# Keep the fetched HTML (zstd-compressed) so the archive can be re-extracted later.
 NEWS_KEEP_RAW_HTML = True
 # Stored articles are fetched again this long after they were first seen, to catch updates
 # and take-downs ("" turns re-visits off). A changed sitemap lastmod or feed date also triggers one.
 NEWS_REVISIT_AFTER = "1h,6h,24h"
-# Articles are written in transactions of this many rows (or at the end of the crawl).
-NEWS_STORE_BATCH_SIZE = 50
+# Articles are written in transactions of this many rows, or when the first of them has waited
+# NEWS_STORE_MAX_WAIT seconds, or at the end of the crawl. Bigger batches cost less as the archive
+# grows: the near-duplicate index is updated at random places (bench/RESULTS.md, storage).
+NEWS_STORE_BATCH_SIZE = 200
+NEWS_STORE_MAX_WAIT = 10.0
 
 # --- Several machines (distributed.py) --------------------------------------------------
 # The Redis of a crawl shared by several machines: `scheduler.py worker` and `scheduler.py writer`

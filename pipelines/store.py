@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
+
+from twisted.internet import task
 
 from archive import Archive, raw_page_row, utc_now
 from extensions import report_failure
@@ -40,8 +43,11 @@ class StorePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.batch_size = crawler.settings.getint("NEWS_STORE_BATCH_SIZE")
+        self.max_wait = crawler.settings.getfloat("NEWS_STORE_MAX_WAIT")
         self.keep_raw = crawler.settings.getbool("NEWS_KEEP_RAW_HTML")
         self.pending_urls: list[str] = []
+        self.oldest_pending: float | None = None  # monotonic time the batch's first item came
+        self.timer: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -92,12 +98,27 @@ class StorePipeline:
                     }
                 )
         self.pending_urls.append(item.url)
+        if self.oldest_pending is None:
+            self.oldest_pending = time.monotonic()
         if len(pending) >= self.batch_size:
             self.flush()
         return item
 
+    def open_spider(self) -> None:
+        # A slow, polite crawl fills a batch in minutes: what it found is written within
+        # max_wait seconds all the same, so Datasette shows it while the crawl goes on.
+        if self.max_wait > 0:
+            self.timer = task.LoopingCall(self.flush_if_waited)
+            self.timer.start(self.max_wait / 2, now=False)
+
     def close_spider(self) -> None:
+        if self.timer is not None and self.timer.running:
+            self.timer.stop()
         self.flush()
+
+    def flush_if_waited(self) -> None:
+        if self.oldest_pending is not None and time.monotonic() - self.oldest_pending >= self.max_wait:
+            self.flush()
 
     def flush(self) -> None:
         try:
@@ -110,3 +131,4 @@ class StorePipeline:
             if written:
                 logger.debug("stored a batch of %d writes", written)
         self.pending_urls.clear()
+        self.oldest_pending = None
