@@ -18,6 +18,13 @@ How it works (STYLE.md 2.5, option A, with batching):
   signal stops them at once). SIGHUP: the sources file is read again and jobs are added, removed
   or rescheduled; a broken file keeps the old schedule and the error is logged.
 - The `daemon` table holds a heartbeat (pid, last tick), `daemon_jobs` each source's next run.
+
+With a Redis URL the daemon is the *coordinator* of a crawl shared by workers on several machines
+(distributed.py): at a source's due time it opens a round instead of starting a crawl process
+(a `crawl_runs` row with the daemon's pid, and the seeds the spider's own `start()` builds, pushed
+to the shared queue), and at each tick it closes the rounds the workers have finished (or that
+ran past the source's timeout). No overlap holds as before: a source whose round is still open is
+recorded `skipped`. A Redis outage keeps due sources queued until Redis is back.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
 
     from sqlite_utils import Database
 
+    from distributed import Coordinator
     from sources import Source
 
 logger = logging.getLogger(__name__)
@@ -84,6 +92,8 @@ class DaemonConfig:
     tick: timedelta = timedelta(seconds=15)  # heartbeat and housekeeping interval
     crawl_log_level: str = "INFO"
     keep_logs: timedelta = timedelta(days=14)  # per-crawl logs older than this are deleted
+    redis_url: str = ""  # set: coordinate a shared crawl (rounds for workers) instead of crawling
+    round_grace: timedelta = timedelta(seconds=10)  # a round ends when idle this long
 
     @property
     def log_dir(self) -> Path:
@@ -387,6 +397,9 @@ class Daemon:
         self.queue: dict[str, float] = {}  # source -> monotonic time it fell due; oldest first
         self.batches: dict[int, Batch] = {}  # running crawl processes
         self.elsewhere: dict[str, dict[str, Any]] = {}  # source -> its run going in a process not ours
+        self.coordinator: Coordinator | None = None  # with a Redis URL (main thread only)
+        self.rounds: dict[str, int] = {}  # source -> run id of its open round (shared crawl)
+        self.rounds_taken_over = False  # the open rounds were read from Redis once
         self.stopping = False
         self.supervisors: list[threading.Thread] = []
         self.scheduler = BackgroundScheduler(
@@ -449,6 +462,8 @@ class Daemon:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         self._write_snapshot(text)
         self.sources = {s.name: s for s in sources}
+        if self.config.redis_url:
+            self.start_coordinating()
         self.check_elsewhere()  # rows left 'running' by a killed daemon or machine
         now = utc_now()
         last = self.book.last_started()
@@ -465,6 +480,18 @@ class Daemon:
         self.book.heartbeat_start(self.config, enabled)
         self.scheduler.start()
         self.save_schedule()
+        if self.coordinator is not None:
+            logger.info(
+                "daemon started: pid %d, %d sources (%d enabled) from %s, database %s, coordinating "
+                "workers through Redis at %s",
+                os.getpid(),
+                len(sources),
+                enabled,
+                self.config.sources,
+                self.config.db,
+                self.coordinator.link.shown,
+            )
+            return
         logger.info(
             "daemon started: pid %d, %d sources (%d enabled) from %s, database %s, at most %d crawl "
             "processes of up to %d sources",
@@ -525,6 +552,14 @@ class Daemon:
             kill_group(batch.pid, signal.SIGKILL)
         for thread in self.supervisors:
             thread.join()
+        if self.coordinator is not None:
+            if self.rounds:
+                logger.info(
+                    "%d shared rounds stay open (%s): the workers finish them; the daemon closes them when it is back",
+                    len(self.rounds),
+                    ", ".join(self.rounds),
+                )
+            self.coordinator.close()
         guarded("saving the schedule", self.save_schedule)
         guarded("recording the stop", self.book.heartbeat_stop)
         logger.info("daemon stopped")
@@ -592,7 +627,11 @@ class Daemon:
     def _busy(self, name: str) -> str | None:
         """Why `name` cannot run now, or None. Called with the lock held."""
         if name in self.queue:
+            if self.coordinator is not None:
+                return "the previous run is still waiting for Redis to queue its round"
             return "the previous run is still waiting for a free crawl process"
+        if name in self.rounds:
+            return f"the previous round (run {self.rounds[name]}) is still being crawled by the workers"
         for batch in self.batches.values():
             if name in batch.sources:
                 return f"the previous run is still going (crawl process {batch.pid})"
@@ -604,6 +643,8 @@ class Daemon:
 
     def dispatch(self) -> float:
         """Start what can start; returns how long the main loop may sleep before looking again."""
+        if self.coordinator is not None:
+            return self.open_due_rounds()
         window = self.config.batch_window.total_seconds()
         to_start: list[Batch] = []
         wait = 3600.0
@@ -840,11 +881,96 @@ class Daemon:
             row["log_file"],
         )
 
+    # --- coordinating a shared crawl (with a Redis URL) ---------------------------------------------
+
+    def start_coordinating(self) -> None:
+        """Connect to Redis and take over the rounds a previous daemon left open."""
+        from distributed import Coordinator
+
+        self.coordinator = Coordinator(
+            self.config.redis_url,
+            self.config.db,
+            self.config.snapshot,
+            grace=self.config.round_grace,
+            log_file=str(self.config.log_dir / "daemon.log"),
+        )
+        self.take_over_rounds()
+
+    def take_over_rounds(self) -> None:
+        """Adopt the open rounds' runs (a previous daemon's) and publish the validators; until this
+        has worked once (Redis may be down at start), runs whose process is gone are not failed:
+        they may be rounds the workers are still crawling."""
+        from distributed import RedisDown
+
+        assert self.coordinator is not None
+        try:
+            self.coordinator.publish_validators()
+            for run_id in self.coordinator.adopt():
+                logger.info("run=%s: a shared round a previous daemon opened; closed when the workers finish", run_id)
+        except RedisDown:
+            logger.warning("Redis is unavailable: open rounds are taken over once it is back")
+            return
+        with self.lock:
+            self.rounds = {r.source: r.run_id for r in self.coordinator.rounds.values()}
+        self.rounds_taken_over = True
+
+    def open_due_rounds(self) -> float:
+        """Open a round of each due source: its seeds go to the workers' queue. While Redis is down
+        the sources stay queued; returns how long the main loop may sleep."""
+        from distributed import RedisDown
+
+        assert self.coordinator is not None
+        with self.lock:
+            due = [name for name in self.queue if name in self.sources]
+        for name in due:
+            source = self.sources[name]
+            try:
+                run_id, what = self.coordinator.open_round(source, source.timeout)
+            except RedisDown:
+                return self.coordinator.link.wait_time()
+            except Exception as exc:  # a broken seed (or database): this run fails, the daemon goes on
+                logger.exception("source=%s: cannot open a round", name)
+                with self.lock:
+                    self.queue.pop(name, None)
+                self._record(name, "failed", f"cannot open a round: {exc}")
+                continue
+            with self.lock:
+                self.queue.pop(name, None)
+                if run_id is not None:
+                    self.rounds[name] = run_id
+            if run_id is None:
+                self._record(name, "skipped", what)
+            else:
+                event(logging.INFO, name, run_id, "%s", what)
+        return 3600.0
+
+    def close_rounds(self) -> None:
+        """Close the rounds the workers finished or that ran past their timeout (each tick)."""
+        from distributed import RedisDown
+
+        assert self.coordinator is not None
+        if not self.rounds_taken_over:
+            self.take_over_rounds()
+            return
+        timeouts = {name: source.timeout for name, source in self.sources.items()}
+        try:
+            closed = self.coordinator.check_rounds(timeouts)
+            self.coordinator.publish_validators()  # only if Redis lost them
+        except RedisDown:
+            return  # logged by the link; rounds are looked at again next tick
+        with self.lock:
+            self.rounds = {r.source: r.run_id for r in self.coordinator.rounds.values()}
+        for done in closed:
+            self._log_run(self.book.run(done.run_id))
+        self._adapt(done.source for done in closed)
+
     # --- housekeeping ----------------------------------------------------------------------------
 
     def housekeeping(self) -> None:
+        if self.coordinator is not None:
+            self.close_rounds()
         with self.lock:
-            running, queued = len(self.batches), len(self.queue)
+            running, queued = len(self.batches) + len(self.rounds), len(self.queue)
         self.book.heartbeat(running=running, queued=queued, sources=len(self.scheduler.get_jobs()))
         self.check_elsewhere()
         self.save_schedule()
@@ -859,11 +985,14 @@ class Daemon:
         """
         with self.lock:
             ours = {b.pid for b in self.batches.values() if b.pid}
+        ours.add(os.getpid())  # shared rounds: the coordinator closes them
         busy: dict[str, dict[str, Any]] = {}
         for row in self.book.running():
             if row["pid"] in ours:
                 continue
             state = process_state(row["pid"]) if row["pid"] else "gone"
+            if state == "gone" and self.coordinator is not None and not self.rounds_taken_over:
+                continue  # perhaps a round a previous daemon opened: known once Redis answers
             if state == "gone":
                 reason = f"crawl process {row['pid']} is gone: it crashed or was killed"
                 if self.book.close_run(row["id"], "failed", reason, only_if=("running",)):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from scrapy import Spider
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
@@ -74,10 +75,12 @@ def build_process(
     requests: Sequence[CrawlRequest],
     settings: Any,
     crawler_settings: Mapping[str, dict[str, Any]] | None = None,
+    spider_class: type[Spider] | None = None,
 ) -> tuple[Any, list[Crawler]]:
     """A CrawlerProcess with one crawler per request, not started yet.
 
-    `crawler_settings` maps a source name to settings for that source's crawler only.
+    `crawler_settings` maps a source name to settings for that source's crawler only;
+    `spider_class` replaces the news spider (a shared crawl's workers run a subclass of it).
     """
     from scrapy.crawler import CrawlerProcess
 
@@ -86,7 +89,7 @@ def build_process(
     process = CrawlerProcess(settings)
     crawlers = []
     for request in requests:
-        crawler = process.create_crawler(NewsSpider)
+        crawler = process.create_crawler(spider_class or NewsSpider)
         for name, value in (crawler_settings or {}).get(request.source or "", {}).items():
             crawler.settings.set(name, value, priority="cmdline")
         crawlers.append(crawler)

@@ -7,8 +7,10 @@
     python scheduler.py crawl --url URL           try a feed, sitemap or home page before adding it
     python scheduler.py list                      show the configured sources
     python scheduler.py reextract [--source NAME] [--since DATE]   re-run extraction on stored HTML
-    python scheduler.py worker NAME... --redis URL   a crawl worker of a crawl shared through Redis
-    python scheduler.py writer --redis URL         the one process storing the workers' items
+    python scheduler.py run --redis URL           the daemon as the coordinator of a crawl shared by workers
+    python scheduler.py worker [NAME...] --redis URL   a crawl worker: serves the rounds the coordinator queues
+    python scheduler.py writer --redis URL        the one process storing the workers' items and run records
+    python scheduler.py push NAME... --redis URL  one round now, without the daemon: queue it, wait for it
 
 `--sources PATH` and `--db PATH` point at another sources file or database.
 """
@@ -18,8 +20,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sqlite3
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,6 +134,8 @@ def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--log-level", default="INFO", help="the daemon's log level (default: INFO)")
     run.add_argument("--crawl-log-level", default="INFO", help="the crawls' Scrapy log level (default: INFO)")
+    add_redis_option(run)
+    add_round_grace_option(run)
     run.set_defaults(handler=cmd_run)
 
 
@@ -163,41 +169,81 @@ def add_crawl_command(commands: Any, common: argparse.ArgumentParser) -> None:
     crawl.set_defaults(handler=cmd_crawl)
 
 
-def add_shared_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    redis_url = argparse.ArgumentParser(add_help=False)
-    redis_url.add_argument(
+def add_redis_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--redis",
         default=os.environ.get("NEWS_REDIS_URL", ""),
-        help="Redis URL of the shared crawl (default: $NEWS_REDIS_URL)",
+        metavar="URL",
+        help="Redis of a crawl shared by workers on several machines (default: $NEWS_REDIS_URL; "
+        "none: crawl on this machine)",
     )
-    redis_url.add_argument("--log-level", default="INFO", help="log level (default: %(default)s)")
+
+
+def add_round_grace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--round-grace",
+        type=duration(),
+        default=timedelta(seconds=10),
+        help="with --redis: a round ends once its queue has been empty and no worker has worked on it "
+        "for this long (default: 10s, at least 3s)",
+    )
+
+
+def add_shared_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    shared = argparse.ArgumentParser(add_help=False)
+    add_redis_option(shared)
+    shared.add_argument("--log-level", default="INFO", help="log level (default: %(default)s)")
     worker = commands.add_parser(
         "worker",
-        parents=[common, redis_url],
-        help="crawl sources as one of several workers sharing a Redis queue",
-        description="Crawl sources as a worker of a crawl shared through Redis: fetch, extract, and push "
-        "finished items to Redis for `scheduler.py writer`. The first worker of a round pushes the seeds. "
-        "Example: scheduler.py worker --all --redis redis://10.0.0.5:6379/0",
+        parents=[common, shared],
+        help="crawl, as one of several workers, the rounds queued in Redis",
+        description="Serve a crawl shared through Redis: take the requests of the rounds the "
+        "coordinator (scheduler.py run --redis, or push) queues, fetch and extract them, and push "
+        "items and run records to Redis for `scheduler.py writer`. Serves the named sources, or "
+        "every enabled one in the sources file. Needs no database (--db is not used). "
+        "Example: scheduler.py worker --redis redis://10.0.0.5:6379/0",
     )
-    worker.add_argument("names", nargs="*", metavar="NAME", help="sources to crawl")
-    worker.add_argument("--all", action="store_true", help="every enabled source")
+    worker.add_argument("names", nargs="*", metavar="NAME", help="sources to serve (default: every enabled one)")
+    worker.add_argument("--all", action="store_true", help="every enabled source (the default)")
+    worker.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="stop once no round has had work for this long (default: serve until stopped)",
+    )
     worker.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a Scrapy setting"
     )
-    worker.set_defaults(handler=cmd_worker, url=None)
+    worker.set_defaults(handler=cmd_worker)
     writer = commands.add_parser(
         "writer",
-        parents=[common, redis_url],
-        help="store the items the workers push to Redis (one writer per database)",
+        parents=[common, shared],
+        help="store the items and run records the workers push to Redis (one writer per database)",
         description="Drain the workers' items from Redis through deduplication and storage into the "
-        "database. Example: scheduler.py writer --redis redis://10.0.0.5:6379/0 --db data/news.db",
+        "database, with their run records (counts, failures). "
+        "Example: scheduler.py writer --redis redis://10.0.0.5:6379/0 --db data/news.db",
     )
-    writer.add_argument("--batch-size", type=positive_int, default=50, help="items per commit (default: 50)")
+    writer.add_argument(
+        "--batch-size", type=positive_int, help="items per commit (default: NEWS_STORE_BATCH_SIZE, as a crawl)"
+    )
     writer.add_argument("--exit-when-idle", type=float, metavar="SECONDS", help="stop once no item came for this long")
     writer.set_defaults(handler=cmd_writer)
+    push = commands.add_parser(
+        "push",
+        parents=[common, shared],
+        help="queue one round of sources for the workers now, and wait until it is crawled",
+        description="Without the daemon: open a round of each source (its seeds to the shared queue, "
+        "a crawl_runs row), wait until the workers have crawled it and the writer has stored it, and "
+        "print a summary. Example: scheduler.py push --all --redis redis://10.0.0.5:6379/0",
+    )
+    push.add_argument("names", nargs="*", metavar="NAME", help="sources to crawl")
+    push.add_argument("--all", action="store_true", help="every enabled source")
+    add_round_grace_option(push)
+    push.set_defaults(handler=cmd_push)
 
 
-# --- worker and writer (distributed.py) -------------------------------------------------------
+# --- the shared crawl (distributed.py) --------------------------------------------------------
 
 
 def _redis_url(args: argparse.Namespace) -> str:
@@ -206,37 +252,125 @@ def _redis_url(args: argparse.Namespace) -> str:
     return args.redis
 
 
+def _chosen_sources(args: argparse.Namespace, *, default_all: bool) -> list[Any]:
+    if args.names and args.all:
+        raise SystemExit(f"{args.command}: give source names or --all, not both")
+    sources = load_sources(args.sources)
+    if args.names:
+        return [find_source(sources, name, args.sources) for name in args.names]
+    if not (args.all or default_all):
+        raise SystemExit(f"{args.command}: give source names or --all")
+    return [s for s in sources if s.enabled]
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
-    from distributed import apply_worker_settings, source_settings, wait_for_redis
+    from distributed import apply_worker_settings, source_settings, wait_for_redis, worker_spider_class
     from runner import build_process
 
     url = _redis_url(args)
-    requests = crawl_requests(args)
+    sources = _chosen_sources(args, default_all=True)
+    if not sources:
+        print("no enabled sources to serve", file=sys.stderr)
+        return 0
     overrides: dict[str, str] = {"LOG_LEVEL": args.log_level}
     for assignment in args.set:
         name, _, value = assignment.partition("=")
         overrides[name] = value
     settings = project_settings(args.db, args.sources, overrides)
-    apply_worker_settings(settings, url)
+    apply_worker_settings(settings, url, exit_when_idle=args.exit_when_idle)
     wait_for_redis(url)  # a Redis outage at start-up is waited out, not a crash loop
-    _last_run_id(args.db)  # creates or migrates the database before the crawlers race to
-    per_source = {r.source or "": source_settings(r.source or "") for r in requests}
-    process, _ = build_process(requests, settings, per_source)
+    requests = [CrawlRequest(source=s.name) for s in sources]
+    per_source = {s.name: source_settings(s.name) for s in sources}
+    process, _ = build_process(requests, settings, per_source, worker_spider_class())
     process.start()
     return 1 if process.bootstrap_failed else 0
 
 
 def cmd_writer(args: argparse.Namespace) -> int:
-    from distributed import Writer, wait_for_redis
+    from distributed import RedisLink, Writer, wait_for_redis
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     url = _redis_url(args)
     _last_run_id(args.db)
     settings = project_settings(args.db, args.sources)
-    writer = Writer(wait_for_redis(url), settings, batch_size=args.batch_size)
+    wait_for_redis(url)
+    batch_size = args.batch_size or settings.getint("NEWS_STORE_BATCH_SIZE")
+    writer = Writer(RedisLink.for_url(url), settings, batch_size=batch_size)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch in hand, then stop
+        signal.signal(sig, lambda *_: writer.request_stop())
     stored = writer.run(idle_exit=args.exit_when_idle)
     logger.info("writer: %d writes committed", stored)
     return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from distributed import Coordinator, RedisDown, wait_for_redis
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+    url = _redis_url(args)
+    sources = _chosen_sources(args, default_all=False)
+    started = time.monotonic()
+    first_run = _last_run_id(args.db)
+    wait_for_redis(url)
+    coordinator = Coordinator(url, args.db, args.sources, grace=args.round_grace)
+    try:
+        waiting = open_rounds_now(coordinator, sources)
+        timeouts = {s.name: s.timeout for s in sources}
+        while waiting:
+            try:
+                for closed in coordinator.check_rounds(timeouts, only=waiting):
+                    waiting.discard(closed.run_id)
+                    logger.info("source=%s run=%s %s: %s", closed.source, closed.run_id, closed.status, closed.reason)
+            except RedisDown:
+                pass  # logged by the link; wait and try again
+            time.sleep(max(0.5, coordinator.link.wait_time()))
+        wait_for_the_writer(coordinator)
+    finally:
+        coordinator.close()
+    return print_summary(args.db, first_run, time.monotonic() - started)
+
+
+def open_rounds_now(coordinator: Any, sources: list[Any]) -> set[int]:
+    """Open a round of each source, waiting out a Redis outage; returns the runs opened."""
+    from distributed import RedisDown
+
+    opened: set[int] = set()
+    for source in sources:
+        while True:
+            try:
+                run_id, what = coordinator.open_round(source, source.timeout)
+                break
+            except RedisDown:
+                time.sleep(coordinator.link.wait_time())
+        if run_id is None:
+            coordinator.record_skipped(source.name, what)
+            print(f"{source.name}: skipped - {what}")
+            continue
+        logger.info("source=%s run=%s %s", source.name, run_id, what)
+        opened.add(run_id)
+    return opened
+
+
+def wait_for_the_writer(coordinator: Any) -> None:
+    """Wait until the writer has stored everything the workers pushed, so that the runs' counts
+    are complete; without a live writer, say so and do not wait."""
+    from distributed import ITEMS_KEY, PROCESSING_KEY, WRITER_KEY, RedisDown
+
+    def left(client: Any) -> tuple[int, bool]:
+        return client.llen(ITEMS_KEY) + client.llen(PROCESSING_KEY), bool(client.exists(WRITER_KEY))
+
+    while True:
+        try:
+            waiting, writer = coordinator.link.call("waiting for the writer", left)
+        except RedisDown:
+            time.sleep(max(0.2, coordinator.link.wait_time()))
+            continue
+        if not waiting:
+            return
+        if not writer:
+            logger.warning("%d items wait for a writer (none is running): the runs' counts are partial", waiting)
+            return
+        time.sleep(0.2)
 
 
 # --- run --------------------------------------------------------------------------------------
@@ -256,6 +390,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         tick=args.tick,
         crawl_log_level=args.crawl_log_level,
         keep_logs=args.keep_logs,
+        redis_url=args.redis,
+        round_grace=args.round_grace,
     )
     setup_logging(config.log_dir, args.log_level)
     daemon = Daemon(config)

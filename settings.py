@@ -105,12 +105,15 @@ NEWS_STORE_BATCH_SIZE = 200
 NEWS_STORE_MAX_WAIT = 10.0
 
 # --- Several machines (distributed.py) --------------------------------------------------
-# The Redis of a crawl shared by several machines: `scheduler.py worker` and `scheduler.py writer`
-# use it (scrapy-redis queue and seen-set, items to the writer). Empty: one machine, no Redis;
-# `scheduler.py crawl` and the daemon never use it.
+# The Redis of a crawl shared by several machines: `scheduler.py run` (the coordinator), `worker`,
+# `writer` and `push` read it (their --redis option wins). Empty: one machine, no Redis;
+# `scheduler.py crawl` never uses it.
 NEWS_REDIS_URL = os.environ.get("NEWS_REDIS_URL", "")
 NEWS_REDIS_WORKER = False  # set by `scheduler.py worker` (distributed.apply_worker_settings)
-# A worker stops when the shared queue stayed empty, and it fetched nothing, this long.
-NEWS_REDIS_IDLE_GRACE = 10.0
-# A round nobody ended (every worker killed) is forgotten after this many seconds.
-NEWS_REDIS_ROUND_TTL = 3600
+# A worker's crawler of a source closes after this many idle seconds (0: it serves round after
+# round until it is stopped). Set by `scheduler.py worker --exit-when-idle`.
+NEWS_REDIS_EXIT_WHEN_IDLE = 0.0
+# How long workers remember a stored article (news:stored:<url>, kept by the writer) after it was
+# last seen in a feed, sitemap or page: an article listed again after that is downloaded once more
+# (and found unchanged). About 250 bytes of Redis memory per article or alias.
+NEWS_REDIS_STORED_TTL = 30 * 86400

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 
 from daemon import FINAL_STATUSES, Batch, Daemon, DaemonConfig, process_state
+from distributed import ITEMS_KEY, PROCESSING_KEY
 from tests.feedsite import FeedSite
+from tests.test_distributed import free_port, start_redis, stop_redis
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -514,3 +517,117 @@ def test_the_daemon_refuses_to_start_on_a_broken_sources_file(tmp_path: Path) ->
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1] == 'error: sources.toml: source "x": field "every": expected a duration like "30m", got 5'
     assert not query(db, "SELECT * FROM crawl_runs")  # nothing ran
+
+
+# --- the daemon as the coordinator of a crawl shared through Redis -----------------------------------
+
+
+def shared_process(
+    command: str, tmp_path: Path, url: str, sources: Path, db: Path, log: str
+) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "scheduler.py", command, "--redis", url, "--sources", str(sources), "--db", str(db)]
+    if command == "worker":  # no source names: it serves every source in the file
+        argv += ["-s", "NEWS_EXTRACT_WORKERS=0"]
+    with open(tmp_path / log, "ab") as out:
+        return subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A Redis for the test, and the workers and writers it starts (stopped at the end)."""
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    processes: list[subprocess.Popen[bytes]] = []
+    yield f"redis://127.0.0.1:{port}/0", processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stop_redis(server)
+
+
+def test_with_redis_the_daemon_opens_rounds_for_workers_that_need_no_database(
+    feedsite: FeedSite,
+    tmp_path: Path,
+    daemons: list[DaemonProcess],
+    shared: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    url, processes = shared
+    feedsite.add_source("tide", articles=2)
+    feedsite.add_source("reef", articles=1)
+    feed = feedsite.feed_path("tide")
+    feedsite.server.delays[feed] = 2.5  # every round outlasts the two-second schedule
+    entries = {"tide": 'every = "2s"\njitter = "1s"', "reef": 'every = "3s"\njitter = "1s"'}
+    sources = write(tmp_path / "sources.toml", feedsite.sources_toml(entries))
+    db = tmp_path / "data" / "news.db"
+    nowhere = tmp_path / "no-such-folder" / "news.db"  # the workers' --db: never created
+    workers = [shared_process("worker", tmp_path, url, sources, nowhere, f"worker{i}.log") for i in range(2)]
+    writer = shared_process("writer", tmp_path, url, sources, db, "writer.log")
+    processes += [*workers, writer]
+    daemon = DaemonProcess(tmp_path, sources, db, "--redis", url, "--round-grace", "3s")
+    daemons.append(daemon)
+
+    def ok_runs(source: str) -> list[dict[str, Any]]:
+        return runs(db, source, "ok")
+
+    wait_for(lambda: ok_runs("tide") and ok_runs("reef"), 90, "a round of each source", daemon.output)
+    new_url = feedsite.add_article("tide")
+    wait_for(
+        lambda: len(ok_runs("tide")) >= 3 and sum(r["articles_new"] or 0 for r in ok_runs("tide")) == 3,
+        90,
+        "3 rounds, the last one storing the new article",
+        daemon.output,
+    )
+    assert new_url in stored_urls(db)
+    assert daemon.stop() == 0
+    with redis.Redis.from_url(url) as client:
+        wait_for(lambda: client.llen(ITEMS_KEY) + client.llen(PROCESSING_KEY) == 0, 30, "the writer to drain")
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        assert process.wait(timeout=60) == 0
+
+    assert sorted(stored_urls(db)) == sorted(feedsite.urls("tide") | feedsite.urls("reef"))
+    assert not nowhere.parent.exists()
+    rows = runs(db, "tide")
+    ok = [r for r in rows if r["status"] == "ok"]
+    # A round open when the daemon stopped stays open (the workers finish it; the next daemon closes it).
+    assert [r["status"] for r in rows if r["status"] not in ("ok", "skipped")] in ([], ["running"])
+    assert any(r["status"] == "skipped" for r in rows)  # fell due while a round was still open
+    assert all("still being crawled by the workers" in r["finish_reason"] for r in rows if r["status"] == "skipped")
+    assert_no_overlap(ok)
+    assert feedsite.server.most_active[feed] == 1  # two workers, and the feed never fetched twice at once
+    assert {r["pid"] for r in ok} == {daemon.pid}  # rounds are the daemon's runs, crawled by the workers
+    assert {r["log_file"] for r in ok} == {str((db.parent / "logs" / "daemon.log").resolve())}
+    # The workers' counts reached the runs through the writer: each article counted new once,
+    assert sum(r["articles_new"] or 0 for r in ok) == len(feedsite.urls("tide"))
+    assert all(r["requests"] for r in ok)
+    # and a clean round's feed validators were kept: later rounds asked If-None-Match and got a 304.
+    assert sum(r["not_modified"] or 0 for r in ok) >= 1
+    assert query(db, "SELECT url FROM http_validators") != []
+    log = (db.parent / "logs" / "daemon.log").read_text(encoding="utf-8")
+    assert f"source=tide run={ok[0]['id']} round opened" in log
+    assert "coordinating workers through Redis" in log
+
+
+def test_with_redis_down_due_sources_wait_and_their_round_opens_once_it_is_back(
+    fake_daemon: Callable[..., tuple[Daemon, Path]], feedsite: FeedSite, tmp_path: Path
+) -> None:
+    feedsite.add_source("tide", articles=1)
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    daemon, db = fake_daemon("crash", feedsite.sources_toml({"tide": 'every = "1h"'}), redis_url=url)
+    time.sleep(3)  # due at start; Redis is not there
+    assert query(db, "SELECT * FROM crawl_runs") == []  # nothing failed: the source waits
+    assert "tide" in daemon.queue
+    server = start_redis(port, tmp_path)
+    try:
+        (run,) = wait_for(lambda: runs(db, "tide"), 30, "the round to open")
+        with redis.Redis(port=port) as client:
+            assert int(client.hget("news:tide:round", "run_id")) == run["id"]
+            assert client.zcard("news:tide:requests") == 1  # the feed, as the spider's start() yields it
+        assert run["status"] == "running"
+        assert run["pid"] == os.getpid()  # the (in-process) daemon's
+    finally:
+        daemon.request_stop()
+        stop_redis(server)

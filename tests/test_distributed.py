@@ -1,12 +1,15 @@
-"""Several crawl workers and one writer sharing a crawl through Redis (distributed.py).
+"""A crawl shared through Redis by several workers, one writer and a coordinator (distributed.py).
 
-Every process is real: `redis-server` on a free port, `scheduler.py worker` and `scheduler.py writer`
-as subprocesses, the demo site on 127.0.0.1 behind a handler that counts requests in flight.
+Every process is real: `redis-server` on a free port, `scheduler.py push` (the coordinator in the
+foreground; the daemon as coordinator is in tests/test_daemon.py), `scheduler.py worker` and
+`scheduler.py writer` as subprocesses, the demo site on 127.0.0.1 behind a handler that counts
+requests in flight. Workers get a --db in a folder that does not exist: they never need one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,25 +18,30 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
 
 from demo.server import DEFAULT_ROOT, SiteHandler, SiteServer
-from distributed import PROCESSING_KEY
+from distributed import ITEMS_KEY, PROCESSING_KEY
 from tests.conftest import DEMO_SOURCES, ROOT, scrapy_crawl, write_sources
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SOURCE = "courier_front"  # listings to depth 2 plus robots.txt sitemaps: the most varied crawl
 PER_DOMAIN = 2
-# Fast rounds: a worker stops 2 s after the shared queue ran dry; pages extract in the crawl process.
+# Pages extract in the crawl process; no AutoThrottle, so the shared limiter is what holds.
 WORKER_SETTINGS = {
-    "NEWS_REDIS_IDLE_GRACE": "2",
     "NEWS_EXTRACT_WORKERS": "0",
     "CONCURRENT_REQUESTS_PER_DOMAIN": str(PER_DOMAIN),
     "AUTOTHROTTLE_ENABLED": "False",
 }
+ARTICLE_PATH = re.compile(r"^(/amp)?/(world|business|culture)/\d{4}/\d{2}/\d{2}/")
+
+pytestmark = pytest.mark.timeout(240)
 
 
 class CountingHandler(SiteHandler):
@@ -53,7 +61,7 @@ class CountingHandler(SiteHandler):
 
 
 @pytest.fixture
-def counting_site() -> SiteServer:
+def counting_site() -> Iterator[SiteServer]:
     server = SiteServer(DEFAULT_ROOT)
     server.RequestHandlerClass = CountingHandler
     server.in_flight = 0  # type: ignore[attr-defined]
@@ -70,44 +78,104 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
-    """redis-server on 127.0.0.1:`port`, nothing saved; returns once it answers PING."""
+def start_redis(port: int, directory: Path, *, appendonly: bool = False) -> subprocess.Popen[bytes]:
+    """redis-server on 127.0.0.1:`port`; returns once it answers PING.
+
+    appendonly: every write goes to an append-only file (fsync'd at once), read back on restart.
+    Otherwise nothing is saved: a restart starts empty.
+    """
     binary = shutil.which("redis-server")
     assert binary, "these tests need Debian's redis-server (apt-get install -y redis-server)"
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen([*argv, "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(directory)]
+    argv += ["--appendonly", "yes", "--appendfsync", "always"] if appendonly else ["--appendonly", "no"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            return process
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+    with redis.Redis(port=port) as client:
+        while True:
+            try:
+                client.ping()
+                return process
+            except redis.ConnectionError:  # refused, or still loading its append-only file
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> str:
-    port = free_port()
-    process = start_redis(port, tmp_path)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
+def stop_redis(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # SIGTERM: redis-server flushes its append-only file and exits
     process.wait(timeout=10)
 
 
-def start(command: str, *args: str, db: Path, sources: Path, url: str, log: Path) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "scheduler.py", command, *args, "--db", str(db), "--sources", str(sources)]
-    argv += ["--redis", url]
-    if command == "worker":
-        for name, value in WORKER_SETTINGS.items():
-            argv += ["-s", f"{name}={value}"]
-    with open(log, "ab") as out:
-        return subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = start_redis(port, tmp_path)
+    yield f"redis://127.0.0.1:{port}/0"
+    stop_redis(process)
 
 
-def finish(process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
-    assert process.wait(timeout=timeout) == 0, log.read_text(errors="replace")[-4000:]
+class Crawl:
+    """One shared crawl's processes: the coordinator, workers and the writer, logs in tmp_path."""
+
+    def __init__(self, tmp_path: Path, sources: Path, url: str) -> None:
+        self.tmp_path = tmp_path
+        self.db = tmp_path / "news.db"
+        self.no_db = tmp_path / "no-such-folder" / "news.db"  # what workers are given
+        self.sources = sources
+        self.url = url
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.clients: list[redis.Redis] = []  # the test's own, closed at the end
+
+    def start(self, command: str, *args: str, log: str) -> subprocess.Popen[bytes]:
+        db = self.no_db if command == "worker" else self.db
+        argv = [sys.executable, "scheduler.py", command, *args, "--db", str(db), "--sources", str(self.sources)]
+        argv += ["--redis", self.url]
+        if command == "worker":
+            for name, value in WORKER_SETTINGS.items():
+                argv += ["-s", f"{name}={value}"]
+        with open(self.tmp_path / log, "ab") as out:
+            process = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def writer(self, *args: str, log: str = "writer.log") -> subprocess.Popen[bytes]:
+        """The writer runs until stop_writer(); `push` returns only once it has stored everything."""
+        return self.start("writer", *args, log=log)
+
+    def stop_writer(self, writer: subprocess.Popen[bytes], log: str = "writer.log") -> None:
+        writer.send_signal(signal.SIGTERM)  # it finishes the batch in hand, then stops
+        self.finish(writer, log)
+
+    def workers(self, count: int, *, prefix: str = "worker", idle: str = "10") -> list[subprocess.Popen[bytes]]:
+        """Workers of SOURCE, returned once each serves its queue (so each gets a share of a round)."""
+        logs = [f"{prefix}{i}.log" for i in range(count)]
+        started = [self.start("worker", SOURCE, "--exit-when-idle", idle, log=log) for log in logs]
+        wait_for(lambda: all("serving the shared queue" in self.log(log) for log in logs), 60, "workers to start")
+        return started
+
+    def push(self, log: str = "push.log") -> subprocess.Popen[bytes]:
+        return self.start("push", SOURCE, "--round-grace", "3s", log=log)
+
+    def log(self, name: str) -> str:
+        return (self.tmp_path / name).read_text(errors="replace")
+
+    def finish(self, process: subprocess.Popen[bytes], log: str, status: int = 0, timeout: float = 120) -> None:
+        assert process.wait(timeout=timeout) == status, self.log(log)[-4000:]
+
+    def stop_all(self) -> None:
+        for client in self.clients:
+            client.close()
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def crawls() -> Iterator[list[Crawl]]:
+    made: list[Crawl] = []
+    yield made
+    for crawl in made:
+        crawl.stop_all()
 
 
 def articles(db: Path) -> tuple[set[str], int, int]:
@@ -118,54 +186,135 @@ def articles(db: Path) -> tuple[set[str], int, int]:
     return urls, rows, bodies
 
 
-def reference_crawl(site: SiteServer, tmp_path: Path) -> tuple[set[str], Counter[str]]:
+def query(db: Path, sql: str) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def reference_crawl(site: SiteServer, tmp_path: Path) -> tuple[set[str], Counter[str], Path]:
     """What the single-machine crawl stores and fetches: the yardstick."""
     sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "ref.toml")
     site.clear_log()
     scrapy_crawl(SOURCE, db=tmp_path / "ref.db", sources=sources, settings={"NEWS_EXTRACT_WORKERS": "0"})
     fetched = Counter(site.paths_requested())
     site.clear_log()
-    return articles(tmp_path / "ref.db")[0], fetched
+    return articles(tmp_path / "ref.db")[0], fetched, tmp_path / "ref.db"
 
 
-def test_three_workers_one_writer_store_each_article_once(
-    counting_site: SiteServer, redis_url: str, tmp_path: Path
-) -> None:
-    expected, reference_fetches = reference_crawl(counting_site, tmp_path)
-    assert len(expected) >= 10
-    counting_site.max_in_flight = 0  # type: ignore[attr-defined]
-    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), counting_site.base_url, tmp_path / "s.toml")
-    db = tmp_path / "news.db"
-    common = {"db": db, "sources": sources, "url": redis_url}
-    writer = start("writer", "--exit-when-idle", "6", **common, log=tmp_path / "writer.log")
-    workers = [start("worker", SOURCE, **common, log=tmp_path / f"worker{i}.log") for i in range(3)]
-    for i, worker in enumerate(workers):
-        finish(worker, tmp_path / f"worker{i}.log")
-    finish(writer, tmp_path / "writer.log")
-
-    urls, rows, bodies = articles(db)
-    assert urls == expected
-    assert rows == bodies == len(expected)
-    fetched = Counter(counting_site.paths_requested())
-    # Each worker asks for robots.txt once (each honours it); every other URL is fetched as often
-    # as by the single-machine crawl (once, or its retries for a 5xx).
-    assert fetched.pop("/robots.txt") <= 3
-    reference_fetches.pop("/robots.txt")
-    assert fetched == reference_fetches
-    # Three workers, each allowed PER_DOMAIN downloads by its own Scrapy: the shared limiter
-    # keeps the site at PER_DOMAIN in total.
-    assert counting_site.max_in_flight == PER_DOMAIN  # type: ignore[attr-defined]
-    logs = "".join((tmp_path / f"worker{i}.log").read_text(errors="replace") for i in range(3))
-    assert "Warning" not in logs  # scrapy-redis's deprecated calls are overridden (RedisScheduler)
-    assert logs.count("opened a new round") == 1
-    assert logs.count("joining the running round") == 2
+def new_crawl(site: SiteServer, tmp_path: Path, url: str, crawls: list[Crawl]) -> Crawl:
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), site.base_url, tmp_path / "s.toml")
+    crawl = Crawl(tmp_path, sources, url)
+    crawls.append(crawl)
+    return crawl
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+def article_fetches(site: SiteServer) -> list[str]:
+    return [p for p in site.paths_requested() if ARTICLE_PATH.match(p)]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
+
+
+def stored_count(db: Path) -> int:
+    try:
+        return articles(db)[1]
+    except sqlite3.OperationalError:  # not created yet, or locked for a moment
+        return 0
+
+
+# --- every article once, no page twice, politeness across workers ----------------------------------
+
+
+def test_three_workers_one_writer_store_each_article_once(
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    expected, reference_fetches, reference_db = reference_crawl(counting_site, tmp_path)
+    assert len(expected) >= 10
+    counting_site.max_in_flight = 0  # type: ignore[attr-defined]
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
+    writer = crawl.writer()
+    workers = crawl.workers(3)
+    push = crawl.push()
+    crawl.finish(push, "push.log")
+    for i, worker in enumerate(workers):
+        crawl.finish(worker, f"worker{i}.log")
+    crawl.stop_writer(writer)
+
+    urls, rows, bodies = articles(crawl.db)
+    assert urls == expected
+    assert rows == bodies == len(expected)
+    fetched = Counter(counting_site.paths_requested())
+    # Each worker asks for robots.txt once (each honours it); no other URL is fetched more often
+    # than by the single-machine crawl (once, or its retries for a 5xx). It may be fetched less
+    # often: a page whose AMP copy the writer stored already is skipped as stored.
+    assert fetched.pop("/robots.txt") <= 3
+    reference_fetches.pop("/robots.txt")
+    assert fetched - reference_fetches == Counter()
+    # Three workers, each allowed PER_DOMAIN downloads by its own Scrapy: the shared limiter
+    # keeps the site at PER_DOMAIN in total.
+    assert counting_site.max_in_flight == PER_DOMAIN  # type: ignore[attr-defined]
+    logs = "".join(crawl.log(f"worker{i}.log") for i in range(3))
+    assert "Warning" not in logs  # nothing deprecated from scrapy-redis reaches Scrapy
+    assert logs.count(f"serving the shared queue of {SOURCE}") == 3
+    assert not crawl.no_db.parent.exists()  # no worker needed (or made) a database
+
+    # One run, recorded as the single-machine crawl records it: the workers' counts and failures
+    # reached it through the writer.
+    (run,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    (reference,) = query(reference_db, "SELECT * FROM crawl_runs")
+    assert run["status"] == "ok"
+    assert run["finish_reason"].startswith("finished: the workers drained the queue")
+    for column in ("articles_new", "failures", "not_articles"):
+        assert (run[column] or 0) == (reference[column] or 0), column
+    assert run["requests"] == len(counting_site.paths_requested())  # every worker's requests, counted
+    failures = query(crawl.db, "SELECT run_id, url, stage, http_status, reason FROM failures ORDER BY url")
+    reference_failures = query(reference_db, "SELECT url, stage, http_status, reason FROM failures ORDER BY url")
+    assert [{k: f[k] for k in ("url", "stage", "http_status", "reason")} for f in failures] == reference_failures
+    assert {f["run_id"] for f in failures} == {run["id"]}
+    assert {f["http_status"] for f in failures} == {404, 500}
+
+
+def test_the_next_round_downloads_no_stored_article(
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """Workers skip stored articles by asking Redis (the writer publishes what it stores), not SQLite."""
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
+    writer = crawl.writer()
+    for round_number in (1, 2):
+        if round_number == 2:
+            counting_site.clear_log()
+        workers = crawl.workers(2, prefix=f"round{round_number}-worker")
+        crawl.finish(crawl.push(log=f"push{round_number}.log"), f"push{round_number}.log")
+        for i, worker in enumerate(workers):
+            crawl.finish(worker, f"round{round_number}-worker{i}.log")
+    crawl.stop_writer(writer)
+
+    first, second = query(crawl.db, "SELECT * FROM crawl_runs ORDER BY id")
+    assert first["articles_new"] >= 10
+    assert second["status"] == "ok"
+    assert (second["articles_new"] or 0) == 0
+    # Every article link found again was skipped, and only pages that are no articles were fetched
+    # (the two broken pages, which failed again, are articles to the spider).
+    assert second["skipped_stored"] >= first["articles_new"]
+    assert set(article_fetches(counting_site)) <= {"/world/2026/11/03/ferry-strike-ends-missing.html"}
+    assert "/broken/server-error.html" in counting_site.paths_requested()
+    failures = query(crawl.db, "SELECT run_id, count(*) AS n FROM failures GROUP BY run_id ORDER BY run_id")
+    assert [(f["run_id"], f["n"]) for f in failures] == [(first["id"], 2), (second["id"], 2)]
+    # The skipped articles were seen again: the writer moved their last_seen_at.
+    (moved,) = query(crawl.db, f"SELECT count(*) AS n FROM articles WHERE last_seen_at > '{second['started_at']}'")
+    assert moved["n"] >= first["articles_new"] - 2
+    assert not crawl.no_db.parent.exists()
+
+
+# --- failures: killed processes, Redis outages -----------------------------------------------------
 
 
 def _kill_writer_mid_batch(writer: subprocess.Popen[bytes], client: redis.Redis) -> int:
@@ -183,60 +332,154 @@ def _kill_writer_mid_batch(writer: subprocess.Popen[bytes], client: redis.Redis)
 
 
 def test_killed_worker_and_writer_lose_and_duplicate_nothing(
-    counting_site: SiteServer, redis_url: str, tmp_path: Path
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
 ) -> None:
-    expected, _ = reference_crawl(counting_site, tmp_path)
+    expected, _, _ = reference_crawl(counting_site, tmp_path)
     counting_site.page_delay = 0.15  # type: ignore[attr-defined]  # long enough to kill in the middle
-    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), counting_site.base_url, tmp_path / "s.toml")
-    db = tmp_path / "news.db"
-    common = {"db": db, "sources": sources, "url": redis_url}
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
     client = redis.Redis.from_url(redis_url)
-    writer = start("writer", "--batch-size", "3", **common, log=tmp_path / "writer.log")
-    workers = [start("worker", SOURCE, **common, log=tmp_path / f"worker{i}.log") for i in range(3)]
+    crawl.clients.append(client)
+    writer = crawl.writer("--batch-size", "3")
+    workers = crawl.workers(3)
+    push = crawl.push()
 
-    def article_fetches() -> int:
-        return sum(p.startswith(("/world/", "/business/", "/culture/")) for p in counting_site.paths_requested())
-
-    _wait_for(lambda: article_fetches() >= 6, what="articles being fetched")
-    workers[0].send_signal(signal.SIGKILL)
-    workers[0].wait()
-    _wait_for(lambda: articles(db)[1] >= 1, what="a first commit")
+    wait_for(lambda: len(article_fetches(counting_site)) >= 6, what="articles being fetched")
+    busy = {int(w.decode().rpartition(":")[2]) for w in client.hkeys(f"news:{SOURCE}:busy")}
+    victim = next(w for w in workers if w.pid in busy)  # a worker that took requests of the round
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    workers.remove(victim)
+    wait_for(lambda: stored_count(crawl.db) >= 1, what="a first commit")
     held = _kill_writer_mid_batch(writer, client)
     assert held > 0
-    for i, worker in enumerate(workers[1:], start=1):
-        finish(worker, tmp_path / f"worker{i}.log")
+    crawl.finish(push, "push.log")  # the round ends without the dead worker
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
     assert client.llen(PROCESSING_KEY) == held  # nobody acknowledged the dead writer's batch
+    (first,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    assert "died during the round" in first["finish_reason"]
 
-    # The next run: a restarted writer and one worker, which opens a new round.
-    writer = start("writer", "--exit-when-idle", "6", **common, log=tmp_path / "writer2.log")
-    worker = start("worker", SOURCE, **common, log=tmp_path / "worker-again.log")
-    finish(worker, tmp_path / "worker-again.log")
-    finish(writer, tmp_path / "writer2.log")
+    # The next round: a restarted writer and one worker; what the dead worker held is found again.
+    writer = crawl.writer(log="writer2.log")
+    (worker,) = crawl.workers(1, prefix="worker-again")
+    crawl.finish(crawl.push(log="push2.log"), "push2.log")
+    crawl.finish(worker, "worker-again0.log")
+    crawl.stop_writer(writer, "writer2.log")
 
-    assert f"requeued {held} items" in (tmp_path / "writer2.log").read_text()
-    urls, rows, bodies = articles(db)
+    assert f"requeued {held} items" in crawl.log("writer2.log")
+    urls, rows, bodies = articles(crawl.db)
     assert urls == expected
     assert rows == bodies == len(expected)
     assert client.llen(PROCESSING_KEY) == 0
-    assert client.llen("news:items") == 0
+    assert client.llen(ITEMS_KEY) == 0
 
 
-def test_worker_waits_for_redis_instead_of_failing(counting_site: SiteServer, tmp_path: Path) -> None:
+def test_workers_and_the_writer_wait_for_redis_at_start(
+    counting_site: SiteServer, tmp_path: Path, crawls: list[Crawl]
+) -> None:
     port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), counting_site.base_url, tmp_path / "s.toml")
-    common = {"db": tmp_path / "news.db", "sources": sources, "url": url}
-    worker = start("worker", "courier_feeds", **common, log=tmp_path / "worker.log")
-    writer = start("writer", "--exit-when-idle", "6", **common, log=tmp_path / "writer.log")
+    crawl = new_crawl(counting_site, tmp_path, f"redis://127.0.0.1:{port}/0", crawls)
+    worker = crawl.start("worker", "courier_feeds", "--exit-when-idle", "5", log="worker.log")
+    writer = crawl.writer()
     time.sleep(3)  # both are up, and Redis is not
     assert worker.poll() is None
     assert writer.poll() is None
     server = start_redis(port, tmp_path)
     try:
-        finish(worker, tmp_path / "worker.log")
-        finish(writer, tmp_path / "writer.log")
+        push = crawl.start("push", "courier_feeds", "--round-grace", "3s", log="push.log")
+        crawl.finish(push, "push.log")
+        crawl.finish(worker, "worker.log")
+        crawl.stop_writer(writer)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-    assert "unavailable" in (tmp_path / "worker.log").read_text()
-    assert len(articles(tmp_path / "news.db")[0]) >= 10
+        stop_redis(server)
+    assert "unavailable" in crawl.log("worker.log")
+    assert len(articles(crawl.db)[0]) >= 10
+
+
+def backoff_delays(log: str) -> list[float]:
+    return [float(d) for d in re.findall(r"unavailable \(.*?\): retrying in ([0-9.]+)s", log)]
+
+
+def test_a_redis_outage_mid_crawl_is_waited_out_and_loses_nothing(
+    counting_site: SiteServer, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """Redis stopped mid-crawl and started again (append-only file on, so it keeps its data):
+    every process waits and retries with back-off, and the round completes, each article stored once."""
+    expected, reference_fetches, _ = reference_crawl(counting_site, tmp_path)
+    counting_site.page_delay = 0.1  # type: ignore[attr-defined]
+    port = free_port()
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    server = start_redis(port, data, appendonly=True)
+    crawl = new_crawl(counting_site, tmp_path, f"redis://127.0.0.1:{port}/0", crawls)
+    try:
+        writer = crawl.writer()
+        workers = crawl.workers(2)
+        push = crawl.push()
+        wait_for(lambda: len(article_fetches(counting_site)) >= 8, what="articles being fetched")
+        wait_for(lambda: stored_count(crawl.db) >= 1, what="a first commit")
+        stop_redis(server)
+        time.sleep(6)  # long enough for several retries
+        assert all(p.poll() is None for p in (writer, push, *workers)), "a process gave up while Redis was down"
+        server = start_redis(port, data, appendonly=True)
+        crawl.finish(push, "push.log")
+        for i, worker in enumerate(workers):
+            crawl.finish(worker, f"worker{i}.log")
+        crawl.stop_writer(writer)
+    finally:
+        stop_redis(server)
+
+    urls, rows, bodies = articles(crawl.db)
+    assert urls == expected
+    assert rows == bodies == len(expected)
+    fetched = Counter(counting_site.paths_requested())
+    fetched.pop("/robots.txt")
+    reference_fetches.pop("/robots.txt")
+    assert fetched - reference_fetches == Counter()  # nothing fetched twice: the seen-set survived
+    (run,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    assert run["status"] == "ok"
+    for name in ("writer.log", "push.log", "worker0.log", "worker1.log"):
+        log = crawl.log(name)
+        assert "Traceback" not in log, name
+        assert "is back after" in log, name
+    # Waits grow: 0.5 s, 1 s, 2 s, ... (one line per retry, whoever made it)
+    delays = backoff_delays(crawl.log("worker0.log"))
+    assert delays[:3] == [0.5, 1.0, 2.0]
+
+
+def test_a_redis_restart_without_persistence_loses_the_round_and_the_next_one_finds_it(
+    counting_site: SiteServer, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """Without persistence a restart empties Redis: the round's queue and seen-set are lost (the
+    run is recorded failed, saying so), items not yet stored are lost, and the next round
+    rediscovers all of it; nothing is stored twice."""
+    expected, _, _ = reference_crawl(counting_site, tmp_path)
+    counting_site.page_delay = 0.1  # type: ignore[attr-defined]
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    crawl = new_crawl(counting_site, tmp_path, f"redis://127.0.0.1:{port}/0", crawls)
+    try:
+        writer = crawl.writer()
+        workers = crawl.workers(2, idle="8")
+        push = crawl.push()
+        wait_for(lambda: len(article_fetches(counting_site)) >= 8, what="articles being fetched")
+        stop_redis(server)
+        time.sleep(3)
+        server = start_redis(port, tmp_path)
+        crawl.finish(push, "push.log", status=1)  # its run failed
+        workers += crawl.workers(1, prefix="round2-worker")
+        crawl.finish(crawl.push(log="push2.log"), "push2.log")
+        for worker in workers:
+            worker.wait(timeout=120)
+        crawl.stop_writer(writer)
+    finally:
+        stop_redis(server)
+
+    lost, again = query(crawl.db, "SELECT * FROM crawl_runs ORDER BY id")
+    assert lost["status"] == "failed"
+    assert "gone from Redis" in lost["finish_reason"]
+    assert again["status"] == "ok"
+    urls, rows, bodies = articles(crawl.db)
+    assert urls == expected
+    assert rows == bodies == len(expected)
+    assert "published" in crawl.log("writer.log")  # stored URLs published again to the empty Redis

@@ -147,7 +147,7 @@ def test_a_batch_takes_the_oldest_source_and_those_sharing_its_timeout() -> None
 # --- the command line ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["run", "crawl", "status", "list", "reextract"])
+@pytest.mark.parametrize("command", ["run", "crawl", "status", "list", "reextract", "worker", "writer", "push"])
 def test_every_command_has_help_and_takes_sources_and_db(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([command, "--help"])
