@@ -523,7 +523,7 @@ def stage_rows(r: dict[str, Any]) -> list[tuple[str, float, float, float]]:
         "extraction_workers": "extraction (worker processes)",
         "extraction_handoff": "extraction handoff (pool queue threads: pickling pages and results)",
         "dedup": "dedup (stored-URL lookups, body hash, near-duplicate index)",
-        "storage_and_search_index": "storage and search index (SQLite, FTS5 triggers, raw-HTML zlib)",
+        "storage_and_search_index": "storage and search index (SQLite, FTS5 triggers, raw-HTML compression)",
         "classify_and_canonical": "classify and canonical URL",
     }
     return [(label, cpu[key], 1000 * cpu[key] / n_new, 100 * cpu[key] / total) for key, label in labels.items()]
@@ -563,8 +563,8 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
             label = f"N={r['articles']:,} {r.get('label', '')}".strip()
             out.append(f"- {label}: `{r.get('command_line') or command}`")
     out.append("")
-    out.append("The 2 cores were shared with other engineers' test runs (load average up to 17), so wall-clock")
-    out.append("rates vary; *cores ours / busy* says how much of the machine the crawl had (2.00 = all of it).")
+    out.append("The machine is shared with other jobs, so wall-clock rates vary between runs; *cores ours / busy*")
+    out.append("says how much of the machine the crawl had and how busy it was in all (2.00 = both cores).")
     out.append("Ratios are taken within one run. *Wall ratio*")
     out.append("= our stored/s over trafilatura's pages/s timed in the same run under the same load.")
     out.append("*Projected* = what the machine's cores would give if the pipeline had them alone (cores ÷")
