@@ -563,7 +563,7 @@ class SharedRound:
                 )
                 return
             time.sleep(self.link.wait_time())
-        if reason == "finished":  # idle, nothing held: leaving the round is not dying in it
+        if reason == "finished" or self.idle_since is not None:  # idle, nothing held: leaving is not dying
             with contextlib.suppress(RedisDown):
                 self.link.call("leaving the round", lambda client: client.hdel(busy_key(self.source), WORKER_ID))
 

@@ -374,6 +374,40 @@ def test_killed_worker_and_writer_lose_and_duplicate_nothing(
     assert client.llen(ITEMS_KEY) == 0
 
 
+def test_a_worker_stopped_while_idle_leaves_its_round_cleanly(
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """SIGTERM (systemctl stop) to workers that hold nothing is no death in the round: the round
+    ends ok and its validators are kept."""
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
+    client = redis.Redis.from_url(redis_url)
+    crawl.clients.append(client)
+    writer = crawl.writer()
+    logs = ["worker0.log", "worker1.log"]
+    workers = [crawl.start("worker", "courier_feeds", log=log) for log in logs]  # serve until stopped
+    wait_for(lambda: all("serving the shared queue" in crawl.log(log) for log in logs), 60, "workers to start")
+    push = crawl.start("push", "courier_feeds", "--round-grace", "15s", log="push.log")
+    busy = "news:courier_feeds:busy"
+
+    def all_idle_for_3s() -> bool:
+        marks = [int(ms) for ms in client.hvals(busy)]
+        seconds, micros = client.time()
+        return bool(marks) and seconds * 1000 + micros // 1000 - max(marks) > 3000
+
+    wait_for(all_idle_for_3s, 60, "the round's work to be done")
+    assert client.exists("news:courier_feeds:round")  # still open: its grace has not passed
+    for worker, log in zip(workers, logs, strict=True):
+        worker.send_signal(signal.SIGTERM)
+        crawl.finish(worker, log)
+    crawl.finish(push, "push.log")
+    crawl.stop_writer(writer)
+
+    (run,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    assert run["status"] == "ok"
+    assert "died" not in run["finish_reason"]
+    assert query(crawl.db, "SELECT url FROM http_validators") != []  # a clean round keeps them
+
+
 def test_workers_and_the_writer_wait_for_redis_at_start(
     counting_site: SiteServer, tmp_path: Path, crawls: list[Crawl]
 ) -> None:
