@@ -3,11 +3,18 @@
     .venv/bin/python bench/distributed.py [--articles 500] [--workers 1 2 4] [--per-domain 8]
 
 Each run gets a fresh redis-server (Debian's, on a free port), a fresh database and the same site
-from bench/sitegen.py, served by bench/siteserver.py. Workers and the writer are the real
-`scheduler.py worker` / `scheduler.py writer` processes, all on this machine. The rate is stored
-articles over the time from starting the processes to the last commit (start-up included, the
-workers' idle tail not). The writer's ceiling: workers fill Redis with no writer running, then one
-writer drains the queue into an empty database; rate = items / time to the last commit.
+from bench/sitegen.py, served by bench/siteserver.py. Workers, the writer and the coordinator are
+the real `scheduler.py worker` / `writer` / `push` processes, all on this machine. The workers and
+the writer are started first and left idle (as they run in production); then `push` opens one
+round of the source. Two rates:
+
+- round: stored articles over the time from `push` starting to the last commit. It includes the
+  round's start (seeds built, then up to 5 s until an idle worker's Scrapy engine polls its queue)
+  and the feed and sitemaps being read;
+- steady: articles stored between the first and the last commit, over that time.
+
+The writer's ceiling: workers fill Redis with no writer running, then one writer drains the queue
+into an empty database; rate = items / time from its start to the last commit.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -70,15 +78,31 @@ def launch(command: str, work: Path, url: str, log: str, extra: list[str]) -> su
 
 def worker_args(per_domain: int) -> list[str]:
     settings = {
-        "NEWS_REDIS_IDLE_GRACE": "1",
         "NEWS_EXTRACT_WORKERS": "1",
         "AUTOTHROTTLE_ENABLED": "0",
         "DOWNLOAD_DELAY": "0",
         "CONCURRENT_REQUESTS": str(per_domain * 2),
         "CONCURRENT_REQUESTS_PER_DOMAIN": str(per_domain),
-        "CLOSESPIDER_TIMEOUT": "0",
     }
-    return [SOURCE] + [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
+    return [SOURCE, "--exit-when-idle", "8"] + [
+        arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")
+    ]
+
+
+def start_workers(work: Path, url: str, count: int, per_domain: int) -> list[subprocess.Popen[bytes]]:
+    """Workers, returned once each is up and polling its queue (logged at WARNING: the log stays small)."""
+    import redis
+
+    workers = [launch("worker", work, url, f"worker{i}.log", worker_args(per_domain)) for i in range(count)]
+    client = redis.Redis.from_url(url)
+    try:
+        while client.dbsize() == 0 or len(client.keys("news:worker:*")) < count:  # their liveness keys
+            if any(w.poll() is not None for w in workers):
+                raise RuntimeError("a worker failed to start; see its log")
+            time.sleep(0.1)
+    finally:
+        client.close()
+    return workers
 
 
 def stored(db: Path) -> int:
@@ -89,21 +113,32 @@ def stored(db: Path) -> int:
         return 0
 
 
-def watch(db: Path, procs: list[subprocess.Popen[bytes]], started: float) -> tuple[int, float]:
-    """Poll until every process ended; returns (articles stored, seconds to the last new one)."""
-    count, last = 0, 0.0
-    while any(p.poll() is None for p in procs):
+def watch(db: Path, procs: list[subprocess.Popen[bytes]], started: float) -> list[tuple[float, int]]:
+    """Poll until every process ended; returns (seconds since `started`, articles stored) at each change."""
+    counts: list[tuple[float, int]] = []
+    while True:
+        running = any(p.poll() is None for p in procs)
         now = stored(db)
-        if now != count:
-            count, last = now, time.monotonic() - started
+        if not counts or now != counts[-1][1]:
+            counts.append((time.monotonic() - started, now))
+        if not running:
+            break
         time.sleep(0.2)
-    now = stored(db)
-    if now != count:
-        count, last = now, time.monotonic() - started
     for p in procs:
         if p.returncode:
             raise RuntimeError(f"a process failed (exit {p.returncode}); see its log")
-    return count, last
+    return counts
+
+
+def rates(counts: list[tuple[float, int]]) -> dict[str, float]:
+    changes = [c for c in counts if c[1]]
+    (first_t, first_n), (last_t, last_n) = changes[0], changes[-1]
+    return {
+        "articles": last_n,
+        "seconds": last_t,
+        "rate": last_n / last_t,
+        "steady": (last_n - first_n) / (last_t - first_t) if last_t > first_t else float("nan"),
+    }
 
 
 def run_workers(site: ServedSite, work: Path, workers: int, per_domain: int) -> dict[str, float]:
@@ -112,14 +147,19 @@ def run_workers(site: ServedSite, work: Path, workers: int, per_domain: int) -> 
     write_sources(work / "sources.toml", site.base_url)
     redis_proc, url = start_redis(work)
     try:
+        writer = launch("writer", work, url, "writer.log", [])
+        crawl = start_workers(work, url, workers, per_domain)
         started = time.monotonic()
-        writer = launch("writer", work, url, "writer.log", ["--exit-when-idle", "5"])
-        crawl = [launch("worker", work, url, f"worker{i}.log", worker_args(per_domain)) for i in range(workers)]
-        count, seconds = watch(work / "news.db", [*crawl, writer], started)
+        push = launch("push", work, url, "push.log", [SOURCE, "--round-grace", "3s"])
+        counts = watch(work / "news.db", [push], started)  # push returns once the writer stored everything
+        writer.send_signal(signal.SIGTERM)
+        writer.wait(timeout=60)
+        for proc in crawl:
+            proc.wait(timeout=60)  # idle: they leave after 8 s
     finally:
         redis_proc.terminate()
         redis_proc.wait()
-    return {"workers": workers, "articles": count, "seconds": seconds, "rate": count / seconds}
+    return {"workers": workers, **rates(counts)}
 
 
 def writer_ceiling(site: ServedSite, work: Path, workers: int, per_domain: int) -> dict[str, float]:
@@ -132,20 +172,22 @@ def writer_ceiling(site: ServedSite, work: Path, workers: int, per_domain: int) 
     write_sources(work / "sources.toml", site.base_url)
     redis_proc, url = start_redis(work)
     try:
-        crawl = [launch("worker", work, url, f"worker{i}.log", worker_args(per_domain)) for i in range(workers)]
+        crawl = start_workers(work, url, workers, per_domain)
+        push = launch("push", work, url, "push.log", [SOURCE, "--round-grace", "3s"])
+        push.wait()  # no writer: it returns when the round is crawled, its items left in Redis
         for proc in crawl:
             proc.wait()
-        items = redis.Redis.from_url(url).llen(ITEMS_KEY)
-        (work / "news.db").unlink()  # the workers' run records; the writer starts on an empty archive
-        for suffix in ("-wal", "-shm"):
+        with redis.Redis.from_url(url) as client:
+            items = client.llen(ITEMS_KEY)
+        for suffix in ("", "-wal", "-shm"):  # the run records; the writer starts on an empty archive
             (work / f"news.db{suffix}").unlink(missing_ok=True)
         started = time.monotonic()
         writer = launch("writer", work, url, "writer.log", ["--exit-when-idle", "2"])
-        count, seconds = watch(work / "news.db", [writer], started)
+        counts = watch(work / "news.db", [writer], started)
     finally:
         redis_proc.terminate()
         redis_proc.wait()
-    return {"items": items, "articles": count, "seconds": seconds, "rate": count / seconds}
+    return {"items": items, **rates(counts)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,9 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     with ServedSite(site_dir) as site:
         for n in args.workers:
             r = run_workers(site, work / f"w{n}", n, args.per_domain)
-            print(f"{n} worker(s) + writer: {r['articles']} articles in {r['seconds']:.1f}s = {r['rate']:.1f}/s")
+            print(
+                f"{n} worker(s) + writer: {r['articles']} articles in {r['seconds']:.1f}s = {r['rate']:.1f}/s "
+                f"for the round, {r['steady']:.1f}/s steady ({r['steady'] / n:.1f}/s per worker)"
+            )
         r = writer_ceiling(site, work / "writer", max(args.workers), args.per_domain)
-        print(f"writer alone: {r['articles']} of {r['items']} queued items in {r['seconds']:.1f}s = {r['rate']:.1f}/s")
+        print(
+            f"writer alone: {r['articles']} articles from {r['items']} queued messages in {r['seconds']:.1f}s "
+            f"= {r['rate']:.1f}/s ({r['steady']:.1f}/s steady)"
+        )
     return 0
 
 
