@@ -92,6 +92,9 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 WORKER_TTL = 10  # seconds a worker's liveness key outlives its last beat
 HEARTBEAT = 1.0  # seconds between a worker's beats
 MIN_GRACE = 3 * HEARTBEAT  # the shortest grace a round gets before it ends
+# A worker whose last beat is older than this is dead. Not longer than MIN_GRACE: a round ends
+# at least MIN_GRACE after a dying worker's last busy beat, and by then it must look dead.
+ALIVE_WITHIN_MS = int(MIN_GRACE * 1000)
 
 
 def queue_key(source: str) -> str:
@@ -568,17 +571,28 @@ class SharedRound:
                 self.link.call("leaving the round", lambda client: client.hdel(busy_key(self.source), WORKER_ID))
 
 
+# KEYS: the worker's key. ARGV: ttl s. The value is the beat's time on the Redis clock (ms).
+_ALIVE = """
+local t = redis.call('TIME')
+redis.call('SET', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), 'EX', tonumber(ARGV[1]))
+return 1
+"""
+
+
 class _Liveness:
-    """`news:worker:<host:pid>`, refreshed by the process's beats: the coordinator tells a worker
-    that died mid-round (its key expired) from one that finished."""
+    """`news:worker:<host:pid>`, the time of the process's last beat: the coordinator tells a
+    worker that died mid-round (no beat for ALIVE_WITHIN_MS) from one that is still there."""
 
     last = 0.0
+    script: Any = None
 
     @classmethod
     def beat(cls, link: RedisLink) -> None:
         if time.monotonic() - cls.last < HEARTBEAT / 2:
             return  # several crawlers in one process share the key
-        link.call("beating", lambda client: client.set(worker_key(WORKER_ID), utc_now(), ex=WORKER_TTL))
+        if cls.script is None:
+            cls.script = link.client.register_script(_ALIVE)
+        link.call("beating", lambda _: cls.script(keys=[worker_key(WORKER_ID)], args=[WORKER_TTL]))
         cls.last = time.monotonic()
 
 
@@ -1044,11 +1058,16 @@ class Coordinator:
         return [Closed(r.source, r.run_id, status, reason)]
 
     def _dead_workers(self, busy: Mapping[str, int]) -> list[str]:
+        """Workers of the round with no beat in the last ALIVE_WITHIN_MS (as of `now_ms`)."""
         if not busy:
             return []
         names = sorted(busy)
-        alive = self.link.call("checking workers", lambda client: [client.exists(worker_key(w)) for w in names])
-        return [name for name, up in zip(names, alive, strict=True) if not up]
+        beats = self.link.call("checking workers", lambda client: client.mget([worker_key(w) for w in names]))
+        return [
+            name
+            for name, beat in zip(names, beats, strict=True)
+            if beat is None or self.now_ms - int(beat) > ALIVE_WITHIN_MS
+        ]
 
     def fail_lost_rounds(self, open_runs: set[int]) -> list[Closed]:
         """Runs of this coordinator left running with no round in Redis: Redis lost it (restarted
