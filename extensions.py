@@ -237,7 +237,9 @@ class CrawlRunRecorder:
         run_id, unwritten, self._unwritten = self.run_id, self._unwritten, []
 
         def finish(archive: Archive, failures: list[dict[str, Any]]) -> None:
-            with archive.db.atomic():
+            # IMMEDIATE: a deferred transaction that reads first fails at once ("database is
+            # locked") when another process commits in between, instead of waiting its turn.
+            with archive.immediate_transaction():
                 for row in failures:
                     archive.record_failure(**row)
                 archive.finish_run(run_id, status=status, finish_reason=reason, counts=counts)
