@@ -246,7 +246,7 @@ class Archive:
         ):
             self.db.execute(sql, [new, old])
         self.near.delete_stored([old])
-        for table in ("raw_pages", "article_signatures", "articles"):
+        for table in ("raw_pages", "articles"):
             self.db.execute(f"DELETE FROM {table} WHERE url = ?", [old])
 
     @contextmanager
@@ -276,7 +276,6 @@ class Archive:
     def write(self, batch: Batch) -> None:
         """Commit a batch in one transaction: articles first, then what refers to them."""
         now = utc_now()
-        signatures, bands = self.near.take_rows({row["url"] for row in batch.new + batch.updated})
         with self.immediate_transaction():
             if batch.new:
                 self.db["articles"].upsert_all(batch.new, pk="url")
@@ -286,12 +285,7 @@ class Archive:
                 self.db["article_revisions"].insert_all(batch.revisions, pk="id")
             if batch.updated:
                 self.db["articles"].upsert_all(batch.updated, pk="url")
-            if signatures:
-                self.near.delete_stored([row["url"] for row in batch.updated])  # their old buckets
-                self.db["article_signatures"].upsert_all(signatures, pk="url")
-                self.db.conn.executemany(
-                    "INSERT INTO signature_bands (band, bucket, url) VALUES (:band, :bucket, :url)", bands
-                )
+            self.near.write({row["url"] for row in batch.new + batch.updated})
             if batch.refetched:
                 self.db.conn.executemany(
                     "UPDATE articles SET fetched_at = ? WHERE url = ?",

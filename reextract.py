@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from archive import raw_html, utc_now
 from extraction import ExtractionError, extract_article
 from items import EXTRACTED_COLUMNS
-from near_duplicates import NearDuplicateIndex, band_buckets, signature
+from near_duplicates import NearDuplicateIndex, signature
 from pipelines.dedupe import body_hash
 from schema import open_db
 
@@ -157,13 +157,7 @@ def _write(db: Database, updates: list[tuple[str, dict[str, Any]]]) -> None:
 
 def _replace_signature(db: Database, url: str, text: str) -> None:
     """Keep the near-duplicate index in step with a changed body (the cluster stays as it was)."""
-    NearDuplicateIndex(db).delete_stored([url])  # by the old signature's buckets: no table scan
-    db.execute("DELETE FROM article_signatures WHERE url = ?", [url])
-    if not text:
-        return
-    sig = signature(text)
-    db["article_signatures"].insert({"url": url, "signature": sig})
-    db["signature_bands"].insert_all({"band": band, "bucket": bucket, "url": url} for band, bucket in band_buckets(sig))
+    NearDuplicateIndex(db).replace(url, signature(text) if text else None)
 
 
 # --- command line ---------------------------------------------------------------------------

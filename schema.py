@@ -5,7 +5,7 @@ Tables (documented column by column in metadata.yml and the README):
 - ``sources``      the configured sources, refreshed from the sources file at each crawl
 - ``articles``     one row per article, keyed by its canonical URL, with ``articles_fts`` over it
 - ``url_aliases``  other URLs of a stored article (redirects, AMP pages, canonical links, copies)
-- ``raw_pages``    the fetched HTML of each article, zlib-compressed, for re-extraction
+- ``raw_pages``    the fetched HTML of each article, zstd-compressed, for re-extraction
 - ``crawl_runs``   one row per crawl of a source, with its status and counts
 - ``failures``     every fetch, parse, extract or store failure, with the run it happened in
 """
@@ -303,3 +303,54 @@ def compress_raw_html_with_zstd(db: Database) -> None:
     # keep html_zlib and are read as they are (archive.raw_html); nothing is rewritten.
     if "html_zstd" not in db["raw_pages"].columns_dict:
         db["raw_pages"].add_column("html_zstd", bytes)
+
+
+# --- the near-duplicate index as a log-structured merge tree --------------------------------------
+
+
+@migrations()
+def index_near_duplicates_in_levels(db: Database) -> None:
+    # Band rows become (level, bucket, signature id) in one clustered key (see near_duplicates.py):
+    # a URL in each of an article's 37 band rows made the index five times larger, and one
+    # random-keyed index made each insert dirty a page of it. Existing rows are rebuilt in the last
+    # level, written in key order.
+    from near_duplicates import LEVELS, band_buckets
+
+    db.execute("DROP TABLE IF EXISTS signature_bands")
+    db.execute("ALTER TABLE article_signatures RENAME TO article_signatures_by_url")
+    db.execute(
+        """
+        CREATE TABLE article_signatures (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE REFERENCES articles(url),
+            signature BLOB NOT NULL
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO article_signatures (url, signature)"
+        " SELECT url, signature FROM article_signatures_by_url WHERE signature IS NOT NULL ORDER BY rowid"
+    )
+    db.execute("DROP TABLE article_signatures_by_url")
+    db.execute(
+        """
+        CREATE TABLE signature_bands (
+            level INTEGER NOT NULL,
+            bucket INTEGER NOT NULL,
+            signature_id INTEGER NOT NULL,
+            PRIMARY KEY (level, bucket, signature_id)
+        ) WITHOUT ROWID
+        """
+    )
+    # Through a temporary table so that SQLite sorts them (on disk if need be, in bounded memory).
+    db.execute("CREATE TEMP TABLE rebuilt_bands (bucket INTEGER, signature_id INTEGER)")
+    signatures = db.conn.execute("SELECT id, signature FROM article_signatures")
+    db.conn.executemany(
+        "INSERT INTO rebuilt_bands VALUES (?, ?)",
+        ((bucket, sig_id) for sig_id, sig in signatures for _, bucket in band_buckets(sig)),
+    )
+    db.execute(
+        f"INSERT INTO signature_bands SELECT {LEVELS[-1]}, bucket, signature_id FROM rebuilt_bands"
+        " ORDER BY bucket, signature_id"
+    )
+    db.execute("DROP TABLE temp.rebuilt_bands")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from datasketch import MinHashLSH
+from sqlite_utils import Database
 
 import near_duplicates as nd
 from near_duplicates import NearDuplicateIndex, signature, similarity
@@ -31,18 +33,91 @@ def test_similar_texts_have_similar_signatures() -> None:
     assert similarity(signature(STORY), signature(other)) < 0.05
 
 
+def _article(db: Database, url: str) -> None:
+    db["articles"].insert({"url": url, "source": "a", "first_seen_at": "t", "last_seen_at": "t"})
+
+
 def test_index_finds_stored_and_pending_matches_and_forgets_deleted_ones(tmp_path: Path) -> None:
     db = open_db(tmp_path / "news.db")
     index = NearDuplicateIndex(db)
     original = signature(STORY)
     index.add("https://a.example/story", original)
     assert [url for url, _ in index.matches(signature(STORY + " Updated."))] == ["https://a.example/story"]  # pending
-    signatures, bands = index.take_rows({"https://a.example/story"})
-    db["articles"].insert({"url": "https://a.example/story", "source": "a", "first_seen_at": "t", "last_seen_at": "t"})
-    db["article_signatures"].insert_all(signatures)
-    db["signature_bands"].insert_all(bands)
-    assert len(bands) == nd.bands()[0]
-    assert [url for url, _ in index.matches(original)] == ["https://a.example/story"]  # stored
+    _article(db, "https://a.example/story")
+    with db.atomic():
+        index.write({"https://a.example/story"})
+    assert index.pending == {}
+    assert index.pending_signatures == {}
+    assert db["signature_bands"].count == nd.bands()[0]
+    assert [url for url, _ in NearDuplicateIndex(db).matches(original)] == ["https://a.example/story"]  # stored
     assert index.matches(original, exclude="https://a.example/story") == []
     index.delete_stored(["https://a.example/story"])
     assert db["signature_bands"].count == 0
+    assert db["article_signatures"].count == 0
+    assert index.matches(original) == []
+
+
+def test_an_update_replaces_the_signature_and_its_buckets(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "news.db")
+    index = NearDuplicateIndex(db)
+    other = "A bakery chain will open six new shops across the region before the winter market season begins."
+    _article(db, "https://a.example/story")
+    index.add("https://a.example/story", signature(STORY))
+    index.write({"https://a.example/story"})
+    index.add("https://a.example/story", signature(other))
+    index.write({"https://a.example/story"})
+    assert db["article_signatures"].count == 1
+    assert db["signature_bands"].count == nd.bands()[0]
+    assert index.matches(signature(STORY)) == []
+    assert [url for url, _ in index.matches(signature(other))] == ["https://a.example/story"]
+
+
+def test_full_levels_move_down_in_key_order_and_every_article_stays_findable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nd, "LEVEL_CAPS", (3, 9))  # articles per level before it is merged down
+    db = open_db(tmp_path / "news.db")
+    index = NearDuplicateIndex(db)
+    stories = [f"{STORY} Story number {n} has its own closing line about item {n}." for n in range(14)]
+    levels_seen = []
+    for n, story in enumerate(stories):
+        _article(db, f"https://a.example/{n}")
+        index.add(f"https://a.example/{n}", signature(story))
+        with db.atomic():
+            index.write({f"https://a.example/{n}"})
+        levels_seen.append(dict(db.execute("SELECT level, count(*) FROM signature_bands GROUP BY level").fetchall()))
+    count = nd.bands()[0]
+    assert levels_seen[1] == {0: 2 * count}
+    assert levels_seen[2] == {1: 3 * count}  # level 0 reached its cap: moved down whole
+    assert levels_seen[8] == {2: 9 * count}  # level 1 reached its cap in turn
+    assert levels_seen[13] == {0: 2 * count, 1: 3 * count, 2: 9 * count}
+    for n, story in enumerate(stories):
+        assert f"https://a.example/{n}" in [url for url, _ in index.matches(signature(story))]
+    index.delete_stored([f"https://a.example/{n}" for n in (0, 9, 13)])  # one on each level
+    assert db["signature_bands"].count == 11 * count
+    assert "https://a.example/0" not in [url for url, _ in index.matches(signature(stories[0]))]
+
+
+def test_an_archive_with_the_old_url_keyed_band_rows_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "news.db"
+    db = open_db(path)
+    sig = signature(STORY)
+    with db.atomic():  # the tables as the version before index_near_duplicates_in_levels wrote them
+        _article(db, "https://a.example/story")
+        db.execute("DROP TABLE signature_bands")
+        db.execute("DROP TABLE article_signatures")
+        db["article_signatures"].create({"url": str, "signature": bytes}, pk="url")
+        db["signature_bands"].create({"band": int, "bucket": int, "url": str})
+        db["article_signatures"].insert({"url": "https://a.example/story", "signature": sig})
+        db["signature_bands"].insert_all(
+            {"band": band, "bucket": bucket, "url": "https://a.example/story"} for band, bucket in nd.band_buckets(sig)
+        )
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'index_near_duplicates_in_levels'")
+    db.close()
+    db = open_db(path)
+    assert db["signature_bands"].columns_dict == {"level": int, "bucket": int, "signature_id": int}
+    assert db.execute("SELECT DISTINCT level FROM signature_bands").fetchall() == [(nd.LEVELS[-1],)]
+    assert db["signature_bands"].count == nd.bands()[0]
+    assert [url for url, _ in NearDuplicateIndex(db).matches(signature(STORY + " Updated."))] == [
+        "https://a.example/story"
+    ]

@@ -121,7 +121,10 @@ def test_changed_fields_are_updated_and_counted(archive: Path) -> None:
     assert json.loads(row["provenance"])["title"].startswith("json-ld")
     db = open_db(archive)
     stored = db.execute("SELECT signature FROM article_signatures WHERE url = ?", [BARRIER_URL]).fetchone()
-    bands = db.execute("SELECT count(*) FROM signature_bands WHERE url = ?", [BARRIER_URL]).fetchone()[0]
+    bands = db.execute(
+        "SELECT count(*) FROM signature_bands JOIN article_signatures ON signature_id = id WHERE url = ?",
+        [BARRIER_URL],
+    ).fetchone()[0]
     db.close()
     assert stored[0] == signature(row["text"])
     assert bands == len(band_buckets(stored[0]))
