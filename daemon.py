@@ -20,7 +20,7 @@ How it works (STYLE.md 2.5, option A, with batching):
 - The `daemon` table holds a heartbeat (pid, last tick), `daemon_jobs` each source's next run.
 
 With a Redis URL the daemon is the *coordinator* of a crawl shared by workers on several machines
-(distributed.py): at a source's due time it opens a round instead of starting a crawl process
+(distributed/): at a source's due time it opens a round instead of starting a crawl process
 (a `crawl_runs` row with the daemon's pid, and the seeds the spider's own `start()` builds, pushed
 to the shared queue), and at each tick it closes the rounds the workers have finished (or that
 ran past the source's timeout). No overlap holds as before: a source whose round is still open is
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     from sqlite_utils import Database
 
-    from distributed import Coordinator
+    from distributed.coordinator import Coordinator
     from sources import Source
 
 logger = logging.getLogger(__name__)
@@ -885,7 +885,7 @@ class Daemon:
 
     def start_coordinating(self) -> None:
         """Connect to Redis and take over the rounds a previous daemon left open."""
-        from distributed import Coordinator
+        from distributed.coordinator import Coordinator
 
         self.coordinator = Coordinator(
             self.config.redis_url,
@@ -900,7 +900,7 @@ class Daemon:
         """Adopt the open rounds' runs (a previous daemon's) and publish the validators; until this
         has worked once (Redis may be down at start), runs whose process is gone are not failed:
         they may be rounds the workers are still crawling."""
-        from distributed import RedisDown
+        from distributed.redis_link import RedisDown
 
         assert self.coordinator is not None
         try:
@@ -917,7 +917,7 @@ class Daemon:
     def open_due_rounds(self) -> float:
         """Open a round of each due source: its seeds go to the workers' queue. While Redis is down
         the sources stay queued; returns how long the main loop may sleep."""
-        from distributed import RedisDown
+        from distributed.redis_link import RedisDown
 
         assert self.coordinator is not None
         with self.lock:
@@ -946,7 +946,7 @@ class Daemon:
 
     def close_rounds(self) -> None:
         """Close the rounds the workers finished or that ran past their timeout (each tick)."""
-        from distributed import RedisDown
+        from distributed.redis_link import RedisDown
 
         assert self.coordinator is not None
         if not self.rounds_taken_over:

@@ -243,7 +243,7 @@ def add_shared_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     push.set_defaults(handler=cmd_push)
 
 
-# --- the shared crawl (distributed.py) --------------------------------------------------------
+# --- the shared crawl (distributed/) ----------------------------------------------------------
 
 
 def _redis_url(args: argparse.Namespace) -> str:
@@ -264,7 +264,8 @@ def _chosen_sources(args: argparse.Namespace, *, default_all: bool) -> list[Any]
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from distributed import apply_worker_settings, source_settings, wait_for_redis, worker_spider_class
+    from distributed.redis_link import wait_for_redis
+    from distributed.worker import apply_worker_settings, source_settings, worker_spider_class
     from runner import build_process
 
     url = _redis_url(args)
@@ -287,7 +288,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_writer(args: argparse.Namespace) -> int:
-    from distributed import RedisLink, Writer, wait_for_redis
+    from distributed.redis_link import RedisLink, wait_for_redis
+    from distributed.writer import Writer
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     url = _redis_url(args)
@@ -304,7 +306,8 @@ def cmd_writer(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from distributed import Coordinator, RedisDown, wait_for_redis
+    from distributed.coordinator import Coordinator
+    from distributed.redis_link import RedisDown, wait_for_redis
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     url = _redis_url(args)
@@ -332,7 +335,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def open_rounds_now(coordinator: Any, sources: list[Any]) -> set[int]:
     """Open a round of each source, waiting out a Redis outage; returns the runs opened."""
-    from distributed import RedisDown
+    from distributed.redis_link import RedisDown
 
     opened: set[int] = set()
     for source in sources:
@@ -354,7 +357,7 @@ def open_rounds_now(coordinator: Any, sources: list[Any]) -> set[int]:
 def wait_for_the_writer(coordinator: Any) -> None:
     """Wait until the writer has stored everything the workers pushed, so that the runs' counts
     are complete; without a live writer, say so and do not wait."""
-    from distributed import ITEMS_KEY, PROCESSING_KEY, WRITER_KEY, RedisDown
+    from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY, WRITER_KEY, RedisDown
 
     def left(client: Any) -> tuple[int, bool]:
         return client.llen(ITEMS_KEY) + client.llen(PROCESSING_KEY), bool(client.exists(WRITER_KEY))

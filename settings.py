@@ -104,12 +104,12 @@ NEWS_REVISIT_AFTER = "1h,6h,24h"
 NEWS_STORE_BATCH_SIZE = 200
 NEWS_STORE_MAX_WAIT = 10.0
 
-# --- Several machines (distributed.py) --------------------------------------------------
+# --- Several machines (distributed/) ----------------------------------------------------
 # The Redis of a crawl shared by several machines. `scheduler.py run` (the coordinator), `worker`,
 # `writer` and `push` take it from --redis, whose default is this environment variable; a worker's
 # crawlers read it here. Empty: one machine, no Redis; `scheduler.py crawl` never uses it.
 NEWS_REDIS_URL = os.environ.get("NEWS_REDIS_URL", "")
-NEWS_REDIS_WORKER = False  # set by `scheduler.py worker` (distributed.apply_worker_settings)
+NEWS_REDIS_WORKER = False  # set by `scheduler.py worker` (distributed.worker.apply_worker_settings)
 # A worker's crawler of a source closes after this many idle seconds (0: it serves round after
 # round until it is stopped). Set by `scheduler.py worker --exit-when-idle`.
 NEWS_REDIS_EXIT_WHEN_IDLE = 0.0

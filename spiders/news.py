@@ -22,7 +22,7 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archive import Archive, utc_now
-from distributed import SharedRound
+from distributed.worker import SharedRound
 from extensions import report_failure
 from items import ArticleItem
 from revisits import oldest_relevant, parse_schedule, revisit_due

@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from daemon import FINAL_STATUSES, Batch, Daemon, DaemonConfig, process_state
-from distributed import ITEMS_KEY, PROCESSING_KEY
+from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY
 from tests.feedsite import FeedSite
 from tests.test_distributed import free_port, start_redis, stop_redis
 

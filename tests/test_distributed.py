@@ -1,4 +1,4 @@
-"""A crawl shared through Redis by several workers, one writer and a coordinator (distributed.py).
+"""A crawl shared through Redis by several workers, one writer and a coordinator (distributed/).
 
 Every process is real: `redis-server` on a free port, `scheduler.py push` (the coordinator in the
 foreground; the daemon as coordinator is in tests/test_daemon.py), `scheduler.py worker` and
@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from demo.server import DEFAULT_ROOT, SiteHandler, SiteServer
-from distributed import ITEMS_KEY, PROCESSING_KEY
+from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY
 from tests.conftest import DEMO_SOURCES, ROOT, scrapy_crawl, write_sources
 
 if TYPE_CHECKING:

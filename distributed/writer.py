@@ -1,0 +1,366 @@
+"""The writer of a shared crawl (`scheduler.py writer`): the one process that writes what the
+workers push to Redis into the archive, next to the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections import Counter
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archive import Archive, utc_now
+from distributed.messages import decode_item
+from distributed.redis_link import (
+    HEARTBEAT,
+    ITEMS_KEY,
+    PROCESSING_KEY,
+    STORED_MARKER,
+    WORKER_ID,
+    WORKER_TTL,
+    WRITER_KEY,
+    RedisDown,
+    RedisLink,
+    stored_key,
+)
+from extensions import RUN_COUNTS, failure_recorded
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    import redis
+
+logger = logging.getLogger(__name__)
+
+RUN_COLUMNS = tuple(RUN_COUNTS)
+STATUS_COLUMNS = {
+    "new": "articles_new",
+    "updated": "articles_updated",
+    "unchanged": "articles_unchanged",
+    "duplicate": "articles_duplicate",
+    "alias": "articles_duplicate",
+}
+
+
+class BatchNotStored(RuntimeError):
+    """Part of a batch could not be written: nothing of it is acknowledged."""
+
+
+class _WriterCrawler:
+    """What the dedupe and store pipelines read from a crawler: settings, stats, signals."""
+
+    def __init__(self, settings: Any) -> None:
+        from scrapy.signalmanager import SignalManager
+        from scrapy.statscollectors import MemoryStatsCollector
+
+        self.settings = settings
+        self.signals = SignalManager(self)
+        self.stats = MemoryStatsCollector(self)  # type: ignore[arg-type]
+        self.spider = None
+
+
+class WriterArchive(Archive):
+    """The writer's archive: each batch also carries the workers' run records (failures, counts),
+    written in the batch's own transaction, so a batch is stored whole or not at all."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.failures: list[dict[str, Any]] = []
+        self.counts: dict[int, Counter[str]] = {}
+
+    @contextmanager
+    def immediate_transaction(self) -> Iterator[None]:
+        with super().immediate_transaction():
+            yield
+            self._write_run_records()
+
+    def flush(self) -> int:
+        records = len(self.failures) + len(self.counts)
+        if records and not len(self.pending):
+            with self.immediate_transaction():
+                pass
+            return records
+        return super().flush() + records
+
+    def _write_run_records(self) -> None:
+        wanted = json.dumps([*self.counts, *(row["run_id"] for row in self.failures)])
+        runs = {
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM crawl_runs WHERE id IN (SELECT value FROM json_each(?))", [wanted]
+            )
+        }
+        for row in self.failures:
+            if row["run_id"] not in runs:  # a run this archive does not have (another database)
+                row["run_id"] = None
+        if self.failures:
+            self.db["failures"].insert_all(self.failures)
+        for run_id, counts in self.counts.items():
+            columns = [c for c in counts if c in RUN_COLUMNS]
+            if run_id in runs and columns:
+                sets = ", ".join(f"{c} = coalesce({c}, 0) + ?" for c in columns)
+                self.db.execute(f"UPDATE crawl_runs SET {sets} WHERE id = ?", [*(counts[c] for c in columns), run_id])
+        self.failures, self.counts = [], {}
+
+
+class Writer:
+    """Drains what the workers push into the archive: items through dedupe and store, and run
+    records (failures, counts, URLs seen again, pages taken down), one transaction per batch.
+
+    Messages move from ``news:items`` to ``news:items:processing`` (LMOVE) and leave the processing
+    list only after their batch is committed. Messages found there at start-up belong to a writer
+    that died mid-batch: they go back to the queue, and dedupe recognises any article already
+    committed. After each commit the writer publishes what it stored to ``news:stored:<url>``,
+    where the workers look before downloading an article.
+    """
+
+    def __init__(self, link: RedisLink, settings: Any, *, batch_size: int = 50) -> None:
+        self.link = link
+        self.settings = settings
+        self.batch_size = batch_size
+        self.ttl = settings.getint("NEWS_REDIS_STORED_TTL")
+        self.stored = 0
+        self.unacknowledged: set[str] | None = None  # committed; published and acknowledged next
+        self.needs_recovery = True
+        self.recoveries_seen = -1
+        self.stopping = False  # set by request_stop(): the batch in hand is finished first
+        self.last_beat = 0.0
+        self._open_stages()
+
+    def _open_stages(self) -> None:
+        import archive
+        from pipelines.dedupe import DedupePipeline
+        from pipelines.store import StorePipeline
+
+        # A fresh archive: its in-memory "decided this run" caches must match what is committed.
+        for old in archive._SHARED.values():
+            old.close()
+        archive._SHARED.clear()
+        path = str(Path(self.settings.get("NEWS_DB_PATH")).resolve())
+        self.archive = archive._SHARED[path] = WriterArchive.open(path)
+        self.crawler = _WriterCrawler(self.settings)
+        self.store_failure: str | None = None
+        self.crawler.signals.connect(self._store_failed, signal=failure_recorded)
+        self.dedupe = DedupePipeline(self.crawler)  # type: ignore[arg-type]
+        self.store = StorePipeline(self.crawler)  # type: ignore[arg-type]
+        self.store.batch_size = 1 << 30  # we commit, once per batch, before acknowledging
+
+    def request_stop(self) -> None:
+        self.stopping = True
+
+    def beat(self) -> None:
+        """Tell the coordinator a writer is draining the queue (`push` waits for it to finish)."""
+        if time.monotonic() - self.last_beat >= HEARTBEAT:
+            self.link.call("beating", lambda client: client.set(WRITER_KEY, WORKER_ID, ex=WORKER_TTL))
+            self.last_beat = time.monotonic()
+
+    def _store_failed(self, url: str | None, stage: str, reason: str, http_status: int | None = None) -> None:
+        self.store_failure = f"{url}: {reason}"
+
+    # --- the queue ------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Put a dead writer's unacknowledged messages back in the queue; returns how many."""
+
+        def move(client: redis.Redis) -> int:
+            moved = 0
+            while client.lmove(PROCESSING_KEY, ITEMS_KEY, "RIGHT", "RIGHT") is not None:
+                moved += 1
+            return moved
+
+        moved = self.link.call("recovering unacknowledged items", move)
+        if moved:
+            logger.info("requeued %d items a previous writer had not committed", moved)
+        self.needs_recovery = False
+        return moved
+
+    def take(self, wait: float) -> list[bytes]:
+        def take(client: redis.Redis) -> list[bytes]:
+            first = client.blmove(ITEMS_KEY, PROCESSING_KEY, wait, "RIGHT", "LEFT")
+            if first is None:
+                return []
+            batch = [first]
+            while len(batch) < self.batch_size:
+                data = client.lmove(ITEMS_KEY, PROCESSING_KEY, "RIGHT", "LEFT")
+                if data is None:
+                    break
+                batch.append(data)
+            return batch
+
+        return self.link.call("taking items", take)
+
+    # --- a batch --------------------------------------------------------------------------
+
+    def write(self, batch: list[bytes]) -> None:
+        touched: set[str] = set()
+        for data in batch:
+            try:
+                touched |= self.apply(json.loads(data))
+            except (ValueError, TypeError, KeyError) as exc:
+                self.archive.failures.append(self._failure_row(None, None, f"unreadable message dropped: {exc!r}"))
+                logger.error("writer: dropped a message it could not read: %r", exc)
+        if self.store_failure:
+            raise BatchNotStored(self.store_failure)
+        self.stored += self.archive.flush()
+        self.unacknowledged = touched
+        self.acknowledge()
+
+    def apply(self, message: dict[str, Any]) -> set[str]:
+        """Take one message into the pending batch; returns the URLs whose stored state it changes."""
+        kind = message.get("kind", "item")
+        pending = self.archive.pending
+        if kind == "item":
+            item = decode_item(message)
+            item = self.dedupe.process_item(item)
+            self.store.process_item(item)
+            self._count(message.get("run_id"), {STATUS_COLUMNS[item.status]: 1})
+            return {item.url, *(u for u in (item.duplicate_of, item.replaces) if u), *item.aliases}
+        if kind == "failure":
+            row = {
+                k: message.get(k) for k in ("run_id", "source", "url", "stage", "http_status", "reason", "occurred_at")
+            }
+            row["reason"] = (row["reason"] or "")[:2000]
+            self.archive.failures.append(row)
+            return set()
+        if kind == "counts":
+            self._count(message.get("run_id"), message["counts"])
+            return set()
+        if kind == "seen":
+            pending.seen.update(message["urls"])
+            return set(message["urls"])
+        if kind == "taken_down":
+            pending.taken_down.update(message["urls"])
+            return set(message["urls"])
+        raise ValueError(f"unknown message kind {kind!r}")
+
+    def _count(self, run_id: int | None, counts: Mapping[str, int]) -> None:
+        if run_id is not None:
+            self.archive.counts.setdefault(int(run_id), Counter()).update(counts)
+
+    @staticmethod
+    def _failure_row(run_id: int | None, url: str | None, reason: str) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "source": None,
+            "url": url,
+            "stage": "store",
+            "http_status": None,
+            "reason": reason,
+            "occurred_at": utc_now(),
+        }
+
+    def acknowledge(self) -> None:
+        """Publish what the committed batch changed, and clear the processing list, atomically."""
+        touched = self.unacknowledged or set()
+        records = self._stored_records(touched)
+
+        def publish(client: redis.Redis) -> None:
+            pipe = client.pipeline(transaction=True)
+            for url, record in records.items():
+                pipe.set(stored_key(url), json.dumps(record), ex=self.ttl)
+            pipe.delete(PROCESSING_KEY)
+            pipe.execute()
+
+        self.link.call("acknowledging a batch", publish)
+        self.unacknowledged = None
+
+    def _stored_records(self, urls: set[str]) -> dict[str, dict[str, Any]]:
+        """How the workers should see each URL: a stored article (with its fetch times) or an alias."""
+        records: dict[str, dict[str, Any]] = {}
+        chunk = sorted(urls)
+        db = self.archive.db
+        for start in range(0, len(chunk), 500):
+            part = json.dumps(chunk[start : start + 500])
+            for url, fetched, first_seen, taken_down in db.execute(
+                "SELECT url, fetched_at, first_seen_at, taken_down_at FROM articles "
+                "WHERE url IN (SELECT value FROM json_each(?))",
+                [part],
+            ):
+                records[url] = {
+                    "url": url,
+                    "fetched_at": fetched,
+                    "first_seen_at": first_seen,
+                    "taken_down_at": taken_down,
+                }
+            for alias, url in db.execute(
+                "SELECT alias, url FROM url_aliases WHERE alias IN (SELECT value FROM json_each(?))", [part]
+            ):
+                records.setdefault(alias, {"url": url})
+        return records
+
+    def publish_stored(self) -> int:
+        """Publish every article seen within NEWS_REDIS_STORED_TTL (and its aliases) to Redis, when
+        Redis does not have them: on a first start, or after a restart that lost its data."""
+        if self.link.call("checking stored URLs", lambda client: client.exists(STORED_MARKER)):
+            return 0
+        since = (datetime.now(UTC) - timedelta(seconds=self.ttl)).replace(microsecond=0).isoformat()
+        db = self.archive.db
+        rows = db.execute(
+            "SELECT url, fetched_at, first_seen_at, taken_down_at FROM articles WHERE last_seen_at >= ?", [since]
+        )
+        published = 0
+        while batch := rows.fetchmany(1000):
+            records = {u: {"url": u, "fetched_at": f, "first_seen_at": s, "taken_down_at": t} for u, f, s, t in batch}
+            aliases = db.execute(
+                "SELECT alias, url FROM url_aliases WHERE url IN (SELECT value FROM json_each(?))",
+                [json.dumps(list(records))],
+            ).fetchall()
+            records.update({alias: {"url": url} for alias, url in aliases if alias not in records})
+            self._set_records(records)
+            published += len(records)
+        self.link.call("publishing stored URLs", lambda client: client.set(STORED_MARKER, utc_now()))
+        logger.info("published %d stored URLs to Redis for the workers", published)
+        return published
+
+    def _set_records(self, records: Mapping[str, dict[str, Any]]) -> None:
+        def publish(client: redis.Redis) -> None:
+            pipe = client.pipeline(transaction=False)
+            for url, record in records.items():
+                pipe.set(stored_key(url), json.dumps(record), ex=self.ttl)
+            pipe.execute()
+
+        self.link.call("publishing stored URLs", publish)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self, *, idle_exit: float | None = None, wait: float = 1.0) -> int:
+        """Drain until stopped (or, with `idle_exit`, until the queue stayed empty that long).
+
+        Redis down: wait and retry (logged with back-off by the link). SQLite failing: nothing is
+        acknowledged, so the batch goes back to the queue and is tried again after a pause.
+        """
+        idle_since = time.monotonic()
+        sqlite_delay = 1.0
+        while not self.stopping:
+            try:
+                self.beat()
+                if self.needs_recovery:
+                    self.recover()
+                if self.unacknowledged is not None:
+                    self.acknowledge()
+                if self.link.recoveries != self.recoveries_seen:  # first pass, or Redis came back
+                    self.publish_stored()
+                    self.recoveries_seen = self.link.recoveries
+                batch = self.take(wait)
+                if batch:
+                    self.write(batch)
+                    idle_since = time.monotonic()
+                    sqlite_delay = 1.0
+                elif idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+                    return self.stored
+            except RedisDown:
+                idle_since = time.monotonic()  # an outage is not idleness
+                time.sleep(min(1.0, self.link.wait_time()))  # short naps: a stop request is noticed
+            except (sqlite3.Error, BatchNotStored) as exc:
+                logger.error("writer: could not commit a batch: %s; retrying in %.0fs", exc, sqlite_delay)
+                time.sleep(sqlite_delay)
+                sqlite_delay = min(sqlite_delay * 2, 60.0)
+                self._open_stages()
+                self.needs_recovery = True
+        logger.info("writer: stopping")
+        return self.stored
