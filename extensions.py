@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
@@ -179,9 +179,53 @@ def report_failure(
     )
 
 
-class CrawlRunRecorder:
+class FailureRecorder:
+    """What every run recorder does with a failure: the `failure_recorded` signal, and the errors
+    Scrapy reports from a spider callback (stage parse) or an item pipeline (stage store, or the
+    exception's own `stage`; dropped items are no failures). Each is counted (``news/failures``,
+    ``news/failures/<stage>``), logged with its credentials masked, and kept by `keep_failure`:
+    in the `failures` table (CrawlRunRecorder), or sent to the writer from a worker of a shared
+    crawl (distributed.worker.WorkerRunRecorder)."""
+
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        install_log_redaction(known_secrets(crawler.settings))
+        recorder = cls(crawler)
+        recorder.listen_for_failures()
+        return recorder
+
+    def listen_for_failures(self) -> None:
+        self.crawler.signals.connect(self.spider_error, signal=signals.spider_error)
+        self.crawler.signals.connect(self.item_error, signal=signals.item_error)
+        self.crawler.signals.connect(self.failure, signal=failure_recorded)
+
+    def failure(self, url: str | None, stage: str, reason: str, http_status: int | None = None) -> None:
+        url, reason = (redact(url) if url else url), redact(reason)
+        self.crawler.stats.inc_value("news/failures")
+        self.crawler.stats.inc_value(f"news/failures/{stage}")
+        logger.warning("failure [%s] %s: %s", stage, url, reason)
+        self.keep_failure(url, stage, reason, http_status)
+
+    def keep_failure(self, url: str | None, stage: str, reason: str, http_status: int | None) -> None:
+        """Keep a failure, counted and masked already."""
+        raise NotImplementedError
+
+    def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
+        self.failure(response.url, "parse", f"{failure.type.__name__}: {failure.value}", response.status)
+
+    def item_error(self, item: Any, response: Response | None, spider: Spider, failure: Failure) -> None:
+        if isinstance(failure.value, DropItem):
+            return
+        url = getattr(item, "url", None)
+        self.failure(url, getattr(failure.value, "stage", "store"), f"{failure.type.__name__}: {failure.value}")
+
+
+class CrawlRunRecorder(FailureRecorder):
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
         self.run_id: int | None = None
         self.source: str | None = None
         self.storage_failed = False
@@ -203,9 +247,7 @@ class CrawlRunRecorder:
         recorder.start_run(crawler.spider)
         crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
-        crawler.signals.connect(recorder.spider_error, signal=signals.spider_error)
-        crawler.signals.connect(recorder.item_error, signal=signals.item_error)
-        crawler.signals.connect(recorder.failure, signal=failure_recorded)
+        recorder.listen_for_failures()
         return recorder
 
     @property
@@ -254,11 +296,8 @@ class CrawlRunRecorder:
             self._fresh.close()
             self._fresh = None
 
-    def failure(self, url: str | None, stage: str, reason: str, http_status: int | None = None) -> None:
-        url, reason = (redact(url) if url else url), redact(reason)
-        self.crawler.stats.inc_value("news/failures")
-        self.crawler.stats.inc_value(f"news/failures/{stage}")
-        logger.warning("failure [%s] %s: %s", stage, url, reason)
+    def keep_failure(self, url: str | None, stage: str, reason: str, http_status: int | None) -> None:
+        """Into the `failures` table; a fatal storage error (disk full, read-only) also stops the crawl."""
         if stage == "store" and is_fatal_storage_error(reason):
             self.stop_for_storage(reason)
         row = {
@@ -308,15 +347,6 @@ class CrawlRunRecorder:
     def _storage_message(self, error: BaseException | str) -> str:
         path = self.crawler.settings.get("NEWS_DB_PATH")
         return f"cannot write the archive database {path}: {redact(str(error))}"
-
-    def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
-        self.failure(response.url, "parse", f"{failure.type.__name__}: {failure.value}", response.status)
-
-    def item_error(self, item: Any, response: Response | None, spider: Spider, failure: Failure) -> None:
-        if isinstance(failure.value, DropItem):
-            return
-        url = getattr(item, "url", None)
-        self.failure(url, getattr(failure.value, "stage", "store"), f"{failure.type.__name__}: {failure.value}")
 
 
 class DiskRequestQueue:

@@ -45,7 +45,7 @@ from distributed.redis_link import (
     stored_key,
     worker_key,
 )
-from extensions import RUN_COUNTS, failure_recorded, install_log_redaction, known_secrets, redact
+from extensions import RUN_COUNTS, FailureRecorder
 from middlewares import SkipStoredArticlesMiddleware
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-    from twisted.python.failure import Failure
 
     from items import ArticleItem
 
@@ -413,42 +412,15 @@ class SharedSkipStoredMiddleware(SkipStoredArticlesMiddleware):
         return request
 
 
-class WorkerRunRecorder:
-    """CrawlRunRecorder's part on a worker: every failure is counted, logged with its credentials
-    masked, and sent to the writer (with the round's run id) instead of written to SQLite."""
+class WorkerRunRecorder(FailureRecorder):
+    """CrawlRunRecorder's part on a worker: every failure is counted and logged as in any crawl
+    (FailureRecorder), then sent to the writer (with the round's run id) instead of written to SQLite."""
 
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> WorkerRunRecorder:
-        install_log_redaction(known_secrets(crawler.settings))
-        recorder = cls(crawler)
-        crawler.signals.connect(recorder.failure, signal=failure_recorded)
-        crawler.signals.connect(recorder.spider_error, signal=signals.spider_error)
-        crawler.signals.connect(recorder.item_error, signal=signals.item_error)
-        return recorder
-
-    def failure(self, url: str | None, stage: str, reason: str, http_status: int | None = None) -> None:
-        url, reason = (redact(url) if url else url), redact(reason)
-        self.crawler.stats.inc_value("news/failures")
-        self.crawler.stats.inc_value(f"news/failures/{stage}")
-        logger.warning("failure [%s] %s: %s", stage, url, reason)
+    def keep_failure(self, url: str | None, stage: str, reason: str, http_status: int | None) -> None:
         round: SharedRound = self.crawler.spider.round  # type: ignore[union-attr]
         round.failure(
             {"url": url, "stage": stage, "reason": reason, "http_status": http_status, "occurred_at": utc_now()}
         )
-
-    def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
-        self.failure(response.url, "parse", f"{failure.type.__name__}: {failure.value}", response.status)
-
-    def item_error(self, item: Any, response: Response | None, spider: Spider, failure: Failure) -> None:
-        from scrapy.exceptions import DropItem
-
-        if isinstance(failure.value, DropItem):
-            return
-        url = getattr(item, "url", None)
-        self.failure(url, getattr(failure.value, "stage", "store"), f"{failure.type.__name__}: {failure.value}")
 
 
 class PushItemPipeline:
