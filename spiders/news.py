@@ -97,8 +97,10 @@ class NewsSpider(Spider):
     # --- seeds ------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
-        # A worker of a shared crawl (NEWS_REDIS_URL) seeds only if it opens the round;
-        # the others take their requests from the shared queue.
+        # A worker of a shared crawl (NEWS_REDIS_WORKER) never seeds: claim() is always False and
+        # its requests come from the shared queue. The seeds of each round are built by this very
+        # method, on a spider without a round, by the coordinator that opens it
+        # (distributed.coordinator.seed_requests).
         if self.round is not None and not self.round.claim():
             return
         for url in self.source.feeds:
