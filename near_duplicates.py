@@ -1,7 +1,7 @@
 """Near-duplicate detection: MinHash signatures of article bodies and an LSH index kept in SQLite.
 
 The same wire story reaches many sites with other page chrome, small edits and a new headline.
-Each body becomes a MinHash signature over word 5-grams (datasketch); LSH splits it into
+Each body becomes a MinHash signature over word 5-grams; LSH splits it into
 bands, and two articles that share any band bucket are candidates, confirmed when their
 estimated Jaccard similarity reaches THRESHOLD. Buckets live in the `signature_bands` table,
 so the index survives restarts and a lookup is one indexed query, never a scan.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -49,20 +50,46 @@ def bands() -> tuple[int, int]:
     return lsh.b, lsh.r
 
 
-def shingles(text: str) -> set[bytes]:
+# MinHash by hand in numpy rather than datasketch's MinHash: datasketch hashes each shingle with
+# SHA-1 in a Python loop and permutes with a modulo, 1.2 ms per article; this costs 0.5 ms (#8).
+# A word is hashed once (CRC-32), a shingle's hash is a polynomial of its words' hashes, and each
+# of the NUM_PERM hash functions is a multiply-add-shift, h(x) = (a * x + b mod 2**64) >> 32.
+_UINT64 = np.uint64
+_SHINGLE_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD],
+    dtype=_UINT64,
+)[:SHINGLE_SIZE]
+_random = np.random.default_rng(_SEED)
+_PERM_A = _random.integers(0, 2**64, NUM_PERM, dtype=_UINT64, endpoint=False) | _UINT64(1)  # odd
+_PERM_B = _random.integers(0, 2**64, NUM_PERM, dtype=_UINT64, endpoint=False)
+_EMPTY = np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32).tobytes()
+
+
+def shingle_hashes(text: str) -> np.ndarray:
+    """64-bit hashes of the distinct word SHINGLE_SIZE-grams of the text (its words if fewer)."""
     words = _WORD_RE.findall(text.casefold())
-    if len(words) < SHINGLE_SIZE:
-        return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i : i + SHINGLE_SIZE]).encode() for i in range(len(words) - SHINGLE_SIZE + 1)}
+    if not words:
+        return np.zeros(0, dtype=_UINT64)
+    ids: dict[str, int] = {}
+    codes = np.fromiter((ids.setdefault(word, len(ids)) for word in words), dtype=np.intp, count=len(words))
+    word_hashes = np.fromiter((zlib.crc32(word.encode()) for word in ids), dtype=_UINT64, count=len(ids))[codes]
+    size = min(SHINGLE_SIZE, len(words))
+    count = len(words) - size + 1
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64 is the point
+        hashes = word_hashes[:count] * _SHINGLE_MULTIPLIERS[0]
+        for offset in range(1, size):
+            hashes += word_hashes[offset : offset + count] * _SHINGLE_MULTIPLIERS[offset]
+    return np.unique(hashes)
 
 
 def signature(text: str) -> bytes:
     """The body's MinHash signature as bytes (NUM_PERM unsigned 32-bit values)."""
-    from datasketch import MinHash  # in the extraction workers only
-
-    minhash = MinHash(num_perm=NUM_PERM, seed=_SEED)
-    minhash.update_batch(list(shingles(text)))
-    return minhash.hashvalues.astype(np.uint32).tobytes()
+    hashes = shingle_hashes(text)
+    if not len(hashes):
+        return _EMPTY
+    with np.errstate(over="ignore"):
+        permuted = (hashes[:, None] * _PERM_A + _PERM_B) >> _UINT64(32)
+    return permuted.min(axis=0).astype(np.uint32).tobytes()
 
 
 def similarity(a: bytes, b: bytes) -> float:

@@ -314,8 +314,6 @@ def index_near_duplicates_in_levels(db: Database) -> None:
     # a URL in each of an article's 37 band rows made the index five times larger, and one
     # random-keyed index made each insert dirty a page of it. Existing rows are rebuilt in the last
     # level, written in key order.
-    from near_duplicates import LEVELS, band_buckets
-
     db.execute("DROP TABLE IF EXISTS signature_bands")
     db.execute("ALTER TABLE article_signatures RENAME TO article_signatures_by_url")
     db.execute(
@@ -342,6 +340,14 @@ def index_near_duplicates_in_levels(db: Database) -> None:
         ) WITHOUT ROWID
         """
     )
+    _rebuild_signature_bands(db)
+
+
+def _rebuild_signature_bands(db: Database) -> None:
+    """Every article's band rows again, from its stored signature, into the index's last level."""
+    from near_duplicates import LEVELS, band_buckets
+
+    db.execute("DELETE FROM signature_bands")
     # Through a temporary table so that SQLite sorts them (on disk if need be, in bounded memory).
     db.execute("CREATE TEMP TABLE rebuilt_bands (bucket INTEGER, signature_id INTEGER)")
     signatures = db.conn.execute("SELECT id, signature FROM article_signatures")
@@ -354,3 +360,26 @@ def index_near_duplicates_in_levels(db: Database) -> None:
         " ORDER BY bucket, signature_id"
     )
     db.execute("DROP TABLE temp.rebuilt_bands")
+
+
+@migrations()
+def resign_bodies_with_numpy_minhash(db: Database) -> None:
+    # near_duplicates.signature() no longer uses datasketch's SHA-1 MinHash (2.5 times slower):
+    # stored signatures are computed again from the stored bodies, so old and new compare.
+    from near_duplicates import signature
+
+    last = 0
+    while rows := db.execute(
+        "SELECT s.id, a.text FROM article_signatures s JOIN articles a ON a.url = s.url"
+        " WHERE s.id > ? ORDER BY s.id LIMIT 1000",
+        [last],
+    ).fetchall():
+        db.conn.executemany(
+            "UPDATE article_signatures SET signature = ? WHERE id = ?",
+            [(signature(text), sig_id) for sig_id, text in rows if text],
+        )
+        db.conn.executemany(
+            "DELETE FROM article_signatures WHERE id = ?", [(sig_id,) for sig_id, text in rows if not text]
+        )
+        last = rows[-1][0]
+    _rebuild_signature_bands(db)

@@ -121,3 +121,37 @@ def test_an_archive_with_the_old_url_keyed_band_rows_is_rebuilt(tmp_path: Path) 
     assert [url for url, _ in NearDuplicateIndex(db).matches(signature(STORY + " Updated."))] == [
         "https://a.example/story"
     ]
+
+
+def test_signature_similarity_estimates_the_jaccard_similarity_of_shingles() -> None:
+    words = STORY.split()
+    for cut in (10, 25, 40):
+        other = " ".join([*words[cut:], "Later", "the", "council", "met", "again", "to", "agree", "a", "budget."])
+        mine, theirs = set(nd.shingle_hashes(STORY).tolist()), set(nd.shingle_hashes(other).tolist())
+        jaccard = len(mine & theirs) / len(mine | theirs)
+        assert abs(similarity(signature(STORY), signature(other)) - jaccard) < 0.15, cut
+
+
+def test_stored_signatures_are_computed_again_from_the_stored_bodies(tmp_path: Path) -> None:
+    from datasketch import MinHash
+
+    path = tmp_path / "news.db"
+    db = open_db(path)
+    index = NearDuplicateIndex(db)
+    db["articles"].insert(
+        {"url": "https://a.example/story", "source": "a", "text": STORY, "first_seen_at": "t", "last_seen_at": "t"}
+    )
+    old = MinHash(num_perm=nd.NUM_PERM, seed=1)  # the signature as the version before computed it
+    old.update_batch([" ".join(STORY.casefold().split()[i : i + 5]).encode() for i in range(40)])
+    index.add("https://a.example/story", old.hashvalues.astype("uint32").tobytes())
+    with db.atomic():
+        index.write({"https://a.example/story"})
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'resign_bodies_with_numpy_minhash'")
+    assert NearDuplicateIndex(db).matches(signature(STORY)) == []  # old and new signatures do not compare
+    db.close()
+    db = open_db(path)
+    assert db.execute("SELECT signature FROM article_signatures").fetchone()[0] == signature(STORY)
+    assert db["signature_bands"].count == nd.bands()[0]
+    assert [url for url, _ in NearDuplicateIndex(db).matches(signature(STORY + " Updated."))] == [
+        "https://a.example/story"
+    ]
