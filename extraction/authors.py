@@ -2,15 +2,17 @@
 
 A byline string is split into names ("A and B", "A, B & C", "A; B"), and each name loses what is
 not a name: "By"/"Von"/"Por" prefixes, roles ("Senior Reporter"), e-mail addresses, links and
-handles, trailing dates. Names that are organisations (the site itself, a news agency, a JSON-LD
-Organization, "... Redaktion") are kept only when no person is named: "By Jane Doe, Reuters" is
-Jane Doe, while a byline that only says "dpa" is dpa.
+handles, trailing dates and publication notes ("June 19, 2023", "Veröffentlicht am ...").
+Names that are organisations (the site itself, a news agency, a JSON-LD Organization,
+"... Redaktion") are kept only when no person is named: "By Jane Doe, Reuters" is Jane Doe, while
+a byline that only says "dpa" is dpa. A JSON-LD author list, the publisher's structured credit,
+that names an agency beside people keeps it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from extraction.names import key
 from extraction.structured import clean_text
@@ -31,7 +33,10 @@ _SPLIT_RE = re.compile(
     re.IGNORECASE,
 )
 _NOISE_RE = re.compile(
-    r"\S+@\S+|https?://\S+|www\.\S+|(?<!\w)@\w+|\(\s*\)|\bupdated?\b.*$|\d{1,2}[./]\d{1,2}[./]\d{2,4}.*$",
+    r"\S+@\S+|https?://\S+|www\.\S+|(?<!\w)@\w+|\(\s*\)|\d{1,2}[./]\d{1,2}[./]\d{2,4}.*$|"
+    # A date or a publication note after the name: "Jane Doe June 19, 2023", "Published on ...".
+    r"\b(?:updated?|published|posted|veröffentlicht|aktualisiert|publicado|actualizado|publié)\b.*$|"
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?\b.*$",
     re.IGNORECASE,
 )
 # Words that make up a role or a job title, never a name.
@@ -39,7 +44,8 @@ ROLE_WORDS = {
     "journalist", "journalistin", "reporter", "reporterin", "correspondent", "korrespondent",
     "korrespondentin", "editor", "redakteur", "redakteurin", "writer", "contributor",
     "columnist", "kolumnist", "kolumnistin", "photographer", "fotograf", "fotografin", "author",
-    "autor", "autorin", "staff", "senior", "chief", "deputy", "political", "politics", "foreign",
+    "autor", "autorin", "autoren", "authors", "auteur", "auteurs", "autori", "staff", "senior",
+    "chief", "deputy", "political", "politics", "foreign",
     "business", "economics", "science", "sports", "sport", "health", "technology", "tech",
     "culture", "news", "editorial", "contributing", "freelance", "freier", "freie", "special",
     "associate", "assistant", "managing", "executive", "digital", "online", "video", "data",
@@ -117,20 +123,23 @@ def is_organization(name: str, sites: SiteNames, *, agencies: bool = True) -> bo
     return sites.matches(name) or _ORG_WORDS_RE.search(name) is not None
 
 
-def choose_authors(signals: list[tuple[str, list[str], set[str]]], sites: SiteNames) -> tuple[list[str], str | None]:
+def choose_authors(
+    signals: list[tuple[Any, ...]], sites: SiteNames, *, structured: str = "json-ld"
+) -> tuple[list[str], str | None]:
     """Authors from the first signal that names anyone, with its organisations dropped when it also
     names a person.
 
-    `signals` holds (origin, byline strings, names the source itself marks as organisations), most
-    trustworthy first. A news agency that is an author entry of its own (a JSON-LD author, one
-    meta tag) is kept beside people, as the publisher credits it; inside a byline that names people
-    ("By Jane Doe, Reuters") it is a credit line and goes.
+    `signals` holds (origin, byline strings or a callable giving them, names the source itself
+    marks as organisations), most trustworthy first. A news agency that is an author entry of its
+    own (a JSON-LD author, one meta tag) or is named in the `structured` signal (the publisher's
+    JSON-LD author list) is kept beside people, as the publisher credits it; inside any other
+    byline that names people ("By Jane Doe, Reuters") it is a credit line and goes.
     """
     for origin, bylines, organizations in signals:
         names: list[str] = []
-        for byline in bylines:
+        for byline in bylines() if callable(bylines) else bylines:
             parts = split_byline(byline)
-            if len(parts) > 1 and any(not is_organization(p, sites) for p in parts):
+            if origin != structured and len(parts) > 1 and any(not is_organization(p, sites) for p in parts):
                 parts = [p for p in parts if key(p) not in AGENCIES]
             for name in parts:
                 if key(name) not in {key(n) for n in names}:

@@ -5,13 +5,20 @@ trafilatura's body is a tree of blocks (<p>, <head>, <list><item>, <quote>, ...)
 - it has no words at all ("|", "•");
 - it is a short prompt or label: "Read more", "Advertisement", share/follow/newsletter/comment
   prompts, "Scroll to top", photo credits ("Foto: dpa", "X/Getty Images");
+- it is an image caption ending with its credit ("... Foto: Jane Doe"), a notice about the page
+  (affiliate-link disclosure, outdated-browser warning) or a call to e-mail the newsroom;
 - it is a consent placeholder: a cookie/privacy/external-content notice asking for a click;
+- it is an embedded social-media post (a quote ending "— Name (@handle) March 5, 2024");
 - it repeats: a block seen three times or more is template (every copy goes), a second copy of a
   block goes;
 - it precedes the article's first real paragraph and only repeats the headline, the byline or
   the date ("Von Jane Doe", "Stand: 22.04.2024, 06:00 Uhr");
-- it ends the body and is an agency sign-off, a "Sources:"/"Related" label, a date, or a list of
-  short items (links to other articles).
+- it ends the body and is an agency sign-off, a "Sources:"/"Related" label, a date, a list of
+  short items (links to other articles), a short line introducing something not extracted
+  ("Read our live blog:"), or a biography of one of the article's authors (names one in full;
+  the paragraph before such a one may name them by first or last name only);
+- it is, or follows, the publisher's appeal in the body's second half: a rating widget ("Did you
+  like this article?"), a call for support or subscription, a log-in wall.
 """
 
 from __future__ import annotations
@@ -71,6 +78,37 @@ _CREDIT_RE = re.compile(
     r"ap photo\b|afp via|reuters/|/reuters|/afp|/dpa|©|\(c\) ",
     re.IGNORECASE,
 )
+# Notices about the page rather than the article, anywhere in a short block: affiliate-link
+# disclosures, an outdated-browser warning, a call to send the newsroom a tip by e-mail.
+_NOTICE_RE = re.compile(
+    r"(?:we|may) (?:may )?earn (?:an? )?(?:small )?(?:affiliate )?commission|affiliate links?\b|"
+    r"you are using an? (?:\w+ )?browser|(?:outdated|unsupported|older) browser|update your browser|"
+    r"(?:enable|turn on|activate) javascript|javascript is (?:disabled|turned off)",
+    re.IGNORECASE,
+)
+# An image caption: ends with its photo credit ("... Bild: Jane Doe", "... Foto: picture alliance").
+_CAPTION_RE = re.compile(
+    r"(?:^|\W)(?:foto|fotos|bild|photo|photos|image|picture|credit|bildquelle)\s*:\s*[^.!?:]{2,60}$", re.IGNORECASE
+)
+_CAPTION_WORDS = 50
+_CONTACT_RE = re.compile(r"\S+@\S+\.\w+")
+_CONTACT_WORDS_RE = re.compile(
+    r"e-?mail|get in touch|contact|tell us|send|kontakt|schreiben sie|melden sie|tips?\b|story to tell", re.IGNORECASE
+)
+# The start of the publisher's appeal that follows an article: a rating widget, a request for
+# support or a subscription, a log-in wall. Such a short block late in the body ends the article.
+_END_MARKER_RE = re.compile(
+    r"^(?:(?:did|do) you (?:like|enjoy)|enjoy(?:ed|ing) (?:this|our|the)|how (?:did you like|would you rate)|"
+    r"rate this|(?:wie )?hat ihnen (?:dieser|der|unser) (?:artikel|beitrag|text) gefallen|"
+    r"(?:support|fund|back) (?:independent|quality|our) journalism|"
+    r"\w+ journalismus braucht (?:deine|ihre|eure) unterstützung|unterstützen sie (?:uns|unabhängigen)|"
+    r"\d+ (?:wochen|tage|weeks|days|monate|months) (?:kostenlos|gratis|free)|(?:start|begin) (?:your|a) free trial|"
+    r"log ?in or (?:create|register|sign up)|(?:create|register) (?:an|a free|your) account to (?:continue|read)|"
+    r"already (?:a )?subscriber|become a (?:member|subscriber|supporter))",
+    re.IGNORECASE,
+)
+_END_MARKER_WORDS = 25
+_BIO_WORDS = 80
 _CONSENT_RE = re.compile(
     r"cookie|consent|privacy settings|datenschutz|privatsphäre|externe[rnms]? inhalt|external content|"
     r"third[- ]party content|drittanbieter|tracking",
@@ -85,6 +123,8 @@ _BYLINE_RE = re.compile(
 )
 # An embedded post's attribution line: "— Name (@handle) February 11, 2025".
 _EMBED_RE = re.compile(r"^[—–-] .{0,80}\(@\w+\) \w+ \d{1,2}, \d{4}$")  # noqa: RUF001
+# An embedded post quoted whole: its text, then that attribution line.
+_EMBED_END_RE = re.compile(r"[—–] [^—–]{0,80}\(@\w+\) \w+ \d{1,2}, \d{4}$")  # noqa: RUF001
 # "Read more: <headline>", "FUNDA OLUNYE UDABA LAPHA | <headline>": a label of two or more words.
 _TEASER_PREFIX_RE = re.compile(r"^(\S+(?: \S+){1,5}) ?[:|] ")
 _TEASER_WORDS = 25
@@ -115,6 +155,12 @@ def is_prompt(text: str) -> bool:
     if words <= _SHORT_BLOCK_WORDS and _PROMPT_RE.match(text):
         return True
     if words <= 12 and _CREDIT_RE.search(text):
+        return True
+    if words <= _CAPTION_WORDS and _CAPTION_RE.search(text):
+        return True
+    if words <= 40 and _NOTICE_RE.search(text):
+        return True
+    if words <= _SHORT_BLOCK_WORDS and _CONTACT_RE.search(text) and _CONTACT_WORDS_RE.search(text):
         return True
     return words <= 80 and bool(_CONSENT_RE.search(text)) and bool(_CONSENT_ACTION_RE.search(text))
 
@@ -232,6 +278,8 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
         match = _TEASER_PREFIX_RE.match(text)
         if is_prompt(text) or (match and match.group(1).casefold() in teasers):
             reason = "prompt"
+        elif element.tag == "quote" and _EMBED_END_RE.search(text):
+            reason = "embedded post"
         elif counts[key] >= 3 or key in seen:
             reason = "repeated"
         elif (
@@ -250,7 +298,17 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
             doomed.append((element, reason))
     doomed_ids = {id(el) for el, _ in doomed}
     kept = [(el, text) for el, text in found if id(el) not in doomed_ids]
-    # From the end back: sign-offs, source headings, a closing list of links and its label.
+    # The publisher's appeal after the article: a marker in the second half, and all after it.
+    for position in range(len(kept) // 2, len(kept)):
+        text = kept[position][1]
+        if len(text.split()) <= _END_MARKER_WORDS and _END_MARKER_RE.match(text):
+            doomed += [(el, "appeal") for el, _ in kept[position:]]
+            del kept[position:]
+            break
+    bio = _AuthorBio(authors)
+    # From the end back: sign-offs, source headings, a closing list of links and its label, an
+    # introduction to something not extracted ("Read our live blog:"), the author's biography.
+    bio_run = False
     while kept:
         element, text = kept[-1]
         links = _trailing_links(kept)
@@ -258,7 +316,18 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
             doomed += [(el, "trailing") for el, _ in kept[-links:]]
             del kept[-links:]
             continue
-        if not (_SIGN_OFF_RE.match(text) or _LABEL_RE.match(text) or is_dateline(text)):
+        if bio.full(text) or (bio_run and bio.partial(text)):
+            doomed.append((element, "author bio"))
+            kept.pop()
+            bio_run = True
+            continue
+        bio_run = False
+        if not (
+            _SIGN_OFF_RE.match(text)
+            or _LABEL_RE.match(text)
+            or is_dateline(text)
+            or (text.endswith(":") and len(text.split()) <= _SHORT_BLOCK_WORDS)
+        ):
             break
         doomed.append((element, "trailing"))
         kept.pop()
@@ -266,3 +335,21 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
         _remove(element)
         removed[reason] += 1
     return removed
+
+
+class _AuthorBio:
+    """Recognises a short paragraph about one of the article's authors ("Jane Doe is ...")."""
+
+    def __init__(self, authors: list[str]) -> None:
+        people = [a for a in authors if len(a.split()) >= 2]
+        self._full = [re.compile(rf"(?<!\w){re.escape(a)}(?!\w)", re.IGNORECASE) for a in people]
+        parts = {w for a in people for w in a.split() if len(w) >= 3 and w[0].isupper()}
+        self._part = [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)") for w in parts]
+
+    def full(self, text: str) -> bool:
+        """Names an author in full, and is short enough to be a biography."""
+        return len(text.split()) <= _BIO_WORDS and any(p.search(text) for p in self._full)
+
+    def partial(self, text: str) -> bool:
+        """Names an author by first or last name only (a biography's first paragraph)."""
+        return len(text.split()) <= _BIO_WORDS and any(p.search(text) for p in self._part)

@@ -272,7 +272,7 @@ class FieldPicker:
             ("json-ld", [n for n, _ in people], {n for n, kind in people if kind == "organization"}),
             ("meta", meta, set()),
             ("feed", [a for a in hinted if isinstance(a, str)], set()),
-            ("byline", self.page.bylines[:3], set()),
+            ("byline", lambda: self.page.bylines[:3], set()),  # looked for only if reached
         ]
         authors, origin = choose_authors(signals, self.sites)
         if not authors:

@@ -21,6 +21,17 @@ def key(text: str | None) -> str:
     return "".join(ch for ch in decomposed if ch.isalnum()).casefold()
 
 
+# How letters a domain name cannot hold are spelled in it: "Börsen-Zeitung" at boersen-zeitung.de.
+_TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa"})
+
+
+def keys(text: str | None) -> set[str]:
+    """The text's key, and its key with umlauts and ligatures spelled out as in domain names."""
+    plain = key(text)
+    spelled = key((text or "").casefold().translate(_TRANSLITERATION))
+    return {plain, spelled} - {""}
+
+
 def domain_keys(url: str | None) -> set[str]:
     """Keys a site's own name may take from its host: "www.golem.de" -> {"golem", "golemde"}."""
     host = (urlsplit(url).hostname or "") if url else ""
@@ -38,17 +49,23 @@ class SiteNames:
 
     def __init__(self, names: list[str], url: str | None) -> None:
         self.names = [n for n in names if n]
-        self.keys = {key(n) for n in self.names if len(key(n)) >= 2}
+        self.keys = {k for n in self.names for k in keys(n) if len(k) >= 2}
         self.domain = {k for k in domain_keys(url) if len(k) >= 2}
 
     def matches(self, text: str) -> bool:
         """True if `text` is the site's name, its domain, or a short variant of either."""
-        text_key = key(text)
-        if len(text_key) < 2:
+        text_keys = {k for k in keys(text) if len(k) >= 2}
+        if not text_keys:
             return False
-        if text_key in self.keys or text_key in self.domain:
+        if text_keys & (self.keys | self.domain):
             return True
-        if len(text_key) < 3 or len(text.split()) > 4:
+        if len(text.split()) > 4:
             return False
         # "Golem.de" for "golem", "Redaktion ndr.de" for "NDR", "Nieuwsblad" for "nieuwsblad.be".
-        return any(k in text_key or text_key in k for k in self.keys | self.domain if len(k) >= 3)
+        return any(
+            k in text_key or text_key in k
+            for text_key in text_keys
+            if len(text_key) >= 3
+            for k in self.keys | self.domain
+            if len(k) >= 3
+        )

@@ -5,6 +5,7 @@ Read once per page from the parsed tree, before trafilatura (which rewrites the 
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -66,7 +67,13 @@ class PageData:
     title_tag: str | None = None
     h1: list[str] = field(default_factory=list)  # visible headline text, kickers left out
     times: list[tuple[str, bool]] = field(default_factory=list)  # <time datetime>, marked as published
-    bylines: list[str] = field(default_factory=list)  # text of author/byline elements, in page order
+    tree: HtmlElement | None = field(default=None, repr=False, compare=False)  # the page, for bylines
+
+    @functools.cached_property
+    def bylines(self) -> list[str]:
+        """Text of author/byline elements, in page order; looked for only when asked (most pages
+        name their authors in JSON-LD or meta tags)."""
+        return _bylines(self.tree) if self.tree is not None else []
 
     def first_meta(self, *names: str) -> str | None:
         for name in names:
@@ -128,7 +135,7 @@ def read_page_data(tree: HtmlElement) -> PageData:
         if value:
             published = node.get("itemprop") == "datePublished" or node.get("pubdate") is not None
             data.times.append((value, published))
-    data.bylines = _bylines(tree)
+    data.tree = tree
     return data
 
 

@@ -130,4 +130,31 @@ def choose_title(signals: dict[str, list[str]], sites: SiteNames) -> tuple[str |
         if best is None or support > best[0] or (support == best[0] and rank < best[1]):
             best = (support, rank, proposal, origin)
     assert best is not None
-    return best[2], best[3], support_of
+    title, origin = _best_punctuated(best[2], best[3], cleaned)
+    if origin != best[3]:
+        support_of[origin] = support_of.get(best[3], 0.0)
+    return title, origin, support_of
+
+
+def letters_key(text: str) -> str:
+    """Texts that differ only in punctuation, spacing, case or Unicode form compare equal."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
+
+
+def _punctuation(text: str) -> int:
+    return sum(1 for ch in text if not ch.isalnum() and not ch.isspace())
+
+
+def _best_punctuated(title: str, origin: str, cleaned: dict[str, list[str]]) -> tuple[str, str]:
+    """Of the signals' versions of the chosen headline that differ from it only in punctuation,
+    the one that keeps the most: an <h1> assembled from a kicker and a headline element, or a
+    tag written by a template, loses the separator between them ("Kicker / Headline"), nobody
+    adds one."""
+    wanted = letters_key(title)
+    for other in PRECEDENCE:
+        if other in _FALLBACK_ONLY or other not in cleaned:
+            continue
+        text = cleaned[other][0]
+        if letters_key(text) == wanted and _punctuation(text) > _punctuation(title):
+            title, origin = text, other
+    return title, origin

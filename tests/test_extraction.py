@@ -167,6 +167,32 @@ def test_meta_and_h1_precedence_without_json_ld() -> None:
     assert (title, origin) == ("From the h1", "h1")
 
 
+def test_site_name_with_umlauts_matches_its_transliterated_domain() -> None:
+    sites = SiteNames([], "https://www.boersen-blatt.example/maerkte/a")
+    assert strip_site_name("Zinsen steigen | Börsen-Blatt", sites) == "Zinsen steigen"
+    assert sites.matches("Börsen-Blatt")
+    assert not sites.matches("Bürgerblatt")
+
+
+def test_version_keeping_the_separator_wins_over_a_concatenated_h1() -> None:
+    # The <h1> joins a kicker element and the headline element without the separator that the
+    # tags keep; the <title> agrees with the <h1>, so the vote alone would pick the <h1>.
+    signals = {
+        "h1": ["Harbour row Council backs the new quay"],
+        "opengraph": ["Harbour row / Council backs the new quay"],
+        "title": ["Harbour row Council backs the new quay - The Harbour Post"],
+    }
+    title, origin, _ = choose_title(signals, SITES)
+    assert (title, origin) == ("Harbour row / Council backs the new quay", "opengraph")
+
+
+def test_punctuation_rule_leaves_other_wordings_alone() -> None:
+    signals = {"h1": ["Council backs the new quay"], "opengraph": ["Council backs the new quay!?"]}
+    assert choose_title(signals, SITES)[0] == "Council backs the new quay!?"
+    signals = {"h1": ["Council backs the new quay"], "opengraph": ["Council backs a new quay: report"]}
+    assert choose_title(signals, SITES)[0] == "Council backs the new quay"
+
+
 def test_site_name_h1_is_not_a_headline() -> None:
     title, origin, _ = choose_title({"h1": ["The Harbour Post"], "opengraph": ["Real headline"]}, SITES)
     assert (title, origin) == ("Real headline", "opengraph")
@@ -187,6 +213,12 @@ def test_site_name_h1_is_not_a_headline() -> None:
         ("jane.doe@example.org", []),
         ("(Image: Getty Images)", []),
         ("Journalist", []),
+        ("by Jane Doe June 19, 2023", ["Jane Doe"]),
+        ("Jane Doe, updated 5 March", ["Jane Doe"]),
+        ("Veröffentlicht am 27.04.24 um 07:39 Uhr", []),
+        ("Published on Monday", []),
+        ("Autoren", []),
+        ("Theresa May", ["Theresa May"]),
     ],
 )
 def test_byline_cleaning(byline: str, names: list[str]) -> None:
@@ -196,6 +228,26 @@ def test_byline_cleaning(byline: str, names: list[str]) -> None:
 def test_agency_credit_in_a_byline_is_dropped() -> None:
     authors, origin = choose_authors([("meta", ["By Jane Doe and John Roe, Reuters"], set())], SITES)
     assert (authors, origin) == (["Jane Doe", "John Roe"], "meta")
+
+
+def test_agency_in_a_json_ld_author_list_is_kept() -> None:
+    signals = [("json-ld", ["Jane Doe und John Roe, dpa"], set()), ("meta", ["Jane Doe"], set())]
+    assert choose_authors(signals, SITES) == (["Jane Doe", "John Roe", "dpa"], "json-ld")
+    # The same credit in a meta tag or a visible byline is a credit line.
+    assert choose_authors([("meta", ["Jane Doe und John Roe, dpa"], set())], SITES)[0] == ["Jane Doe", "John Roe"]
+
+
+def test_byline_signal_may_be_a_callable_read_only_when_reached() -> None:
+    calls: list[int] = []
+
+    def bylines() -> list[str]:
+        calls.append(1)
+        return ["By John Roe"]
+
+    assert choose_authors([("meta", ["Jane Doe"], set()), ("byline", bylines, set())], SITES) == (["Jane Doe"], "meta")
+    assert calls == []
+    assert choose_authors([("meta", [], set()), ("byline", bylines, set())], SITES) == (["John Roe"], "byline")
+    assert calls == [1]
 
 
 def test_agency_listed_as_its_own_author_is_kept() -> None:
@@ -308,10 +360,86 @@ def test_prompts_are_recognised(text: str) -> None:
         "Share prices rose by five percent after the announcement on Monday.",
         "Comments by the minister caused an uproar in parliament.",
         "The ferry will run again from Monday.",
+        "Readers can send questions to the council, which promised answers by Friday.",
+        "The figures for 2023 show a rise of four percent. Quelle: Statistisches Bundesamt",
+        "The commission said it would earn back its costs within a decade.",
     ],
 )
 def test_article_sentences_are_not_prompts(text: str) -> None:
     assert not is_prompt(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "When you purchase through links on our site, we may earn an affiliate commission. Here's how it works.",
+        "You are using an outdated browser. Please update your browser for the best experience.",
+        "Please enable JavaScript to view this page.",
+        "Do you have a story to tell? Email: newsdesk@harbourpost.example",
+        "Seen something in your area? Get in touch at tips@harbourpost.example",
+        "The new quay seen from the harbour wall at dusk. Foto: Jane Doe",
+        "Engineers at work on the gates. Photo: Harbour Authority",
+    ],
+)
+def test_notices_contact_calls_and_captions_are_prompts(text: str) -> None:
+    assert is_prompt(text)
+
+
+def _paragraphs(count: int, first: int = 0) -> str:
+    return "".join(
+        f"<p>{_SENTENCES[i % 4]} Paragraph {i} adds its own detail here.</p>" for i in range(first, first + count)
+    )
+
+
+def test_clean_body_removes_an_embedded_post() -> None:
+    body = fromstring(
+        f"<body>{_paragraphs(3)}<quote><p>Buses will not run on the quay road tonight. pic.example/x1</p>"
+        "— Harbour Buses (@harbourbus) August 5, 2024</quote>"
+        "<quote>We will not give up the harbour, the mayor said.</quote>"
+        f"{_paragraphs(2, first=3)}</body>"
+    )
+    removed = clean_body(body, headlines=[], authors=[])
+    assert removed == {"embedded post": 1}
+    assert "the mayor said" in " ".join(body.itertext())
+    assert "Harbour Buses" not in " ".join(body.itertext())
+
+
+def test_clean_body_cuts_the_appeal_after_the_article() -> None:
+    body = fromstring(
+        f"<body>{_paragraphs(6)}<p>Did you like this article?</p><p>Average rating: 4.5</p>"
+        "<p>Independent local journalism costs money. Support us with a subscription and read every story "
+        "on the harbour, the council and the fleet without limits.</p></body>"
+    )
+    removed = clean_body(body, headlines=[], authors=[])
+    assert removed == {"appeal": 3}
+    assert len(body) == 6
+
+
+def test_appeal_marker_early_in_the_body_is_not_a_cut() -> None:
+    body = fromstring(f"<body><p>Did you like this article?</p>{_paragraphs(6)}</body>")
+    removed = clean_body(body, headlines=[], authors=[])
+    assert "appeal" not in removed
+    assert len(body) >= 6
+
+
+def test_clean_body_drops_the_authors_biography_and_a_dangling_introduction() -> None:
+    body = fromstring(
+        f"<body>{_paragraphs(4)}"
+        "<p>A veteran of twenty winters on the coast, Jane has covered the harbour since 2004.</p>"
+        "<p>Jane Doe is the Harbour Post's maritime correspondent.</p>"
+        "<p>Follow the council debate in our live blog:</p></body>"
+    )
+    removed = clean_body(body, headlines=[], authors=["Jane Doe"])
+    assert removed == {"author bio": 2, "trailing": 1}
+    assert len(body) == 4
+
+
+def test_biography_rule_needs_the_authors_name() -> None:
+    closing = "<p>Jane has covered the harbour since 2004, and John Roe joined her in 2010.</p>"
+    body = fromstring(f"<body>{_paragraphs(4)}{closing}</body>")
+    assert clean_body(body, headlines=[], authors=["Ann Lee"]) == {}
+    body = fromstring(f"<body>{_paragraphs(4)}{closing}</body>")
+    assert clean_body(body, headlines=[], authors=["John Roe"]) == {"author bio": 1}
 
 
 def test_datelines() -> None:
