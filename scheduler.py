@@ -18,12 +18,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
 import sqlite3
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from sqlite_utils import Database
+
+    from distributed.redis_link import RedisLink
+
+    RedisHandler = Callable[[argparse.Namespace, "SharedRedis"], int]
 
 logger = logging.getLogger(__name__)
 
@@ -246,10 +252,38 @@ def add_shared_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 # --- the shared crawl (distributed/) ----------------------------------------------------------
 
 
-def _redis_url(args: argparse.Namespace) -> str:
-    if not args.redis:
-        raise SystemExit(f"{args.command}: give --redis URL or set NEWS_REDIS_URL")
-    return args.redis
+@dataclass(frozen=True)
+class SharedRedis:
+    """The Redis of a shared crawl, as a command was given it (--redis URL, or $NEWS_REDIS_URL)."""
+
+    url: str
+
+    def wait(self) -> RedisLink:
+        """Wait, with back-off, until Redis answers (an outage at start-up is waited out, not a crash
+        loop); returns this process's link to it."""
+        from distributed.redis_link import RedisLink, wait_for_redis
+
+        wait_for_redis(self.url)
+        return RedisLink.for_url(self.url)
+
+
+def redis_command(*, log: bool = True) -> Callable[[RedisHandler], Callable[[argparse.Namespace], int]]:
+    """The handler of `worker`, `writer` or `push`: it does not start without a Redis URL, logs to
+    stderr at --log-level (with `log`; a worker's crawl process sets up Scrapy's logging instead),
+    and gets its SharedRedis, to wait for once its own arguments are checked."""
+
+    def decorate(handler: RedisHandler) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(handler)
+        def run(args: argparse.Namespace) -> int:
+            if log:
+                logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+            if not args.redis:
+                raise SystemExit(f"{args.command}: give --redis URL or set NEWS_REDIS_URL")
+            return handler(args, SharedRedis(args.redis))
+
+        return run
+
+    return decorate
 
 
 def _chosen_sources(args: argparse.Namespace, *, default_all: bool) -> list[Any]:
@@ -263,12 +297,11 @@ def _chosen_sources(args: argparse.Namespace, *, default_all: bool) -> list[Any]
     return [s for s in sources if s.enabled]
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from distributed.redis_link import wait_for_redis
+@redis_command(log=False)
+def cmd_worker(args: argparse.Namespace, redis: SharedRedis) -> int:
     from distributed.worker import apply_worker_settings, source_settings, worker_spider_class
     from runner import build_process
 
-    url = _redis_url(args)
     sources = _chosen_sources(args, default_all=True)
     if not sources:
         print("no enabled sources to serve", file=sys.stderr)
@@ -278,8 +311,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         name, _, value = assignment.partition("=")
         overrides[name] = value
     settings = project_settings(args.db, args.sources, overrides)
-    apply_worker_settings(settings, url, exit_when_idle=args.exit_when_idle)
-    wait_for_redis(url)  # a Redis outage at start-up is waited out, not a crash loop
+    apply_worker_settings(settings, redis.url, exit_when_idle=args.exit_when_idle)
+    redis.wait()
     requests = [CrawlRequest(source=s.name) for s in sources]
     per_source = {s.name: source_settings(s.name) for s in sources}
     process, _ = build_process(requests, settings, per_source, worker_spider_class())
@@ -287,17 +320,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 1 if process.bootstrap_failed else 0
 
 
-def cmd_writer(args: argparse.Namespace) -> int:
-    from distributed.redis_link import RedisLink, wait_for_redis
+@redis_command()
+def cmd_writer(args: argparse.Namespace, redis: SharedRedis) -> int:
     from distributed.writer import Writer
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
-    url = _redis_url(args)
     _last_run_id(args.db)
     settings = project_settings(args.db, args.sources)
-    wait_for_redis(url)
+    link = redis.wait()
     batch_size = args.batch_size or settings.getint("NEWS_STORE_BATCH_SIZE")
-    writer = Writer(RedisLink.for_url(url), settings, batch_size=batch_size)
+    writer = Writer(link, settings, batch_size=batch_size)
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch in hand, then stop
         signal.signal(sig, lambda *_: writer.request_stop())
     stored = writer.run(idle_exit=args.exit_when_idle)
@@ -305,17 +336,16 @@ def cmd_writer(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_push(args: argparse.Namespace) -> int:
+@redis_command()
+def cmd_push(args: argparse.Namespace, redis: SharedRedis) -> int:
     from distributed.coordinator import Coordinator
-    from distributed.redis_link import RedisDown, wait_for_redis
+    from distributed.redis_link import RedisDown
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
-    url = _redis_url(args)
     sources = _chosen_sources(args, default_all=False)
     started = time.monotonic()
     first_run = _last_run_id(args.db)
-    wait_for_redis(url)
-    coordinator = Coordinator(url, args.db, args.sources, grace=args.round_grace)
+    redis.wait()
+    coordinator = Coordinator(redis.url, args.db, args.sources, grace=args.round_grace)
     try:
         waiting = open_rounds_now(coordinator, sources)
         timeouts = {s.name: s.timeout for s in sources}
