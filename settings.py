@@ -41,6 +41,11 @@ NEWS_RETRY_AFTER_MAX = 120
 CLOSESPIDER_TIMEOUT = 3600
 
 # --- Components -------------------------------------------------------------------------
+# Outputs of one response processed at once. Scrapy 2.19 starts this many asyncio tasks for every
+# response, whatever it yields: 100 (the default) cost 1.2 ms of the reactor's CPU per article
+# (bench/throughput.py). An article page yields one item; feeds and listings yield requests,
+# which are scheduled without waiting, so one at a time loses nothing.
+CONCURRENT_ITEMS = 1
 # https://docs.scrapy.org/en/latest/topics/item-pipeline.html
 ITEM_PIPELINES = {
     "pipelines.extract.ExtractPipeline": 200,
