@@ -970,6 +970,7 @@ class Daemon:
         if self.coordinator is not None:
             self.close_rounds()
         with self.lock:
+            # Crawl processes; a coordinator has none, and counts its open rounds instead.
             running, queued = len(self.batches) + len(self.rounds), len(self.queue)
         self.book.heartbeat(running=running, queued=queued, sources=len(self.scheduler.get_jobs()))
         self.check_elsewhere()
@@ -1140,4 +1141,13 @@ def daemon_state(db: Database, now: datetime | None = None) -> dict[str, Any] | 
     pid_there = not same_host or Path(f"/proc/{row['pid']}").exists()
     row["since_tick_s"] = since_tick
     row["alive"] = row["status"] == "running" and fresh and pid_there
+    # A coordinator (run --redis) records its rounds with its own pid (and adopts a previous one's
+    # open rounds); the runs of a daemon that crawls have the pids of its crawl processes. Until a
+    # coordinator opens its first round, `running` is 0 either way.
+    row["coordinating"] = bool(
+        db.execute(
+            "SELECT EXISTS (SELECT 1 FROM crawl_runs WHERE pid = ? AND (started_at >= ? OR status = 'running'))",
+            [row["pid"], row["started_at"]],
+        ).fetchone()[0]
+    )
     return row

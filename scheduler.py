@@ -545,11 +545,15 @@ def describe_daemon(state: dict[str, Any] | None, now: datetime) -> str:
         return "daemon: never run on this database (start it with: python scheduler.py run)"
     if state["alive"]:
         up = format_duration(now - datetime.fromisoformat(state["started_at"]))
+        if state["coordinating"]:  # run --redis: it opens rounds for the workers, runs no crawl
+            rounds = state["running"]
+            running = f"{rounds} round{'' if rounds == 1 else 's'} open for the workers"
+        else:
+            running = f"{state['running']} crawl processes running"
         return (
             f"daemon: running, pid {state['pid']} on {state['host']}, up {up}, last tick "
             f"{format_duration(timedelta(seconds=int(state['since_tick_s'])))} ago; "
-            f"{state['sources']} sources scheduled, {state['running']} crawl processes running, "
-            f"{state['queued']} sources queued"
+            f"{state['sources']} sources scheduled, {running}, {state['queued']} sources queued"
         )
     if state["status"] == "running":
         return (

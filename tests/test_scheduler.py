@@ -244,6 +244,35 @@ def test_status_shows_the_daemon_alive_and_each_sources_runs(
     assert "beta run 3: timed_out: timed out after 1h" in out
 
 
+def test_status_counts_rounds_for_a_coordinator_and_crawl_processes_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`running` is the coordinator's open rounds (runs with its own pid) with --redis."""
+    db_path = tmp_path / "news.db"
+    sources = str(write_sources(tmp_path / "s.toml", "alpha", "beta"))
+    now = datetime.now(UTC)
+    db = open_db(db_path)
+    row = {"id": 1, "pid": os.getpid(), "host": socket.gethostname(), "status": "running", "tick_s": 15}
+    counts = {"sources": 2, "running": 2, "queued": 0}
+    db["daemon"].insert({**row, **counts, "started_at": iso(now - timedelta(hours=1)), "last_tick_at": iso(now)})
+    db["crawl_runs"].insert_all(
+        [
+            {"source": name, "started_at": iso(now - MINUTE), "status": "running", "pid": os.getpid()}
+            for name in ("alpha", "beta")
+        ]
+    )
+    db.close()
+    assert main(["status", "--sources", sources, "--db", str(db_path)]) == 0
+    assert "2 sources scheduled, 2 rounds open for the workers, " in capsys.readouterr().out
+
+    db = open_db(db_path)
+    db.execute("UPDATE crawl_runs SET pid = 1")  # the pids of crawl processes, not the daemon's
+    db.conn.commit()
+    db.close()
+    assert main(["status", "--sources", sources, "--db", str(db_path)]) == 0
+    assert "2 sources scheduled, 2 crawl processes running, " in capsys.readouterr().out
+
+
 def test_status_tells_a_stopped_or_dead_daemon_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db_path = tmp_path / "news.db"
     sources = str(write_sources(tmp_path / "s.toml", "alpha"))
