@@ -81,6 +81,8 @@ EXTENSIONS = {
     # pending requests on disk: a 50,000-URL sitemap must not sit in memory as Request objects
     "extensions.DiskRequestQueue": 0,
 }
+# Scrapy's pickle LIFO disk queue, naming callbacks without inspecting the spider (request_queue.py)
+SCHEDULER_DISK_QUEUE = "request_queue.PickleLifoDiskQueue"
 # Scrapy's own per-domain errors are logged; ours also land in the `failures` table.
 HTTPERROR_ALLOW_ALL = False
 
