@@ -162,20 +162,28 @@ def extract_body(tree: HtmlElement, url: str) -> tuple[_Element | None, str]:
     stories, paywall offers, author boxes) than its default mode, and costs less (no fallback
     extractors). It is used, with the standfirst it drops put back (see standfirst.py). Only a
     short result runs the default mode too, which costs as much again: that is when precision
-    may have lost the article itself, or lead paragraphs outside the article's header.
+    may have lost the article itself, or lead paragraphs outside the article's header. Whichever
+    pass is used, a standfirst missing from it is put back.
     """
     precise = _body_pass(tree, url, precise=True)
     precise_words = _words(precise)
     if precise is not None and precise_words >= FULL_PASS_BELOW_WORDS:
-        restored = restore_standfirst(tree, precise)
-        return precise, "trafilatura precise" + (f" (+{restored} standfirst paragraphs)" if restored else "")
+        return _with_standfirst(tree, precise, "trafilatura precise")
     full = _body_pass(tree, url, precise=False)
     if precise is None or full is None:
-        return (precise, "trafilatura precise") if full is None else (full, "trafilatura")
+        body, origin = (precise, "trafilatura precise") if full is None else (full, "trafilatura")
+        return _with_standfirst(tree, body, origin) if body is not None else (None, origin)
     if precise_words < PRECISE_MIN_SHARE * _words(full):
-        return full, "trafilatura (precise pass lost the article)"
+        return _with_standfirst(tree, full, "trafilatura (precise pass lost the article)")
     restored = _restore_lead(precise, full)
-    return precise, "trafilatura precise" + (f" (+{restored} lead paragraphs)" if restored else "")
+    if restored:
+        return precise, f"trafilatura precise (+{restored} lead paragraphs)"
+    return _with_standfirst(tree, precise, "trafilatura precise")
+
+
+def _with_standfirst(tree: HtmlElement, body: _Element, origin: str) -> tuple[_Element, str]:
+    restored = restore_standfirst(tree, body)
+    return body, origin + (f" (+{restored} standfirst paragraphs)" if restored else "")
 
 
 def _words(body: _Element | None) -> int:

@@ -1,10 +1,12 @@
 """The standfirst: the paragraph under the headline that sums the article up.
 
-News templates put it in the article's `<header>` (or a paragraph classed "lead", "intro",
-"standfirst", "dek", ...), next to the headline and the byline. trafilatura's precision mode drops
-that header whole, standfirst included. This finds it again in the page, from the structure alone:
-a real paragraph, in the article's header, before the first paragraph of the extracted body, in
-the same `<article>` (or `<main>`), and not mostly link text (a teaser of another story is).
+News templates put it in the article's `<header>` (or a paragraph, or its container, classed
+"lead", "intro", "standfirst", "dek", "preamble", "ingress", "chapo", ...), next to the headline
+and the byline. trafilatura's precision mode drops that header whole, standfirst included, and
+its default mode often does too. This finds it again in the page, from the structure alone: a
+real paragraph, in the article's header, before the first paragraph of the extracted body, in
+the same `<article>` (or `<main>`), not in a figure, not classed as a notice, caption or byline,
+and not mostly link text (a teaser of another story is).
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ MAX_LINK_SHARE = 0.3
 _HEADER_DEPTH = 6  # a header further up than this is the page's, not the article's
 _BODY_START_BLOCKS = 3  # the body's first blocks tried when finding where it starts in the page
 _LEAD_CLASS_RE = re.compile(
-    r"lead|intro|standfirst|\bdek\b|teaser|summary|excerpt|subtitle|subline|preface|abstract", re.IGNORECASE
+    r"lead|intro|standfirst|\bdek\b|teaser|summary|excerpt|subtitle|subline|preface|abstract|preamble|ingress|"
+    r"chapo|chapeau|sapo|entradilla|bajada",
+    re.IGNORECASE,
 )
+# A paragraph (or its container) classed as one of these is a notice or a label, not a standfirst.
+_NOT_LEAD_CLASS_RE = re.compile(r"notice|disclaimer|alert|warning|caption|credit|byline|author", re.IGNORECASE)
+_CLASS_DEPTH = 2  # the paragraph, or the container up to this many levels above it, carries the class
 
 
 def _normalized(text: str) -> str:
@@ -78,10 +85,31 @@ def _is_standfirst(paragraph: HtmlElement, scope: HtmlElement | None) -> bool:
     in_header = any(
         ancestor.tag == "header" for ancestor, _ in zip(paragraph.iterancestors(), range(_HEADER_DEPTH), strict=False)
     )
-    if not in_header and not _LEAD_CLASS_RE.search(paragraph.get("class") or ""):
+    if not in_header and not _lead_classed(paragraph):
+        return False
+    if _classed(paragraph, _NOT_LEAD_CLASS_RE):
         return False
     if scope is None and not in_header:
         return False
     text_length = len(paragraph.text_content())
     link_length = sum(len(link.text_content()) for link in paragraph.iter("a"))
     return text_length > 0 and link_length <= MAX_LINK_SHARE * text_length
+
+
+def _lead_classed(paragraph: HtmlElement) -> bool:
+    """The paragraph, or its container, is classed as a lead (a caption in a lead image is not)."""
+    if any(ancestor.tag in ("figure", "figcaption") for ancestor in paragraph.iterancestors()):
+        return False
+    return _classed(paragraph, _LEAD_CLASS_RE)
+
+
+def _classed(paragraph: HtmlElement, pattern: re.Pattern[str]) -> bool:
+    """The paragraph, or a container up to _CLASS_DEPTH levels above it, has a class `pattern` finds."""
+    element: HtmlElement | None = paragraph
+    for _ in range(_CLASS_DEPTH + 1):
+        if element is None:
+            return False
+        if pattern.search(element.get("class") or ""):
+            return True
+        element = element.getparent()
+    return False

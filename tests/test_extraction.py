@@ -510,6 +510,34 @@ def test_standfirst_in_the_article_header_is_kept() -> None:
     assert result["text"].count(STANDFIRST) == 1
 
 
+def test_standfirst_in_a_lead_classed_container_is_kept() -> None:
+    page = _article_page().replace(
+        "<div class='article-body'>",
+        f"<div class='article__preamble'><p>{STANDFIRST}</p></div><div class='article-body'>",
+    )
+    result = extract_article(page, "https://example.org/a")
+    assert result["text"].startswith(STANDFIRST)
+    assert "standfirst" in result["provenance"]["text"]
+
+
+def test_notice_in_the_article_header_is_not_a_standfirst() -> None:
+    notice = "This report was taken over automatically from a news agency and was not edited by our newsroom today."
+    page = _article_page(f"<div class='article-notice'><p class='article-notice__text'>{notice}</p></div>")
+    assert notice not in extract_article(page, "https://example.org/a")["text"]
+
+
+def test_standfirst_is_restored_on_a_short_article_too() -> None:
+    paragraphs = "".join(f"<p>{sentence}</p>" for sentence in _SENTENCES)
+    page = (
+        "<html lang='en'><body><article><header><h1>Harbour gets its quay</h1>"
+        f"<p class='standfirst'>{STANDFIRST}</p><p class='byline'>By Ann Lee</p></header>"
+        f"<div class='article-body'>{paragraphs}</div></article></body></html>"
+    )
+    result = extract_article(page, "https://example.org/short")
+    assert result["text"].startswith(STANDFIRST)
+    assert result["text"].count(STANDFIRST) == 1
+
+
 def test_teaser_of_another_story_is_not_a_standfirst() -> None:
     teaser = "Elsewhere: the ferry company announced that its winter timetable will start a week early this year."
     aside = f"<aside><article><header><p class='standfirst'>{teaser}</p></header></article></aside>"
