@@ -1,6 +1,7 @@
 """Extraction quality: the project's `extract_article` next to plain trafilatura, on news-pages.
 
     .venv/bin/python bench/extraction.py [--part tune|holdout|both] [--per-page DIR] [--results FILE]
+                                         [--failures tune]
 
 The dataset (../shared/datasets/news-pages: 258 real article pages with ground truth, and its
 read-only scorer evaluate.py) exists in CI and on the team's machines, not on users' machines:
@@ -16,6 +17,10 @@ warm-up page each so one-off model loading is not counted. Plain trafilatura is 
 the dataset's baseline is: `bare_extraction(html, url=url, with_metadata=True)`, authors split on
 ';', `<html lang>` as the language when trafilatura gives none. The project gets no feed hints
 (the dataset has none), so it decides from the page alone.
+
+`--failures tune` lists the project's misses on the tune part, page by page (title, authors, date,
+language, and pages whose body F1 is under the target). There is no such list for the holdout
+part, on purpose: rules are developed on tune failures only.
 
 Exit status: 0 if the project is at least as good as plain trafilatura on every field of both
 parts, 1 if it is worse on any (the pipeline issue's requirement), 2 if the dataset is missing.
@@ -191,6 +196,32 @@ def compare(part: str, summaries: dict[str, dict[str, Any]], rates: dict[str, fl
     return "\n".join(lines), worse
 
 
+BODY_F1_TARGET = 0.97
+
+
+def failures(scored: list[dict[str, Any]], preds: dict[str, dict[str, Any]]) -> str:
+    """The project's misses, page by page: what the truth says, what was predicted, and from where."""
+    lines: list[str] = []
+    for label, ok, truth_key, pred_key, field in (
+        ("title", "title_ok", "truth_title", "pred_title", "title"),
+        ("authors", "authors_ok", "truth_authors", "pred_authors", "authors"),
+        ("date", "date_ok", "truth_published", "pred_published", "published_at"),
+        ("language", "lang_ok", "language_truth", "pred_language", "language"),
+    ):
+        misses = [row for row in scored if not row[ok]]
+        lines.append(f"{label} misses: {len(misses)}")
+        for row in misses:
+            origin = (preds[row["id"]].get("provenance") or {}).get(field)
+            lines.append(f"  {row['id']}\n    truth: {row[truth_key]!r}\n    got:   {row[pred_key]!r}  [{origin}]")
+    low = sorted((row for row in scored if row["body_f1"] < BODY_F1_TARGET), key=lambda row: row["body_f1"])
+    lines.append(f"body F1 under {BODY_F1_TARGET}: {len(low)} pages (tp, fp, fn shares per page)")
+    for row in low:
+        _, fp, fn = row["body_counts"]
+        origin = (preds[row["id"]].get("provenance") or {}).get("text")
+        lines.append(f"  {row['id']:<45} F1 {row['body_f1']:.3f}  fp {fp:.3f}  fn {fn:.3f}  [{origin}]")
+    return "\n".join(lines)
+
+
 def write_results(path: Path, command: str, output: str) -> None:
     """Replace (or add) this bench's section of RESULTS.md, leaving other sections alone."""
     section = (
@@ -217,6 +248,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--part", choices=(*PARTS, "both"), default="both", help="which part to score")
     parser.add_argument("--per-page", type=Path, help="write per-page scores as DIR/<part>-<extractor>.jsonl")
     parser.add_argument("--results", type=Path, help="write the output into this RESULTS.md section")
+    parser.add_argument(
+        "--failures",
+        choices=("tune",),
+        help="list the project's per-page misses on this part (tune only: holdout failures are not for reading)",
+    )
     return parser.parse_args(argv)
 
 
@@ -234,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = load_evaluate(args.dataset)
     truth = evaluate.load_jsonl(args.dataset / "truth.jsonl")
     parts = PARTS if args.part == "both" else (args.part,)
+    if args.failures and args.failures not in parts:
+        parts = (*parts, args.failures)
     out: list[str] = [
         "split: tune = publishers with sha256(publisher_key) even, holdout = odd (rules were tuned on 'tune' only)",
     ]
@@ -256,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             summary, scored = evaluate.score(rows, preds)
             summaries[extractor] = summary
             rates[extractor] = len(pages) / elapsed if elapsed else float("inf")
+            if extractor == "project" and args.failures == part:
+                report = failures(scored, preds)
             if args.per_page:
                 args.per_page.mkdir(parents=True, exist_ok=True)
                 with open(args.per_page / f"{part}-{extractor}.jsonl", "w", encoding="utf-8") as fh:
@@ -266,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         table, worse = compare(f"{part} ({publishers} publishers)", summaries, rates)
         print(table, flush=True)
         out.append(table)
+        if args.failures == part:
+            print(f"{part}: project misses\n{report}", flush=True)
         worse_anywhere += [f"{part}:{key}" for key in worse]
     verdict = (
         "project worse than plain trafilatura on: " + ", ".join(worse_anywhere)
