@@ -15,6 +15,7 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 
 from distributed.redis_link import WORKER_ID, RedisDown, RedisLink, busy_key, round_key
+from request_queue import request_to_dict
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -49,7 +50,7 @@ _FINGERPRINTER = RFPDupeFilter(server=None, key="")  # only its fingerprint func
 def encode_request(request: Request, spider: Spider) -> tuple[str, float, bytes]:
     """(fingerprint or '' for dont_filter, score, data) as scrapy-redis's PriorityQueue stores it."""
     fingerprint = "" if request.dont_filter else _FINGERPRINTER.request_fingerprint(request)
-    return fingerprint, -request.priority, picklecompat.dumps(request.to_dict(spider=spider))
+    return fingerprint, -request.priority, picklecompat.dumps(request_to_dict(request, spider))
 
 
 def decode_request(data: bytes, spider: Spider) -> Request:

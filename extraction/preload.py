@@ -2,15 +2,13 @@
 
 Everything a worker needs is loaded here, before the workers are forked from the forkserver, so
 they share its memory instead of each loading its own copy: the language model (about 70 MB),
-trafilatura, lxml, numpy and datasketch. `gc.freeze()` then keeps the garbage collector from
+trafilatura, lxml and numpy. `gc.freeze()` then keeps the garbage collector from
 writing to those objects in the workers, which would copy the shared pages one by one.
 """
 
 from __future__ import annotations
 
 import gc
-
-import datasketch  # noqa: F401  (imported lazily by near_duplicates.signature)
 
 import extraction.core
 import extraction.worker  # noqa: F401

@@ -1,7 +1,7 @@
 """What an extraction worker process does for one page.
 
 Light to import: the crawl process imports it to hand pages over, and trafilatura, lxml's
-cleaner and datasketch load in the workers only (preloaded by extraction/preload.py). Nothing
+cleaner and numpy load in the workers only (preloaded by extraction/preload.py). Nothing
 here imports Scrapy, so neither do the workers.
 """
 
