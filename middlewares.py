@@ -11,6 +11,9 @@ Downloader middlewares (their order is set in settings.DOWNLOADER_MIDDLEWARES):
 - FetchGuardMiddleware: only http and https are fetched, and no private, loopback or
   link-local address unless the source sets ``allow_private``, judged on the address the host
   name resolves to, for every request (redirects and robots.txt included).
+- StrictRobotsTxtMiddleware: Scrapy's robots.txt middleware, except that a robots.txt that
+  cannot be read (a network error, a 5xx or 429 after retries) refuses the host's pages for a
+  while instead of allowing them all.
 - RetryAfterMiddleware: a 429 or 503 with Retry-After is retried after that long, not at once.
 - BinaryBodyMiddleware: a binary file served as text/html is refused, not parsed.
 - CharsetMiddleware: HTML that declares no encoding is decoded by what its text looks like.
@@ -30,6 +33,8 @@ import ipaddress
 import logging
 import re
 import socket
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -38,11 +43,14 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from charset_normalizer import from_bytes
 from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import HtmlResponse
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 from scrapy.utils.response import get_meta_refresh
+from twisted.internet.defer import Deferred
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 from w3lib.http import basic_auth_header
 from w3lib.url import safe_url_string
@@ -56,6 +64,7 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.robotstxt import RobotParser
     from scrapy.settings import BaseSettings
 
 logger = logging.getLogger(__name__)
@@ -239,6 +248,74 @@ class FetchGuardMiddleware:
 
 
 # --- Retry-After ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnreadableRobots:
+    """Stands in for a host's robots.txt parser while its robots.txt cannot be read."""
+
+    reason: str
+    until: float  # time.monotonic() after which robots.txt is fetched again
+
+
+class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """RobotsTxtMiddleware with RFC 9309's rule for a robots.txt that cannot be read.
+
+    Scrapy allows every URL of a host whose robots.txt failed to download (a timeout, a dropped
+    connection, a request refused on the way) and reads a 5xx error page as if it were the file,
+    so a site that is struggling gets its private pages crawled. RFC 9309 (2.3.1.3 and 2.3.1.4):
+    an unreachable robots.txt (network error, 5xx; 429 too, as the big crawlers treat it) means
+    complete disallow; an unavailable one (other 4xx) means no rules. Here the host's requests
+    are refused, each recorded as a failure with the reason, and robots.txt is fetched again
+    NEWS_ROBOTSTXT_RETRY seconds later. Retries (RETRY_TIMES) happen before any of this.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.retry_after = crawler.settings.getfloat("NEWS_ROBOTSTXT_RETRY", 300)
+
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        netloc = urlparse_cached(request).netloc
+        parser = self._parsers.get(netloc)
+        if isinstance(parser, UnreadableRobots) and time.monotonic() >= parser.until:
+            del self._parsers[netloc]  # so the parent fetches it again
+        return await super().robot_parser(request)
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        if isinstance(rp, UnreadableRobots):
+            self._stats.inc_value("news/robotstxt/unreadable_refused")
+            raise IgnoreRequest(
+                f"refused: robots.txt could not be read ({rp.reason}), so nothing on the host is fetched"
+            )
+        super().process_request_2(rp, request)
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        if response.status >= 500 or response.status == 429:
+            self._stats.inc_value("robotstxt/response_count")
+            self._stats.inc_value(f"robotstxt/response_status_count/{response.status}")
+            self._unreadable(netloc, f"HTTP {response.status}")
+        elif response.status >= 400:
+            await super()._parse_robots(response.replace(body=b""), netloc, request)  # no rules
+        else:
+            await super()._parse_robots(response, netloc, request)
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        if not isinstance(exc, IgnoreRequest):
+            self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")
+        self._unreadable(netloc, str(exc) if isinstance(exc, IgnoreRequest) else f"{type(exc).__name__}: {exc}")
+
+    def _unreadable(self, netloc: str, reason: str) -> None:
+        logger.error(
+            "robots.txt of %s could not be read (%s): its pages are refused for %.0f s, then it is fetched again",
+            netloc,
+            reason,
+            self.retry_after,
+        )
+        unreadable = UnreadableRobots(reason, time.monotonic() + self.retry_after)
+        waiting = self._parsers[netloc]
+        assert isinstance(waiting, Deferred)  # set by the parent while robots.txt is fetched
+        self._parsers[netloc] = unreadable  # type: ignore[assignment]
+        waiting.callback(unreadable)
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:

@@ -17,6 +17,7 @@ NEWSPIDER_MODULE = "spiders"
 # https://docs.scrapy.org/en/latest/topics/practices.html#avoiding-getting-banned
 USER_AGENT = "news-archive/0.1 (+https://github.com/news-archive/news-archive; personal news archive bot)"
 ROBOTSTXT_OBEY = True
+NEWS_ROBOTSTXT_RETRY = 300  # seconds a host stays refused after its robots.txt could not be read
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 1.0
@@ -62,6 +63,8 @@ SPIDER_MIDDLEWARES = {
 DOWNLOADER_MIDDLEWARES = {
     "middlewares.UrlCredentialsMiddleware": 30,  # first: nothing after it sees a password
     "middlewares.FetchGuardMiddleware": 40,  # before robots.txt is fetched for a refused host
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "middlewares.StrictRobotsTxtMiddleware": 100,  # an unreadable robots.txt refuses, not allows
     "middlewares.RetryAfterMiddleware": 555,  # waits, then Scrapy's RetryMiddleware (550) retries
     # Responses come back down the numbers: decompressed (590), then checked for binary
     # content (586), then decoded (584), before the meta refresh (580) reads the text.

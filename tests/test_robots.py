@@ -1,0 +1,117 @@
+"""robots.txt that cannot be read: the host's pages are refused and recorded, never crawled blind.
+
+Real `scrapy crawl` runs against a FeedSite on 127.0.0.1 whose robots.txt fails in different ways.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import scrapy_crawl
+from tests.feedsite import DelayHandler, FeedSite
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+SOURCE = "wire"
+ROBOTS_RULES = "User-agent: *\nDisallow: /wire/2.html\n"
+
+
+class FlakyRobotsHandler(DelayHandler):
+    """robots.txt answers 503 `server.robots_failures` times, then serves the file."""
+
+    def do_GET(self) -> None:
+        if self.path == "/robots.txt":
+            with self.server.lock:
+                failing = self.server.robots_failures > 0  # type: ignore[attr-defined]
+                self.server.robots_failures -= failing  # type: ignore[attr-defined]
+            if failing:
+                self._send(503, b"<html><body>Busy</body></html>", "text/html")
+                return
+        super().do_GET()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[FeedSite]:
+    site = FeedSite(tmp_path / "site")
+    site.add_source(SOURCE, articles=3)
+    (site.root / "robots.txt").write_text(ROBOTS_RULES, encoding="utf-8")
+    site.server.RequestHandlerClass = FlakyRobotsHandler
+    site.server.robots_failures = 0  # type: ignore[attr-defined]
+    site.start()
+    yield site
+    site.stop()
+
+
+def crawl(site: FeedSite, tmp_path: Path, **settings: str) -> Path:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(site.sources_toml({SOURCE: 'every = "1h"'}), encoding="utf-8")
+    db = tmp_path / "news.db"
+    scrapy_crawl(SOURCE, db=db, sources=sources, settings={"NEWS_EXTRACT_WORKERS": "0", **settings})
+    return db
+
+
+def stored_urls(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {url for (url,) in conn.execute("SELECT url FROM articles")}
+
+
+def failures(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute("SELECT url, reason FROM failures ORDER BY id"))
+
+
+def fetched(site: FeedSite) -> list[str]:
+    return site.server.paths_requested()
+
+
+def test_readable_robots_txt_is_honoured(site: FeedSite, tmp_path: Path) -> None:
+    db = crawl(site, tmp_path)
+    assert stored_urls(db) == {site.article_url(SOURCE, 1), site.article_url(SOURCE, 3)}
+    assert "/wire/2.html" not in fetched(site)
+
+
+def test_a_transient_robots_error_is_retried_and_then_honoured(site: FeedSite, tmp_path: Path) -> None:
+    site.server.robots_failures = 2  # type: ignore[attr-defined]  # RETRY_TIMES = 2: the third try reads it
+    db = crawl(site, tmp_path)
+    assert fetched(site).count("/robots.txt") == 3
+    assert stored_urls(db) == {site.article_url(SOURCE, 1), site.article_url(SOURCE, 3)}
+    assert "/wire/2.html" not in fetched(site)
+
+
+@pytest.mark.parametrize("status", [503, 500, 429])
+def test_an_unreachable_robots_txt_refuses_the_host_and_records_why(
+    site: FeedSite, tmp_path: Path, status: int
+) -> None:
+    db = crawl(site, tmp_path)  # a first run stores what robots.txt allows
+    before = stored_urls(db)
+    assert len(before) == 2
+    site.server.clear_log()
+    site.server.set_page("/robots.txt", "<html><body>Service unavailable</body></html>", status=status)
+    site.add_article(SOURCE)  # something new to fetch, were robots.txt ignored
+
+    crawl(site, tmp_path)  # robots.txt is asked for 1 + RETRY_TIMES times
+
+    assert set(fetched(site)) == {"/robots.txt"}  # not the feed, not a page
+    assert stored_urls(db) == before  # nothing stored is lost
+    (reason,) = [reason for url, reason in failures(db) if url.endswith(site.feed_path(SOURCE))]
+    assert reason == f"refused: robots.txt could not be read (HTTP {status}), so nothing on the host is fetched"
+
+
+def test_a_robots_txt_that_times_out_refuses_the_host(site: FeedSite, tmp_path: Path) -> None:
+    site.server.delays["/robots.txt"] = 5.0
+    db = crawl(site, tmp_path, DOWNLOAD_TIMEOUT="1", RETRY_TIMES="0")
+    assert stored_urls(db) == set()
+    assert set(fetched(site)) <= {"/robots.txt"}  # the delayed robots.txt may be logged as served
+    (reason,) = {reason for _, reason in failures(db)}
+    assert reason.startswith("refused: robots.txt could not be read (DownloadTimeoutError: ")
+
+
+def test_a_missing_robots_txt_means_no_rules(site: FeedSite, tmp_path: Path) -> None:
+    site.server.set_page("/robots.txt", "User-agent: *\nDisallow: /wire/\n", status=404)
+    db = crawl(site, tmp_path)
+    assert stored_urls(db) == site.urls(SOURCE)  # what a 404 says is not read as rules
