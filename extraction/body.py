@@ -99,7 +99,8 @@ _CONTACT_WORDS_RE = re.compile(
 # support or a subscription, a log-in wall. Such a short block late in the body ends the article.
 _END_MARKER_RE = re.compile(
     r"^(?:(?:did|do) you (?:like|enjoy)|enjoy(?:ed|ing) (?:this|our|the)|how (?:did you like|would you rate)|"
-    r"rate this|(?:wie )?hat ihnen (?:dieser|der|unser) (?:artikel|beitrag|text) gefallen|"
+    r"rate this (?:article|story|post|piece|page)\b|"
+    r"(?:wie )?hat ihnen (?:dieser|der|unser) (?:artikel|beitrag|text) gefallen|"
     r"(?:support|fund|back) (?:independent|quality|our) journalism|"
     r"\w+ journalismus braucht (?:deine|ihre|eure) unterstützung|unterstützen sie (?:uns|unabhängigen)|"
     r"\d+ (?:wochen|tage|weeks|days|monate|months) (?:kostenlos|gratis|free)|(?:start|begin) (?:your|a) free trial|"

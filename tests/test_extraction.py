@@ -422,6 +422,16 @@ def test_appeal_marker_early_in_the_body_is_not_a_cut() -> None:
     assert len(body) >= 6
 
 
+def test_a_subheading_that_starts_like_an_appeal_is_not_a_cut() -> None:
+    # "Rate this ..." asks for a rating only when "this" is the article; here it is a section.
+    body = fromstring(
+        f"<body>{_paragraphs(4)}<head>Rate this season's harbour repairs</head>{_paragraphs(3, first=4)}</body>"
+    )
+    removed = clean_body(body, headlines=[], authors=[])
+    assert "appeal" not in removed
+    assert len(body) == 8
+
+
 def test_clean_body_drops_the_authors_biography_and_a_dangling_introduction() -> None:
     body = fromstring(
         f"<body>{_paragraphs(4)}"
