@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 import os
-import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from near_duplicates import NearDuplicateIndex
 from schema import open_db
-
-try:
-    from compression import zstd  # Python 3.14+
-except ImportError:
-    from backports import zstd
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,10 +30,6 @@ if TYPE_CHECKING:
     from sources import Source
 
 logger = logging.getLogger(__name__)
-# zstd level for stored raw HTML, compressed on the reactor thread for every stored article.
-# On the bench site's pages: level 1, 0.31 ms a page at 3.8x; level 3 (zstd's default), 0.42 ms
-# at 4.0x; zlib level 1, as stored before, 0.84 ms at 3.3x.
-RAW_HTML_ZSTD_LEVEL = 1
 
 
 def utc_now() -> str:
@@ -314,24 +304,3 @@ def _resolved(path: str) -> str:
     # Looked up for every item by several stages: resolving it each time (lstat of every
     # directory in the path) cost 2% of the crawl process's CPU.
     return str(Path(path).resolve())
-
-
-def raw_page_row(url: str, html: str, *, fetched_at: str, http_status: int, content_type: str) -> dict[str, Any]:
-    data = html.encode("utf-8")
-    return {
-        "url": url,
-        "fetched_at": fetched_at,
-        "http_status": http_status,
-        "content_type": content_type,
-        "size": len(data),
-        # A third of zlib level 1's CPU and 12% fewer bytes; pages stored before keep html_zlib.
-        "html_zstd": zstd.compress(data, RAW_HTML_ZSTD_LEVEL),
-        "html_zlib": None,  # an updated page's older zlib copy must not outlive it
-    }
-
-
-def raw_html(row: dict[str, Any]) -> str:
-    """Decompress the HTML stored in a `raw_pages` row (zstd, or zlib for older rows)."""
-    if row.get("html_zstd") is not None:
-        return zstd.decompress(row["html_zstd"]).decode("utf-8")
-    return zlib.decompress(row["html_zlib"]).decode("utf-8")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from raw_html import CompressedHtml
 
 # The columns of `articles` that extraction decides (and re-extraction rewrites).
 EXTRACTED_COLUMNS = (
@@ -68,6 +71,7 @@ class ArticleItem:
     is_amp: bool = False
     provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
     signature: bytes = b""  # MinHash of the body (near_duplicates.py), computed with the extraction
+    raw_html: CompressedHtml | None = None  # `html` compressed for raw_pages by the extraction worker
 
     # Set by CanonicalUrlPipeline: other URLs of this article, with why they map to it.
     aliases: dict[str, str] = field(default_factory=dict)

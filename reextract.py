@@ -18,11 +18,12 @@ import logging
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from archive import raw_html, utc_now
+from archive import utc_now
 from extraction import ExtractionError, extract_article
 from items import EXTRACTED_COLUMNS
 from near_duplicates import NearDuplicateIndex, signature
 from pipelines.dedupe import body_hash
+from raw_html import raw_html
 from schema import open_db
 
 if TYPE_CHECKING:

@@ -300,7 +300,7 @@ def add_daemon_tables(db: Database) -> None:
 @migrations()
 def compress_raw_html_with_zstd(db: Database) -> None:
     # New pages are stored zstd-compressed (a third of zlib's CPU, 12% fewer bytes). Rows written before
-    # keep html_zlib and are read as they are (archive.raw_html); nothing is rewritten.
+    # keep html_zlib and are read as they are (raw_html.raw_html); nothing is rewritten.
     if "html_zstd" not in db["raw_pages"].columns_dict:
         db["raw_pages"].add_column("html_zstd", bytes)
 

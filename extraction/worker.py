@@ -10,11 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 
-def extract_page(html: str, url: str, hints: dict[str, Any]) -> dict[str, Any]:
-    """Extraction plus the body's MinHash signature (computed here, in parallel, not in the crawl)."""
+def extract_page(html: str, url: str, hints: dict[str, Any], compress_html: bool = False) -> dict[str, Any]:
+    """Extraction plus what else a page costs in CPU, done here in parallel rather than in the
+    single-threaded crawl: the body's MinHash signature, and the page compressed for raw_pages."""
     from extraction.core import extract_article
     from near_duplicates import signature
+    from raw_html import compress
 
     fields = extract_article(html, url, hints)
     fields["signature"] = signature(fields["text"]) if fields["text"] else b""
+    if compress_html:
+        fields["raw_html"] = compress(html)
     return fields

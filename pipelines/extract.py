@@ -54,6 +54,7 @@ class ExtractPipeline:
     def __init__(self, crawler: Crawler, workers: int) -> None:
         self.crawler = crawler
         self.workers = workers
+        self.keep_raw = crawler.settings.getbool("NEWS_KEEP_RAW_HTML")
         self.pool: ProcessPoolExecutor | None = None
 
     @classmethod
@@ -91,5 +92,5 @@ class ExtractPipeline:
     async def _extract(self, item: ArticleItem) -> dict:
         if self.pool is None:
             return extract_page(item.html, item.url, item.hints)
-        future = self.pool.submit(extract_page, item.html, item.url, item.hints)
+        future = self.pool.submit(extract_page, item.html, item.url, item.hints, self.keep_raw)
         return await asyncio.wrap_future(future)

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import task
 
-from archive import Archive, raw_page_row, utc_now
+from archive import Archive, utc_now
 from extensions import report_failure
+from raw_html import raw_page_row
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -80,6 +81,7 @@ class StorePipeline:
                         fetched_at=item.fetched_at,
                         http_status=item.http_status,
                         content_type=item.content_type,
+                        compressed=item.raw_html,
                     )
                 )
         elif target:

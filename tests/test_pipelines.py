@@ -13,13 +13,14 @@ from scrapy import Spider
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from archive import Archive, raw_html
+from archive import Archive
 from items import ArticleItem
 from pipelines.canonical import CanonicalUrlPipeline, resolve_canonical
 from pipelines.classify import ArticleFilterPipeline
 from pipelines.dedupe import DedupePipeline, body_hash
 from pipelines.extract import ExtractPipeline
 from pipelines.store import StorePipeline
+from raw_html import raw_html, raw_page_row
 from schema import open_db
 
 if TYPE_CHECKING:
@@ -167,6 +168,15 @@ def test_extraction_in_worker_processes_gives_the_same_result(tmp_path: Path) ->
     in_process, in_workers = asyncio.run(both())
     assert in_workers.text == in_process.text
     assert in_workers.title == in_process.title
+    assert in_workers.signature == in_process.signature
+    # The worker also compressed the page for raw_pages; in the crawl process the store does it.
+    assert in_process.raw_html is None
+    assert in_workers.raw_html is not None
+    assert in_workers.raw_html.size == len(html.encode("utf-8"))
+    row = raw_page_row(
+        in_workers.url, "", fetched_at="", http_status=200, content_type="", compressed=in_workers.raw_html
+    )
+    assert raw_html(row) == html
 
 
 def test_unparseable_page_is_a_recorded_extract_failure(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from archive import raw_html, raw_page_row
 from extraction import extract_article
 from near_duplicates import band_buckets, signature
 from pipelines.dedupe import body_hash
+from raw_html import raw_html, raw_page_row
 from reextract import add_reextract_command, reextract
 from schema import open_db
 

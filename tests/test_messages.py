@@ -1,0 +1,38 @@
+"""Items as they travel from a worker to the writer through Redis (distributed/messages.py)."""
+
+from __future__ import annotations
+
+import json
+
+from distributed.messages import decode_item, encode_item
+from items import ArticleItem
+from raw_html import compress, raw_html, raw_page_row
+
+HTML = "<html><body><article><h1>Ferry</h1><p>The evening crossing.</p></article></body></html>"
+
+
+def item(**fields: object) -> ArticleItem:
+    return ArticleItem(url="https://news.example/a", source="gazette", html=HTML, fetched_at="2026-11-26", **fields)
+
+
+def test_an_item_compressed_by_its_extraction_worker_travels_compressed() -> None:
+    sent = item(signature=b"\x00\x01sig", raw_html=compress(HTML), authors=["Ada Brook"])
+    message = encode_item(sent, run_id=7)
+    row = json.loads(message)
+    assert row["kind"] == "item"
+    assert row["run_id"] == 7
+    assert row["html"] == ""  # the page is not sent twice
+    received = decode_item(row)
+    assert received.raw_html == sent.raw_html
+    assert received.signature == sent.signature
+    assert received.authors == ["Ada Brook"]
+    stored = raw_page_row(
+        received.url, received.html, fetched_at="", http_status=200, content_type="", compressed=received.raw_html
+    )
+    assert raw_html(stored) == HTML
+
+
+def test_an_item_extracted_in_the_crawl_process_travels_with_its_html() -> None:
+    received = decode_item(json.loads(encode_item(item(signature=b"sig"))))
+    assert received.html == HTML
+    assert received.raw_html is None
