@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,12 +97,16 @@ def similarity(a: bytes, b: bytes) -> float:
     return float(np.mean(np.frombuffer(a, dtype=np.uint32) == np.frombuffer(b, dtype=np.uint32)))
 
 
-def band_buckets(sig: bytes) -> list[tuple[int, int]]:
+@lru_cache(maxsize=1024)
+def band_buckets(sig: bytes) -> tuple[tuple[int, int], ...]:
     """(band, bucket) pairs: a bucket is a 64-bit hash of the band number and the band's rows,
-    so one indexed `bucket IN (...)` query finds the candidates of every band at once."""
+    so one indexed `bucket IN (...)` query finds the candidates of every band at once.
+
+    Cached: an article's buckets are looked up (dedupe), remembered, then written (store), and
+    37 hashes a time cost more than the lookup itself."""
     count, rows = bands()
     width = rows * 4
-    return [
+    return tuple(
         (
             band,
             int.from_bytes(
@@ -112,7 +116,7 @@ def band_buckets(sig: bytes) -> list[tuple[int, int]]:
             ),
         )
         for band in range(count)
-    ]
+    )
 
 
 def cluster_id_for(url: str) -> int:
