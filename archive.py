@@ -64,7 +64,7 @@ class Archive:
         self.pending = Batch()  # filled by the middleware and the pipelines, written by flush()
         # Article URLs requested by any crawler of this process: the first one fetches it.
         self.claimed: set[str] = set()
-        # Articles decided in this process but maybe not flushed yet: url -> body hash, hash -> url.
+        # Articles decided in this process and not written yet: url -> body hash, hash -> url.
         self.recent_urls: dict[str, str] = {}
         self.recent_bodies: dict[str, str] = {}
         self.recent_clusters: dict[str, int] = {}
@@ -261,6 +261,10 @@ class Archive:
         batch, self.pending = self.pending, Batch()
         if len(batch):
             self.write(batch)
+            # Written: the database answers for these articles now. Remembering them too would
+            # grow the crawl process by about 1 KB per article for the whole crawl.
+            for row in batch.new + batch.updated:
+                self.forget(row["url"])
         return len(batch)
 
     def write(self, batch: Batch) -> None:

@@ -342,3 +342,27 @@ def test_archive_lookups_cover_aliases(pipeline: Pipeline, tmp_path: Path) -> No
     assert archive.stored_url_for(first) == first
     assert archive.stored_url_for(copy) == first
     assert archive.stored_url_for(f"{BASE}/never-seen") is None
+
+
+def test_written_articles_are_looked_up_in_the_database_not_kept_in_memory(tmp_path: Path) -> None:
+    """After each write the process forgets what it wrote (memory flat in a long crawl), and
+    still knows it: a copy, a re-fetch and a change in the same crawl are judged against the database."""
+    run = Pipeline(make_crawler(tmp_path, NEWS_STORE_BATCH_SIZE=1))
+    archive = Archive.for_crawler(run.crawler)
+    url = f"{BASE}/2026/11/20/evening-ferry"
+    assert run.run(page(url, article_html())).status == "new"
+    assert (archive.recent_urls, archive.recent_bodies, archive.recent_clusters, archive.recent_published) == (
+        {},
+        {},
+        {},
+        {},
+    )
+    assert run.run(page(f"{BASE}/partners/evening-ferry-returns", article_html())).status == "duplicate"
+    assert run.run(page(url, article_html())).status == "unchanged"
+    changed = [*PARAGRAPHS, "Update: the council has now confirmed the funding for a second year as well."]
+    assert run.run(page(url, article_html("Evening ferry returns, funding confirmed", paragraphs=changed))).status == (
+        "updated"
+    )
+    run.close()
+    assert [a["url"] for a in rows(tmp_path, "articles")] == [url]
+    assert not archive.recent_urls
