@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -582,3 +583,15 @@ def test_default_mode_pass_runs_only_for_a_short_body(monkeypatch: pytest.Monkey
     result = extract_article(short, "https://example.org/short")
     assert passes == [True, False]
     assert _SENTENCES[0] in result["text"]
+
+
+def test_prompt_patterns_run_on_lowercased_text_match_as_the_case_blind_ones() -> None:
+    from extraction.body import _CREDIT_RE, _for_lowercase
+
+    fast = _for_lowercase(_CREDIT_RE)
+    for text in ("Photo: Getty Images", "© Reuters 2024", "A ferry crossed the harbour."):
+        assert bool(fast.search(text.lower())) == bool(_CREDIT_RE.search(text))
+    assert is_prompt("ADVERTISEMENT")
+    assert is_prompt("Read more: The harbour's new timetable")
+    with pytest.raises(ValueError, match="upper-case"):
+        _for_lowercase(re.compile(r"\WGetty", re.IGNORECASE))  # \W is fine, G would never match
