@@ -247,7 +247,7 @@ class FetchGuardMiddleware:
         return self.addresses[host]
 
 
-# --- Retry-After ----------------------------------------------------------------------------------
+# --- robots.txt -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -316,6 +316,9 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         assert isinstance(waiting, Deferred)  # set by the parent while robots.txt is fetched
         self._parsers[netloc] = unreadable  # type: ignore[assignment]
         waiting.callback(unreadable)
+
+
+# --- Retry-After ----------------------------------------------------------------------------------
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:

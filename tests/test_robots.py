@@ -22,10 +22,12 @@ ROBOTS_RULES = "User-agent: *\nDisallow: /wire/2.html\n"
 
 
 class FlakyRobotsHandler(DelayHandler):
-    """robots.txt answers 503 `server.robots_failures` times, then serves the file."""
+    """robots.txt answers 503 `server.robots_failures` times, then serves the file (only when
+    asked as `server.robots_failing_host`, if set)."""
 
     def do_GET(self) -> None:
-        if self.path == "/robots.txt":
+        failing_host = getattr(self.server, "robots_failing_host", None)
+        if self.path == "/robots.txt" and (failing_host is None or self.headers.get("Host") == failing_host):
             with self.server.lock:
                 failing = self.server.robots_failures > 0  # type: ignore[attr-defined]
                 self.server.robots_failures -= failing  # type: ignore[attr-defined]
@@ -115,3 +117,32 @@ def test_a_missing_robots_txt_means_no_rules(site: FeedSite, tmp_path: Path) -> 
     site.server.set_page("/robots.txt", "User-agent: *\nDisallow: /wire/\n", status=404)
     db = crawl(site, tmp_path)
     assert stored_urls(db) == site.urls(SOURCE)  # what a 404 says is not read as rules
+
+
+def test_robots_txt_is_asked_for_again_once_the_refusal_has_run_its_time(site: FeedSite, tmp_path: Path) -> None:
+    # The feed is read through "localhost", the articles are fetched from "127.0.0.1": two hosts,
+    # one server. The articles' robots.txt fails once; one request at a time, no wait.
+    site.server.robots_failing_host = site.base_url.removeprefix("http://")  # type: ignore[attr-defined]
+    site.server.robots_failures = 1  # type: ignore[attr-defined]
+    feed = site.base_url.replace("127.0.0.1", "localhost") + site.feed_path(SOURCE)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[defaults]\nallow_private = true\ndelay = "0s"\nmax_age = "100000d"\n\n[[source]]\n'
+        f'name = "{SOURCE}"\nfeeds = ["{feed}"]\nallowed_domains = ["localhost", "127.0.0.1"]\nevery = "1h"\n',
+        encoding="utf-8",
+    )
+    db = tmp_path / "news.db"
+    settings = {
+        "NEWS_EXTRACT_WORKERS": "0",
+        "RETRY_TIMES": "0",
+        "NEWS_ROBOTSTXT_RETRY": "0",
+        "CONCURRENT_REQUESTS": "1",
+    }
+    scrapy_crawl(SOURCE, db=db, sources=sources, settings=settings)
+
+    assert fetched(site).count("/robots.txt") == 3  # localhost's, then 127.0.0.1's twice
+    (refused,) = failures(db)  # the first article, refused while robots.txt could not be read
+    assert refused[1] == "refused: robots.txt could not be read (HTTP 503), so nothing on the host is fetched"
+    # Read on the second try, robots.txt is obeyed again: /wire/2.html is not fetched.
+    assert stored_urls(db) == {site.article_url(SOURCE, 1), site.article_url(SOURCE, 3)} - {refused[0]}
+    assert "/wire/2.html" not in fetched(site)
