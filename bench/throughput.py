@@ -62,6 +62,7 @@ PEERS_VENV = OUT / "peers-venv"
 RESULTS_HEADING = "## Throughput and memory (bench/throughput.py)"
 SOURCE_NAME = "bench"
 STAGE_TIMER = "bench.stagetimer.StageTimer"
+MEM_TRACE = "bench.memtrace.MemTrace"
 TARGET_SPEEDUP = 1.5
 TARGET_MEMORY_MB = 500
 TARGET_STORE_SHARE = 0.05
@@ -228,14 +229,16 @@ delay = "0s"
     )
 
 
-def crawl_extensions() -> dict[str, int]:
+def crawl_extensions(trace_memory: bool = False) -> dict[str, int]:
     """The project's extensions plus the stage timer: `-s EXTENSIONS=` replaces the whole dict."""
     import settings
 
-    return {**settings.EXTENSIONS, STAGE_TIMER: 0}
+    return {**settings.EXTENSIONS, STAGE_TIMER: 0, **({MEM_TRACE: 0} if trace_memory else {})}
 
 
-def crawl_command(work: Path, concurrency: int, workers: int | None, extra: dict[str, str]) -> list[str]:
+def crawl_command(
+    work: Path, concurrency: int, workers: int | None, extra: dict[str, str], trace_memory: bool = False
+) -> list[str]:
     settings = {
         "NEWS_DB_PATH": str(work / "news.db"),
         "NEWS_SOURCES_FILE": str(work / "sources.toml"),
@@ -246,8 +249,9 @@ def crawl_command(work: Path, concurrency: int, workers: int | None, extra: dict
         "CLOSESPIDER_TIMEOUT": "0",
         "LOG_LEVEL": "INFO",
         "LOG_FILE": str(work / "crawl.log"),
-        "EXTENSIONS": json.dumps(crawl_extensions()),
+        "EXTENSIONS": json.dumps(crawl_extensions(trace_memory)),
         "BENCH_STAGE_FILE": str(work / "stages.json"),
+        "BENCH_MEMTRACE_FILE": str(work / "memtrace.json"),
     }
     if workers is not None:
         settings["NEWS_EXTRACT_WORKERS"] = str(workers)
@@ -309,7 +313,7 @@ def machine_cpu() -> tuple[float, float]:
 
 def run_crawl(site: ServedSite, work: Path, args: argparse.Namespace, profile: Path | None) -> dict:
     write_sources(work / "sources.toml", site.base_url)
-    command = crawl_command(work, args.concurrency, args.workers, dict(args.set))
+    command = crawl_command(work, args.concurrency, args.workers, dict(args.set), args.trace_memory)
     exclude = None
     if profile is not None:
         pyspy = PEERS_VENV / "bin" / "py-spy"
@@ -410,6 +414,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         result["crawl"] = crawl
         result["counts"] = crawl_counts(work / "news.db")
         result["quality"] = judge(stored_records(work / "news.db"), manifest)
+        if args.trace_memory:
+            shutil.copy(work / "memtrace.json", OUT / f"memtrace-{n}.json")
         if args.keep:
             shutil.copytree(work, OUT / f"crawl-{n}", dirs_exist_ok=True)
         if args.profile:
@@ -661,6 +667,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-sample", type=int, default=400, help="pages timed for the raw extraction rate")
     parser.add_argument("--peers", action="store_true", help="also run trafilatura's CLI and news-please")
     parser.add_argument("--profile", action="store_true", help="also profile one crawl with py-spy")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="diagnosis only (slows the crawl): tracemalloc checkpoints to bench/out/memtrace-N.json",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the crawl's DB and logs in bench/out")
     parser.add_argument("--results", type=Path, help="write the summary section into this Markdown file")
     parser.add_argument("--label", default="", help="names this code tree in the report (e.g. a patch)")
