@@ -32,7 +32,9 @@ LONG_ID_RE = re.compile(r"(?:^|[/_.-])\d{5,}(?:[/_.-]|$)|-[a-z]?\d{6,}")
 SLUG_RE = re.compile(r"[A-Za-z0-9\u00c0-\uffff]+(?:[-_][A-Za-z0-9\u00c0-\uffff]+){2,}")
 
 
-@lru_cache(maxsize=65536)
+# A URL is canonicalised a few times within moments (discovery, redirects, the canonical stage);
+# a larger cache kept every URL of a big sitemap alive, about 0.5 KB each, and cost 8 µs a miss.
+@lru_cache(maxsize=4096)
 def canonical_url(url: str) -> str:
     """The form under which an article URL is stored and looked up.
 
