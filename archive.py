@@ -62,7 +62,8 @@ class Archive:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.pending = Batch()  # filled by the middleware and the pipelines, written by flush()
-        # Article URLs requested by any crawler of this process: the first one fetches it.
+        # Article URLs requested by any crawler of this process and not written yet: the first
+        # crawler fetches it. Once written, the database answers (`stored_url_for`).
         self.claimed: set[str] = set()
         # Articles decided in this process and not written yet: url -> body hash, hash -> url.
         self.recent_urls: dict[str, str] = {}
@@ -265,6 +266,9 @@ class Archive:
             # grow the crawl process by about 1 KB per article for the whole crawl.
             for row in batch.new + batch.updated:
                 self.forget(row["url"])
+                self.claimed.discard(row["url"])
+            for alias in batch.aliases:
+                self.claimed.discard(alias["alias"])
         return len(batch)
 
     def write(self, batch: Batch) -> None:

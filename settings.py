@@ -86,6 +86,8 @@ EXTENSIONS = {
 }
 # Scrapy's pickle LIFO disk queue, naming callbacks without inspecting the spider (request_queue.py)
 SCHEDULER_DISK_QUEUE = "request_queue.PickleLifoDiskQueue"
+# Scrapy's duplicate filter, leaving article requests to the archive's check (dupefilter.py)
+DUPEFILTER_CLASS = "dupefilter.ArticleAwareDupeFilter"
 # Scrapy's own per-domain errors are logged; ours also land in the `failures` table.
 HTTPERROR_ALLOW_ALL = False
 

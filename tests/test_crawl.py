@@ -145,6 +145,20 @@ def test_scrapy_crawl_from_the_project_root(fresh_site: SiteServer, tmp_path: Pa
     assert user_agents.pop().startswith("news-archive/")
 
 
+def test_an_article_in_several_feeds_is_fetched_once(fresh_site: SiteServer, tmp_path: Path) -> None:
+    """Scrapy's fingerprints are not kept for article requests (dupefilter.py): the claimed URLs,
+    then the database once written (a batch of one writes each article at once), stop the copies."""
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), fresh_site.base_url, tmp_path / "s.toml")
+    result = scrapy_crawl(
+        "courier_feeds", db=tmp_path / "news.db", sources=sources, settings={"NEWS_STORE_BATCH_SIZE": "1"}
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    requested = fresh_site.paths_requested()
+    assert not [p for p in ARTICLE_PATHS if requested.count(p) > 1]
+    assert open_db(tmp_path / "news.db")["articles"].count == len(ARTICLE_PATHS)
+    assert "news/requests/skipped_stored" in result.stderr  # the feeds do list articles twice
+
+
 @pytest.mark.parametrize(("start", "expected"), [("/", 30), ("/feeds/atom.xml", 10), ("/sitemap_index.xml", 30)])
 def test_crawl_url_detects_what_the_url_is(fresh_site: SiteServer, tmp_path: Path, start: str, expected: int) -> None:
     db = tmp_path / "news.db"
