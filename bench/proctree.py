@@ -48,7 +48,7 @@ class TreeResult:
     peak_rss_sum_mb: float  # the largest sum of RSS over the tree at one sample
     peak_pss_sum_mb: float
     samples: int
-    timeline: list[tuple[float, float]]  # (seconds, sum of RSS MB)
+    timeline: list[tuple[float, float, float]]  # (seconds, sum of RSS MB, the top process's RSS MB)
 
     def children_of(self, pid: int) -> list[ProcInfo]:
         return [p for p in self.procs.values() if p.ppid == pid]
@@ -110,7 +110,7 @@ class TreeSampler(threading.Thread):
         self.peak_rss = 0.0
         self.peak_pss = 0.0
         self.samples = 0
-        self.timeline: list[tuple[float, float]] = []
+        self.timeline: list[tuple[float, float, float]] = []
         self.started = time.monotonic()
         self.done = threading.Event()
 
@@ -122,12 +122,14 @@ class TreeSampler(threading.Thread):
     def sample(self) -> None:
         now = time.monotonic() - self.started
         with_pss = self.samples % self.pss_every == 0
-        rss_sum = pss_sum = 0.0
+        rss_sum = pss_sum = top_rss = 0.0
         for pid in descendants(self.root_pid, _ppid_map()):
             info = self._sample_one(pid, now, with_pss)
             if info is None:
                 continue
             rss_sum += info.rss_mb
+            if pid == self.root_pid:
+                top_rss = info.rss_mb
             if with_pss:
                 pss = _pss_mb(pid)
                 info.max_pss_mb = max(info.max_pss_mb, pss)
@@ -136,7 +138,7 @@ class TreeSampler(threading.Thread):
         if with_pss:
             self.peak_pss = max(self.peak_pss, pss_sum)
         self.samples += 1
-        self.timeline.append((round(now, 2), round(rss_sum, 1)))
+        self.timeline.append((round(now, 2), round(rss_sum, 1), round(top_rss, 1)))
 
     def _sample_one(self, pid: int, now: float, with_threads: bool) -> ProcInfo | None:
         stat = _read(f"/proc/{pid}/stat")

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))  # before bench/, whose extraction.py would shadow
 
 from bench.proctree import TreeResult, run_measured  # noqa: E402
 from bench.results import write_section  # noqa: E402
-from bench.sitegen import ensure_site, iter_pages, read_manifest  # noqa: E402
+from bench.sitegen import SITEMAP_LIMIT, ensure_site, iter_pages, read_manifest  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 PEERS_VENV = OUT / "peers-venv"
@@ -392,9 +392,11 @@ def crawl_counts(db_path: Path) -> dict[str, int]:
 
 
 def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    site_dir = OUT / f"site-{n}"
+    site_dir = OUT / (
+        f"site-{n}" if args.sitemap_size == SITEMAP_LIMIT else f"site-{n}-sitemaps-of-{args.sitemap_size}"
+    )
     print(f"[N={n}] site in {site_dir}", file=sys.stderr)
-    site_meta = ensure_site(site_dir, n, progress=True)
+    site_meta = ensure_site(site_dir, n, sitemap_size=args.sitemap_size, progress=True)
     manifest = read_manifest(site_dir)
     pages = sample_pages(site_dir, manifest, min(n, args.raw_sample))
     result: dict[str, Any] = {"articles": n, "site": site_meta}
@@ -663,6 +665,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=VALUE",
         help="one more Scrapy setting for the crawl ({work} is its work directory), e.g. JOBDIR={work}/job",
+    )
+    parser.add_argument(
+        "--sitemap-size",
+        type=int,
+        default=SITEMAP_LIMIT,
+        help="URLs per article sitemap of the generated site (default: the protocol's limit, 50,000)",
     )
     parser.add_argument("--raw-sample", type=int, default=400, help="pages timed for the raw extraction rate")
     parser.add_argument("--peers", action="store_true", help="also run trafilatura's CLI and news-please")
