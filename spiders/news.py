@@ -36,10 +36,11 @@ from spiders.discovery import (
     parse_feed,
     sniff_kind,
 )
+from spiders.sitemap_turns import SitemapTurns
 from urls import canonical_url, in_domains, is_http_url, url_kind
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Iterable, Iterator
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -70,6 +71,7 @@ class NewsSpider(Spider):
         # ETag / Last-Modified of the feeds and sitemaps fetched this run, saved when it ends well.
         self.fresh_validators: dict[str, dict[str, Any]] = {}
         self.round: SharedRound | None = None
+        self.sitemap_turns: SitemapTurns | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -82,6 +84,9 @@ class NewsSpider(Spider):
         if crawler.settings.getbool("NEWS_REDIS_WORKER"):
             spider.round = SharedRound(crawler, spider.source.name)
             crawler.signals.connect(spider.round.spider_idle, signal=signals.spider_idle)
+        else:  # a shared crawl's workers share one queue: there the turns would not be seen
+            spider.sitemap_turns = SitemapTurns(crawler)
+            crawler.signals.connect(spider.sitemap_turns.spider_idle, signal=signals.spider_idle)
         return spider
 
     def _resolve_source(self, sources_file: str) -> Source:
@@ -106,6 +111,8 @@ class NewsSpider(Spider):
         for url in self.source.feeds:
             yield self._seed(url, self.parse_feed, conditional=True)
         for url in self.source.sitemaps:
+            if self.sitemap_turns is not None:
+                self.sitemap_turns.seed(url)
             yield self._seed(url, self.parse_sitemap, conditional=True)
         for url in self.source.start_pages:
             yield self._seed(url, self.parse_start, depth=0)
@@ -206,11 +213,15 @@ class NewsSpider(Spider):
             yield from self._article_request(response.urljoin(entry.url), via="feed", entry=entry)
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        yield from self._read_sitemap(response)
+        yield from self._sitemap_read(response.request)
+
+    def _read_sitemap(self, response: Response) -> Iterator[Any]:
         if self._not_modified(response):
             # An unchanged index says nothing about its children: ask each of them again.
             known = self.archive.validators(response.url)
-            for child in Archive.json_list(known["children"] if known else None):
-                yield self._seed(child, self.parse_sitemap, conditional=True)
+            children = Archive.json_list(known["children"] if known else None)
+            yield from self._child_sitemaps(self._seed(c, self.parse_sitemap, conditional=True) for c in children)
             return
         body = response.body
         if body[:2] == b"\x1f\x8b":
@@ -229,7 +240,7 @@ class NewsSpider(Spider):
                 if isinstance(found, SitemapLink):
                     for request in self._sitemap_request(found, response):
                         children.append(request.url)
-                        yield request
+                        yield from self._child_sitemaps([request])
                 else:
                     yield from self._article_request(found.url, via="sitemap", entry=found)
         except DiscoveryError as exc:
@@ -238,8 +249,19 @@ class NewsSpider(Spider):
             self.fresh_validators[response.url]["children"] = children
 
     def parse_robots(self, response: Response) -> Iterator[Any]:
-        for url in sitemap_urls_from_robots(response.body, base_url=response.url):
-            yield self._seed(url, self.parse_sitemap, conditional=True)
+        urls = sitemap_urls_from_robots(response.body, base_url=response.url)
+        yield from self._child_sitemaps(self._seed(url, self.parse_sitemap, conditional=True) for url in urls)
+
+    def _child_sitemaps(self, requests: Iterable[Request]) -> Iterator[Request]:
+        """Sitemaps found while crawling: fetched one at a time (spiders/sitemap_turns.py)."""
+        if self.sitemap_turns is None:
+            yield from requests
+        else:
+            yield from self.sitemap_turns.offer(requests)
+
+    def _sitemap_read(self, request: Request | None) -> Iterator[Request]:
+        if self.sitemap_turns is not None:
+            yield from self.sitemap_turns.done(request)
 
     def parse_listing(self, response: Response, depth: int = 0) -> Iterator[Any]:
         if not isinstance(response, TextResponse):
@@ -317,7 +339,8 @@ class NewsSpider(Spider):
         if url == response.url:
             self._parse_failure(response, "sitemap index lists itself")
             return
-        # Scrapy's duplicate filter stops an index that points back to itself further down.
+        # An index that points back to itself further down is fetched once: the turns (or, in a
+        # shared crawl, Scrapy's duplicate filter) see the repeat.
         yield self._seed(url, self.parse_sitemap, conditional=True)
 
     def _wanted(self, url: str) -> bool:
@@ -333,8 +356,13 @@ class NewsSpider(Spider):
 
     # --- failures ---------------------------------------------------------------------------
 
-    def on_error(self, failure: Failure) -> None:
+    def on_error(self, failure: Failure) -> list[Request]:
+        """Records the failure; a failed sitemap hands its turn on to the next one."""
         request = failure.request  # type: ignore[attr-defined]
+        self._record_error(failure, request)
+        return list(self._sitemap_read(request))
+
+    def _record_error(self, failure: Failure, request: Request) -> None:
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             # Refused (scheme, private address, redirect), too big, or disallowed by robots.txt:
             # all recorded but the last, which is the site's wish rather than a fault.

@@ -110,9 +110,12 @@ class DelayHandler(SiteHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         delay = self.server.delays.get(path, 0.0)
+        folder = path.rsplit("/", 1)[0] + "/"
         with self.server.lock:
             active = self.server.active[path] = self.server.active.get(path, 0) + 1
             self.server.most_active[path] = max(self.server.most_active.get(path, 0), active)
+            active = self.server.active[folder] = self.server.active.get(folder, 0) + 1
+            self.server.most_active[folder] = max(self.server.most_active.get(folder, 0), active)
         try:
             if delay:
                 self.server.release.wait(delay)
@@ -120,6 +123,7 @@ class DelayHandler(SiteHandler):
         finally:
             with self.server.lock:
                 self.server.active[path] -= 1
+                self.server.active[folder] -= 1
 
 
 class FeedSiteServer(SiteServer):
@@ -128,7 +132,8 @@ class FeedSiteServer(SiteServer):
         self.RequestHandlerClass = DelayHandler
         self.delays: dict[str, float] = {}
         self.active: dict[str, int] = {}
-        self.most_active: dict[str, int] = {}  # path -> most requests for it served at once
+        # path, or folder ("/sitemaps/"), -> most requests for it served at once
+        self.most_active: dict[str, int] = {}
         self.release = threading.Event()  # set it to end every pending delay (at teardown)
 
     def stop(self) -> None:
