@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from near_duplicates import NearDuplicateIndex
 from schema import open_db
+from url_claims import ClaimedUrls
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -64,7 +65,7 @@ class Archive:
         self.pending = Batch()  # filled by the middleware and the pipelines, written by flush()
         # Article URLs requested by any crawler of this process and not written yet: the first
         # crawler fetches it. Once written, the database answers (`stored_url_for`).
-        self.claimed: set[str] = set()
+        self.claimed = ClaimedUrls()
         # Articles decided in this process and not written yet: url -> body hash, hash -> url.
         self.recent_urls: dict[str, str] = {}
         self.recent_bodies: dict[str, str] = {}
@@ -86,6 +87,7 @@ class Archive:
 
     def close(self) -> None:
         self.db.close()
+        self.claimed.close()
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -266,9 +268,8 @@ class Archive:
             # grow the crawl process by about 1 KB per article for the whole crawl.
             for row in batch.new + batch.updated:
                 self.forget(row["url"])
-                self.claimed.discard(row["url"])
-            for alias in batch.aliases:
-                self.claimed.discard(alias["alias"])
+            self.claimed.discard([row["url"] for row in batch.new + batch.updated])
+            self.claimed.discard([alias["alias"] for alias in batch.aliases])
         return len(batch)
 
     def write(self, batch: Batch) -> None:
