@@ -146,3 +146,28 @@ def test_robots_txt_is_asked_for_again_once_the_refusal_has_run_its_time(site: F
     # Read on the second try, robots.txt is obeyed again: /wire/2.html is not fetched.
     assert stored_urls(db) == {site.article_url(SOURCE, 1), site.article_url(SOURCE, 3)} - {refused[0]}
     assert "/wire/2.html" not in fetched(site)
+
+
+def test_requests_that_wait_for_robots_txt_together_are_all_checked(site: FeedSite, tmp_path: Path) -> None:
+    # Scrapy 2.19 gave the parser to the first request waiting for robots.txt and None ("allowed")
+    # to the others. Four feeds start together while robots.txt takes a second; three of them are
+    # disallowed.
+    hidden = [f"/feeds/hidden-{i}.xml" for i in range(3)]
+    for path in hidden:
+        (site.root / path.lstrip("/")).write_text((site.root / "feeds" / f"{SOURCE}.xml").read_text())
+    (site.root / "robots.txt").write_text(ROBOTS_RULES + "".join(f"Disallow: {p}\n" for p in hidden))
+    site.server.delays["/robots.txt"] = 1.0
+    feeds = ", ".join(f'"{site.base_url}{p}"' for p in [site.feed_path(SOURCE), *hidden])
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[defaults]\nallow_private = true\ndelay = "0s"\nmax_age = "100000d"\n\n'
+        f'[[source]]\nname = "{SOURCE}"\nfeeds = [{feeds}]\nevery = "1h"\n',
+        encoding="utf-8",
+    )
+    db = tmp_path / "news.db"
+    fast = {"NEWS_EXTRACT_WORKERS": "0", "AUTOTHROTTLE_ENABLED": "0", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}
+    result = scrapy_crawl(SOURCE, db=db, sources=sources, settings=fast)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not set(hidden) & set(fetched(site))
+    assert "/wire/2.html" not in fetched(site)
+    assert stored_urls(db) == {site.article_url(SOURCE, 1), site.article_url(SOURCE, 3)}
