@@ -280,10 +280,11 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         if isinstance(parser, UnreadableRobots) and time.monotonic() >= parser.until:
             del self._parsers[netloc]  # so the parent fetches it again
         found = await super().robot_parser(request)
-        # Scrapy 2.19 awaits robots.txt through Deferred.asFuture, whose callback passes None down
-        # the Deferred: of the requests that waited for robots.txt together, only the first gets
-        # the parser and the others None, which Scrapy takes as "allowed". What was read is in
-        # _parsers by then (never None here: an unreadable robots.txt is UnreadableRobots).
+        # Scrapy 2.19 awaits robots.txt through Deferred.asFuture (since scrapy/scrapy#6802), whose
+        # callback passes None down the Deferred: of the requests that waited for robots.txt
+        # together, only the first gets the parser and the others None, which Scrapy takes as
+        # "allowed". What was read is in _parsers by then (never None here: an unreadable
+        # robots.txt is UnreadableRobots).
         stored = self._parsers.get(netloc)
         if found is None and stored is not None and not isinstance(stored, Deferred):
             return stored
