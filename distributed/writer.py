@@ -355,6 +355,10 @@ class Writer:
                     return self.stored
             except RedisDown:
                 idle_since = time.monotonic()  # an outage is not idleness
+                if self.unacknowledged is None:
+                    # A take cut short leaves what it had moved in the processing list, which the
+                    # next acknowledgement would delete uncommitted: put it back in the queue first.
+                    self.needs_recovery = True
                 time.sleep(min(1.0, self.link.wait_time()))  # short naps: a stop request is noticed
             except (sqlite3.Error, BatchNotStored) as exc:
                 logger.error("writer: could not commit a batch: %s; retrying in %.0fs", exc, sqlite_delay)
