@@ -198,9 +198,27 @@ class FeedSite:
         now = time.time() + 1
         os.utime(feed, (now, now))
 
-    def sources_toml(self, entries: dict[str, str], defaults: str = "") -> str:
-        """A sources file: `entries` maps a source name to extra TOML lines for it."""
+    def sources_toml(
+        self,
+        entries: dict[str, str],
+        defaults: str = "",
+        *,
+        feeds: dict[str, list[str]] | None = None,
+        sitemaps: dict[str, list[str]] | None = None,
+    ) -> str:
+        """A sources file: `entries` maps a source name to extra TOML lines for it.
+
+        Each source reads its own feed, unless `feeds` gives it a list of paths on the site instead
+        (an empty one for no feeds); `sitemaps` gives a source sitemap paths on the site to read too.
+        """
+        feeds = feeds or {}
+        sitemaps = sitemaps or {}
         text = f'[defaults]\nallow_private = true\ndelay = "0s"\nmax_age = "100000d"\n{defaults}\n'
         for name, extra in entries.items():
-            text += f'\n[[source]]\nname = "{name}"\nfeeds = ["{self.base_url}{self.feed_path(name)}"]\n{extra}\n'
+            text += f'\n[[source]]\nname = "{name}"\n'
+            for key, paths in (("feeds", feeds.get(name, [self.feed_path(name)])), ("sitemaps", sitemaps.get(name))):
+                if paths:
+                    urls = ", ".join(f'"{self.base_url}{path}"' for path in paths)
+                    text += f"{key} = [{urls}]\n"
+            text += f"{extra}\n"
         return text

@@ -157,11 +157,9 @@ def test_requests_that_wait_for_robots_txt_together_are_all_checked(site: FeedSi
         (site.root / path.lstrip("/")).write_text((site.root / "feeds" / f"{SOURCE}.xml").read_text())
     (site.root / "robots.txt").write_text(ROBOTS_RULES + "".join(f"Disallow: {p}\n" for p in hidden))
     site.server.delays["/robots.txt"] = 1.0
-    feeds = ", ".join(f'"{site.base_url}{p}"' for p in [site.feed_path(SOURCE), *hidden])
     sources = tmp_path / "sources.toml"
     sources.write_text(
-        '[defaults]\nallow_private = true\ndelay = "0s"\nmax_age = "100000d"\n\n'
-        f'[[source]]\nname = "{SOURCE}"\nfeeds = [{feeds}]\nevery = "1h"\n',
+        site.sources_toml({SOURCE: 'every = "1h"'}, feeds={SOURCE: [site.feed_path(SOURCE), *hidden]}),
         encoding="utf-8",
     )
     db = tmp_path / "news.db"

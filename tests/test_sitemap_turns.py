@@ -56,8 +56,7 @@ def site(tmp_path: Path) -> Iterator[FeedSite]:
 def test_child_sitemaps_take_turns_and_every_one_is_read_once(site: FeedSite, tmp_path: Path) -> None:
     sources = tmp_path / "sources.toml"
     sources.write_text(
-        '[defaults]\nallow_private = true\ndelay = "0s"\nmax_age = "100000d"\n\n'
-        f'[[source]]\nname = "{SOURCE}"\nsitemaps = ["{site.base_url}/sitemap_index.xml"]\nevery = "1h"\n',
+        site.sources_toml({SOURCE: 'every = "1h"'}, feeds={SOURCE: []}, sitemaps={SOURCE: ["/sitemap_index.xml"]}),
         encoding="utf-8",
     )
     db = tmp_path / "news.db"
