@@ -1,6 +1,7 @@
 """Generate a local news site of N articles for the throughput benchmark (bench/throughput.py).
 
     .venv/bin/python bench/sitegen.py --articles 2000 [--out DIR] [--seed 1] [--sitemap-size 50000]
+                                      [--sitemap-style files|query]
 
 What it writes is meant to cost a crawler and an extractor what a real news site costs them:
 
@@ -12,13 +13,30 @@ What it writes is meant to cost a crawler and an extractor what a real news site
 - An RSS feed of the newest 200 articles whose links carry `utm_*` tracking parameters (as real
   feeds do: the same article as the sitemap's URL once canonicalised), a Google News sitemap of the
   newest 500, article sitemaps split at `--sitemap-size` URLs (50,000, the protocol's limit) under a
-  sitemap index, section fronts, a home page and robots.txt.
+  sitemap index, section fronts, a home page and robots.txt (whose ``Sitemap:`` line names the index).
+
+Where the sitemaps live is chosen by ``--sitemap-style``:
+
+- ``files`` (the default): files, as WordPress and most CMSs publish them: the index at
+  ``/sitemap_index.xml``, article sitemaps at ``/sitemaps/articles-K.xml``, the news sitemap at
+  ``/sitemaps/news.xml``.
+- ``query``: query URLs, as the Arc XP platform publishes them (Reuters, the Washington Post, many
+  regional papers): the index at ``/arc/outboundfeeds/sitemap-index/?outputType=xml``, article
+  sitemaps at ``/arc/outboundfeeds/sitemap/?outputType=xml&from=OFFSET`` (one per
+  ``--sitemap-size`` articles, OFFSET = the first article's position: 0, size, 2 x size, ...), the
+  news sitemap at ``/arc/outboundfeeds/news-sitemap/?outputType=xml``. No URL of a sitemap ends in
+  ``.xml``; a crawler has to know a sitemap from where it was listed (an index's ``<sitemap>``,
+  robots.txt), not from its name.
+
+Articles, feed, fronts and the content of every sitemap are the same in both styles; only the
+sitemaps' URLs differ (and so the index's ``<loc>`` and robots.txt's ``Sitemap:`` line).
 
 Everything is pre-rendered into one pack file so the server (bench/siteserver.py) does no templating
 per request: ``pages.bin`` holds each response body (article pages gzip-compressed, as a real server
-would send them), ``index.tsv`` maps each path to (offset, length, flags, content type). Feeds,
-sitemaps and robots.txt need absolute URLs, so they hold ``{{BASE}}``, replaced once when the server
-starts; article pages only use root-relative links and are served as they are.
+would send them), ``index.tsv`` maps each path (with its query string, for query-style sitemaps) to
+(offset, length, flags, content type). Feeds, sitemaps and robots.txt need absolute URLs, so they
+hold ``{{BASE}}``, replaced once when the server starts; article pages only use root-relative links
+and are served as they are.
 
 ``manifest.jsonl`` holds the truth for every article (title, authors, date, first and last body
 paragraphs, a phrase from each comment) so a benchmark can check that what a crawler stored is right.
@@ -47,6 +65,8 @@ FEED_SIZE = 200
 NEWS_SITEMAP_SIZE = 500
 SECTION_FRONT_SIZE = 40
 SITEMAP_LIMIT = 50_000  # the sitemaps protocol's maximum URLs per file
+SITEMAP_STYLES = ("files", "query")
+ARC_FEEDS = "/arc/outboundfeeds"  # where Arc XP sites publish their sitemaps
 NEWEST = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
@@ -561,8 +581,11 @@ def news_sitemap(articles: list[ArticleMeta]) -> str:
 
 
 def sitemap_index(paths: list[str]) -> str:
+    lastmod = NEWEST.isoformat()
+    # html.escape: a query-style sitemap's "&" is "&amp;" in XML
     maps = "".join(
-        f"<sitemap><loc>{{{{BASE}}}}{p}</loc><lastmod>{NEWEST.isoformat()}</lastmod></sitemap>" for p in paths
+        f"<sitemap><loc>{{{{BASE}}}}{html.escape(p, quote=False)}</loc><lastmod>{lastmod}</lastmod></sitemap>"
+        for p in paths
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
@@ -585,7 +608,33 @@ def front_page(title: str, articles: list[ArticleMeta], chrome: Chrome) -> str:
     )
 
 
-ROBOTS = "User-agent: *\nDisallow: /search\nDisallow: /login\n\nSitemap: {{BASE}}/sitemap_index.xml\n"
+def robots_txt(index_path: str) -> str:
+    return f"User-agent: *\nDisallow: /search\nDisallow: /login\n\nSitemap: {{{{BASE}}}}{index_path}\n"
+
+
+# --- where the sitemaps live ------------------------------------------------------------------
+
+
+def sitemap_index_path(style: str = "files") -> str:
+    """The sitemap index's path (and query) on a site of this sitemap style."""
+    if style == "files":
+        return "/sitemap_index.xml"
+    if style == "query":
+        return f"{ARC_FEEDS}/sitemap-index/?outputType=xml"
+    raise ValueError(f"sitemap style must be one of {', '.join(SITEMAP_STYLES)}, not {style!r}")
+
+
+def news_sitemap_path(style: str = "files") -> str:
+    sitemap_index_path(style)  # checks the style
+    return "/sitemaps/news.xml" if style == "files" else f"{ARC_FEEDS}/news-sitemap/?outputType=xml"
+
+
+def article_sitemap_path(style: str, offset: int, sitemap_size: int) -> str:
+    """The sitemap listing articles [offset, offset + sitemap_size)."""
+    sitemap_index_path(style)  # checks the style
+    if style == "files":
+        return f"/sitemaps/articles-{offset // sitemap_size + 1}.xml"
+    return f"{ARC_FEEDS}/sitemap/?outputType=xml&from={offset}"
 
 
 # --- the pack ---------------------------------------------------------------------------------
@@ -619,12 +668,22 @@ class PackWriter:
         (self.root / "index.tsv.tmp").replace(self.root / "index.tsv")
 
 
-def generate(out: Path, n: int, *, seed: int = 1, sitemap_size: int = SITEMAP_LIMIT, progress: bool = False) -> dict:
+def generate(
+    out: Path,
+    n: int,
+    *,
+    seed: int = 1,
+    sitemap_size: int = SITEMAP_LIMIT,
+    sitemap_style: str = "files",
+    progress: bool = False,
+) -> dict:
     """Write the site for `n` articles into `out`; returns its summary (also written as meta.json)."""
     if n < 1:
         raise ValueError("the site needs at least one article")
     if not 1 <= sitemap_size <= SITEMAP_LIMIT:
         raise ValueError(f"sitemap size must be between 1 and {SITEMAP_LIMIT}")
+    index_path = sitemap_index_path(sitemap_style)  # raises on an unknown style, before any writing
+    news_path = news_sitemap_path(sitemap_style)
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)
     started = time.monotonic()
@@ -646,13 +705,13 @@ def generate(out: Path, n: int, *, seed: int = 1, sitemap_size: int = SITEMAP_LI
     newest_first = articles[::-1]
     sitemap_paths = []
     for k in range(0, n, sitemap_size):
-        path = f"/sitemaps/articles-{k // sitemap_size + 1}.xml"
+        path = article_sitemap_path(sitemap_style, k, sitemap_size)
         pack.add(path, urlset(articles[k : k + sitemap_size]), "xml", templated=True)
         sitemap_paths.append(path)
-    pack.add("/sitemaps/news.xml", news_sitemap(newest_first[:NEWS_SITEMAP_SIZE]), "xml", templated=True)
-    pack.add("/sitemap_index.xml", sitemap_index(["/sitemaps/news.xml", *sitemap_paths]), "xml", templated=True)
+    pack.add(news_path, news_sitemap(newest_first[:NEWS_SITEMAP_SIZE]), "xml", templated=True)
+    pack.add(index_path, sitemap_index([news_path, *sitemap_paths]), "xml", templated=True)
     pack.add("/feeds/rss.xml", rss_feed(newest_first[:FEED_SIZE]), "rss", templated=True)
-    pack.add("/robots.txt", ROBOTS, "txt", templated=True)
+    pack.add("/robots.txt", robots_txt(index_path), "txt", templated=True)
     front_chrome = chrome["classic"]
     pack.add("/", front_page("Home", newest_first[:SECTION_FRONT_SIZE], front_chrome), "html", compress=True)
     for section in SECTIONS:
@@ -665,6 +724,8 @@ def generate(out: Path, n: int, *, seed: int = 1, sitemap_size: int = SITEMAP_LI
         "articles": n,
         "seed": seed,
         "sitemap_size": sitemap_size,
+        "sitemap_style": sitemap_style,
+        "sitemap_index": index_path,
         "article_sitemaps": len(sitemap_paths),
         "html_bytes": html_bytes,
         "mean_page_kb": round(html_bytes / n / 1024, 1),
@@ -676,19 +737,34 @@ def generate(out: Path, n: int, *, seed: int = 1, sitemap_size: int = SITEMAP_LI
     return summary
 
 
-def ensure_site(out: Path, n: int, *, seed: int = 1, sitemap_size: int = SITEMAP_LIMIT, progress: bool = False) -> dict:
+def ensure_site(
+    out: Path,
+    n: int,
+    *,
+    seed: int = 1,
+    sitemap_size: int = SITEMAP_LIMIT,
+    sitemap_style: str = "files",
+    progress: bool = False,
+) -> dict:
     """The site in `out`, generated only if it is missing or was made with other parameters."""
     meta_file = out / "meta.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        wanted = {"generator_version": GENERATOR_VERSION, "articles": n, "seed": seed, "sitemap_size": sitemap_size}
+        wanted = {"generator_version": GENERATOR_VERSION, "articles": n, "seed": seed, "sitemap_size": sitemap_size,
+                  "sitemap_style": sitemap_style}  # fmt: skip
+        # sites written before there were styles have no "sitemap_style": theirs is "files"
+        meta.setdefault("sitemap_style", "files")
+        meta.setdefault("sitemap_index", sitemap_index_path("files"))
         if all(meta.get(k) == v for k, v in wanted.items()):
             return meta
-    return generate(out, n, seed=seed, sitemap_size=sitemap_size, progress=progress)
+    return generate(out, n, seed=seed, sitemap_size=sitemap_size, sitemap_style=sitemap_style, progress=progress)
 
 
 def read_index(root: Path) -> dict[str, tuple[int, int, str, str]]:
-    """path -> (offset, length, flags, content type), as the server and the benches read it."""
+    """path -> (offset, length, flags, content type), as the server and the benches read it.
+
+    A query-style site's sitemaps are under their path and query string ("/a/?outputType=xml").
+    """
     index = {}
     for line in (root / "index.tsv").read_text(encoding="utf-8").splitlines():
         path, offset, length, flags, content_type = line.split("\t")
@@ -715,12 +791,20 @@ def iter_pages(root: Path, paths: list[str]) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate the throughput benchmark's news site.")
     parser.add_argument("--articles", type=int, required=True)
-    parser.add_argument("--out", type=Path, help="default: bench/out/site-N")
+    parser.add_argument("--out", type=Path, help="default: bench/out/site-N (site-N-query for --sitemap-style query)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sitemap-size", type=int, default=SITEMAP_LIMIT)
+    parser.add_argument(
+        "--sitemap-style",
+        choices=SITEMAP_STYLES,
+        default="files",
+        help="files: /sitemap_index.xml and /sitemaps/*.xml; query: Arc XP's /arc/outboundfeeds/...?outputType=xml",
+    )
     args = parser.parse_args(argv)
-    out = args.out or Path(__file__).resolve().parent / "out" / f"site-{args.articles}"
-    summary = generate(out, args.articles, seed=args.seed, sitemap_size=args.sitemap_size, progress=True)
+    name = f"site-{args.articles}" + ("" if args.sitemap_style == "files" else f"-{args.sitemap_style}")
+    out = args.out or Path(__file__).resolve().parent / "out" / name
+    summary = generate(out, args.articles, seed=args.seed, sitemap_size=args.sitemap_size,
+                       sitemap_style=args.sitemap_style, progress=True)  # fmt: skip
     print(json.dumps(summary))
     return 0
 

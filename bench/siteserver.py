@@ -9,6 +9,11 @@ responses that need absolute URLs (feeds, sitemaps, robots.txt) have ``{{BASE}}`
 start-up. Article pages are stored gzip-compressed and sent with ``Content-Encoding: gzip`` to
 clients that accept it (every crawler here does), as a real server would.
 
+A request's target is looked up whole first (path and query string: a query-style site's sitemaps,
+``/arc/outboundfeeds/sitemap/?outputType=xml&from=0``, are stored so), in any order of its query
+parameters, as the application behind a real URL like that would read them; then by its bare
+path, so an article asked for with ``?utm_source=...`` is the article.
+
 HTTP/1.1 keep-alive and pipelining are supported; only GET and HEAD. ``GET /__stats`` answers a
 JSON object with the number of requests served and this process's CPU seconds.
 """
@@ -25,6 +30,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -34,28 +40,49 @@ NOT_FOUND = b"<html><body><h1>Not Found</h1></body></html>"
 MAX_HEADER = 64 * 1024
 
 
+def _query_key(query: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(parse_qsl(query, keep_blank_values=True)))
+
+
 class PackedSite:
-    """Every response body of a generated site, by path, ready to send."""
+    """Every response body of a generated site, by path (and query), ready to send."""
 
     def __init__(self, root: Path, base_url: str) -> None:
         self.file = open(root / "pages.bin", "rb")  # noqa: SIM115 (kept open for the mmap)
         self.data = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
-        self.entries: dict[str, tuple[int, int, bool, bytes]] = {}  # path -> offset, length, gzip, type
+        self.entries: dict[str, tuple[int, int, bool, bytes]] = {}  # target -> offset, length, gzip, type
         self.rendered: dict[str, bytes] = {}  # templated bodies, {{BASE}} replaced once
+        # path -> {sorted query parameters -> stored target}, for the targets stored with a query
+        self.by_query: dict[str, dict[tuple[tuple[str, str], ...], str]] = {}
         base = base_url.encode()
-        for path, (offset, length, flags, content_type) in read_index(root).items():
-            self.entries[path] = (offset, length, flags == "gz", content_type.encode())
+        for target, (offset, length, flags, content_type) in read_index(root).items():
+            self.entries[target] = (offset, length, flags == "gz", content_type.encode())
             if flags == "tpl":
-                self.rendered[path] = self.data[offset : offset + length].replace(b"{{BASE}}", base)
+                self.rendered[target] = self.data[offset : offset + length].replace(b"{{BASE}}", base)
+            path, question, query = target.partition("?")
+            if question:
+                self.by_query.setdefault(path, {})[_query_key(query)] = target
 
-    def lookup(self, path: str, accepts_gzip: bool) -> tuple[bytes | memoryview, bytes, bool] | None:
-        """(body, content type, gzip-encoded) for a path, or None."""
-        entry = self.entries.get(path)
-        if entry is None:
+    def resolve(self, target: str) -> str | None:
+        """The stored target that answers a request target: itself, the same query in another
+        order, or (for any other query, e.g. utm_* on an article) its bare path."""
+        if target in self.entries:
+            return target
+        path, question, query = target.partition("?")
+        if question and path in self.by_query:  # only paths stored with a query pay for parsing one
+            found = self.by_query[path].get(_query_key(query))
+            if found is not None:
+                return found
+        return path if path in self.entries else None
+
+    def lookup(self, target: str, accepts_gzip: bool) -> tuple[bytes | memoryview, bytes, bool] | None:
+        """(body, content type, gzip-encoded) for a request target (path and query), or None."""
+        key = self.resolve(target)
+        if key is None:
             return None
-        offset, length, gz, content_type = entry
-        if path in self.rendered:
-            return self.rendered[path], content_type, False
+        offset, length, gz, content_type = self.entries[key]
+        if key in self.rendered:
+            return self.rendered[key], content_type, False
         body = memoryview(self.data)[offset : offset + length]
         if gz and not accepts_gzip:
             return gzip.decompress(body), content_type, False  # rare: only clients without gzip
@@ -95,14 +122,14 @@ class HttpProtocol(asyncio.Protocol):
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             headers[name.strip().lower()] = value.strip().lower()
-        path = target.split(b"?", 1)[0].decode("latin-1")
+        target_text = target.decode("latin-1")
         keep_alive = headers.get(b"connection") != b"close" and version == b"HTTP/1.1"
         self.server.requests += 1
-        if path == "/__stats":
+        if target_text.partition("?")[0] == "/__stats":
             body: bytes | memoryview = json.dumps(self.server.stats()).encode()
             status, content_type, gz = b"200 OK", b"application/json", False
         else:
-            found = self.server.site.lookup(path, b"gzip" in headers.get(b"accept-encoding", b""))
+            found = self.server.site.lookup(target_text, b"gzip" in headers.get(b"accept-encoding", b""))
             if found is None:
                 self.server.not_found += 1
                 body, status, content_type, gz = NOT_FOUND, b"404 Not Found", b"text/html", False

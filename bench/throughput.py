@@ -1,19 +1,23 @@
 """Throughput and memory at scale: the real pipeline crawling a generated news site on 127.0.0.1.
 
     .venv/bin/python bench/throughput.py --articles 2000 [--articles 5000 ...] [--peers] [--profile]
-                                         [--results bench/RESULTS.md]
+                                         [--sitemap-style files|query] [--results bench/RESULTS.md]
 
 For each N it:
 
 1. generates (or reuses, in bench/out/site-N) a site of N articles with bench/sitegen.py and serves
-   it from a separate process (bench/siteserver.py: pre-rendered bytes, little CPU);
+   it from a separate process (bench/siteserver.py: pre-rendered bytes, little CPU). With
+   ``--sitemap-style query`` the site publishes its sitemaps at Arc XP's query URLs
+   (/arc/outboundfeeds/sitemap-index/?outputType=xml, ...; see bench/sitegen.py) and lives in
+   bench/out/site-N-query;
 2. measures the raw single-process rate of ``trafilatura.bare_extraction(html, url=url,
    with_metadata=True)`` on a sample of the same pages (before and after the crawl, as the machine
    is shared), and of the project's own ``extract_article`` on the same sample;
 3. crawls the site through the real pipeline: ``scrapy crawl news -a source=bench`` as a subprocess,
-   with the site's sitemap index and feed as seeds, ``allow_private = true``, ``delay = "0s"`` and
-   ``-s AUTOTHROTTLE_ENABLED=0 -s CONCURRENT_REQUESTS_PER_DOMAIN=16`` so politeness is off, and
-   bench/stagetimer.py enabled with ``-s EXTENSIONS=...`` to time the pipeline stages in-process;
+   with the site's sitemap index (files or query URL) and feed as seeds, ``allow_private = true``,
+   ``delay = "0s"`` and ``-s AUTOTHROTTLE_ENABLED=0 -s CONCURRENT_REQUESTS_PER_DOMAIN=16`` so
+   politeness is off, and bench/stagetimer.py enabled with ``-s EXTENSIONS=...`` to time the
+   pipeline stages in-process;
 4. samples every process of the crawl (the crawl process, the forkserver, the extraction workers)
    through /proc (bench/proctree.py) for CPU and peak memory;
 5. checks what was stored against the site's manifest (title, authors, date, body, no comments);
@@ -28,7 +32,10 @@ rest of the reactor thread (Scrapy, HTTP, gzip, sitemap/feed parsing, scheduling
 
 With ``--results FILE`` the section "## Throughput and memory (bench/throughput.py)" of FILE is
 replaced (other sections are kept; ``--notes FILE`` appends analysis to it). Each run's measurements
-go to bench/out/throughput-N.json; ``--report-from JSON...`` rewrites the section from saved runs.
+go to bench/out/throughput-N.json (throughput-N-query.json for a query-style site); ``--report-from
+JSON...`` rewrites the section from saved runs. The sitemap style is recorded in the JSON
+(``sitemap_style``) and a query-style run is marked "(query sitemaps)" in the report; runs saved
+before there were styles were all of the files style and are reported as before.
 """
 
 from __future__ import annotations
@@ -55,7 +62,14 @@ sys.path.insert(0, str(ROOT))  # before bench/, whose extraction.py would shadow
 
 from bench.proctree import TreeResult, run_measured  # noqa: E402
 from bench.results import write_section  # noqa: E402
-from bench.sitegen import SITEMAP_LIMIT, ensure_site, iter_pages, read_manifest  # noqa: E402
+from bench.sitegen import (  # noqa: E402
+    SITEMAP_LIMIT,
+    SITEMAP_STYLES,
+    ensure_site,
+    iter_pages,
+    read_manifest,
+    sitemap_index_path,
+)
 
 OUT = ROOT / "bench" / "out"
 PEERS_VENV = OUT / "peers-venv"
@@ -215,12 +229,12 @@ def stored_records(db_path: Path) -> list[dict[str, Any]]:
 # --- the crawl ----------------------------------------------------------------------------
 
 
-def write_sources(path: Path, base_url: str) -> None:
+def write_sources(path: Path, base_url: str, sitemap_style: str = "files") -> None:
     path.write_text(
         f"""[[source]]
 name = "{SOURCE_NAME}"
 every = "1h"
-sitemaps = ["{base_url}/sitemap_index.xml"]
+sitemaps = ["{base_url}{sitemap_index_path(sitemap_style)}"]
 feeds = ["{base_url}/feeds/rss.xml"]
 allow_private = true
 delay = "0s"
@@ -312,7 +326,7 @@ def machine_cpu() -> tuple[float, float]:
 
 
 def run_crawl(site: ServedSite, work: Path, args: argparse.Namespace, profile: Path | None) -> dict:
-    write_sources(work / "sources.toml", site.base_url)
+    write_sources(work / "sources.toml", site.base_url, args.sitemap_style)
     command = crawl_command(work, args.concurrency, args.workers, dict(args.set), args.trace_memory)
     exclude = None
     if profile is not None:
@@ -391,15 +405,25 @@ def crawl_counts(db_path: Path) -> dict[str, int]:
 # --- one N -----------------------------------------------------------------------------------
 
 
+def site_name(n: int, sitemap_size: int = SITEMAP_LIMIT, sitemap_style: str = "files") -> str:
+    """bench/out/NAME of the generated site: one per parameter set, so each stays cached."""
+    name = f"site-{n}" if sitemap_size == SITEMAP_LIMIT else f"site-{n}-sitemaps-of-{sitemap_size}"
+    return name if sitemap_style == "files" else f"{name}-{sitemap_style}"
+
+
+def result_name(n: int, sitemap_style: str = "files") -> str:
+    return f"throughput-{n}.json" if sitemap_style == "files" else f"throughput-{n}-{sitemap_style}.json"
+
+
 def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    site_dir = OUT / (
-        f"site-{n}" if args.sitemap_size == SITEMAP_LIMIT else f"site-{n}-sitemaps-of-{args.sitemap_size}"
+    site_dir = OUT / site_name(n, args.sitemap_size, args.sitemap_style)
+    print(f"[N={n}] site in {site_dir} ({args.sitemap_style} sitemaps)", file=sys.stderr)
+    site_meta = ensure_site(
+        site_dir, n, sitemap_size=args.sitemap_size, sitemap_style=args.sitemap_style, progress=True
     )
-    print(f"[N={n}] site in {site_dir}", file=sys.stderr)
-    site_meta = ensure_site(site_dir, n, sitemap_size=args.sitemap_size, progress=True)
     manifest = read_manifest(site_dir)
     pages = sample_pages(site_dir, manifest, min(n, args.raw_sample))
-    result: dict[str, Any] = {"articles": n, "site": site_meta}
+    result: dict[str, Any] = {"articles": n, "sitemap_style": args.sitemap_style, "site": site_meta}
     with ServedSite(site_dir) as site, tempfile.TemporaryDirectory(prefix=f"bench-{n}-") as tmp:
         work = Path(tmp)
         print(f"[N={n}] extraction rates on {len(pages)} pages ...", file=sys.stderr)
@@ -430,7 +454,9 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         if args.peers:
             from bench.peers import run_peers
 
-            result["peers"] = run_peers(site_dir, manifest, work / "peers", concurrency=args.concurrency)
+            result["peers"] = run_peers(
+                site_dir, manifest, work / "peers", concurrency=args.concurrency, sitemap_style=args.sitemap_style
+            )
     result["rates"] = derive_rates(result)
     return result
 
@@ -537,11 +563,33 @@ def stage_rows(r: dict[str, Any]) -> list[tuple[str, float, float, float]]:
     return [(label, cpu[key], 1000 * cpu[key] / n_new, 100 * cpu[key] / total) for key, label in labels.items()]
 
 
+def style_note(r: dict[str, Any]) -> str:
+    """What the report adds after N for a run's sitemap style: "(query sitemaps)" for a query-style
+    site, nothing for the files style, which every run saved before there were styles (no
+    "sitemap_style" key) was on, so their report is unchanged."""
+    style = r.get("sitemap_style", "files")
+    return "" if style == "files" else f" ({style} sitemaps)"
+
+
+def with_style(text: str, r: dict[str, Any]) -> str:
+    """`text` (a cell naming the run) followed by style_note(r); unchanged for the files style."""
+    note = style_note(r)
+    return text.rstrip() + note if note else text
+
+
+def run_label(r: dict[str, Any]) -> str:
+    """The N column's cell: N, then the run's label and sitemap style if any."""
+    return f"{r['articles']:,}{' ' + r['label'] if r.get('label') else ''}{style_note(r)}"
+
+
 def print_result(r: dict[str, Any]) -> None:
     c = r["crawl"]
     rates = r["rates"]
     ext = r["extraction"]
-    print(f"\nN={r['articles']}: {r['counts']['articles_new']} stored in {c['wall_s']:.1f}s "
+    style = r.get("sitemap_style", "files")
+    index = (r.get("site") or {}).get("sitemap_index") or sitemap_index_path(style)
+    print(f"\nN={r['articles']} ({style} sitemaps, index {index}): {r['counts']['articles_new']} stored "
+          f"in {c['wall_s']:.1f}s "
           f"= {rates['stored_per_s']:.1f}/s (steady {rates['steady_stored_per_s'] or 0:.1f}/s); "
           f"trafilatura alone {ext.get('raw_wall_per_s', 0):.1f}/s wall, {ext['raw_per_s']:.1f}/s CPU; "
           f"ratio (wall) {rates.get('ratio_wall', 0):.2f}, projected on idle cores "
@@ -568,7 +616,7 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         out.append("Commands:")
         out.append("")
         for r in results:
-            label = f"N={r['articles']:,} {r.get('label', '')}".strip()
+            label = f"N={r['articles']:,} {r.get('label', '')}".strip() + style_note(r)
             out.append(f"- {label}: `{r.get('command_line') or command}`")
     out.append("")
     out.append("The machine is shared with other jobs, so wall-clock rates vary between runs; *cores ours / busy*")
@@ -590,7 +638,7 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         machine_use = r["crawl"].get("machine")
         cores = f"{machine_use['pipeline_cores']:.2f} / {machine_use['busy_cores']:.2f}" if machine_use else "n/a"
         out.append(
-            f"| {r['articles']:,}{' ' + r['label'] if r.get('label') else ''} "
+            f"| {run_label(r)} "
             f"| {r['counts']['articles_new']:,} ({r['quality']['correct']:,}) "
             f"| {r['crawl']['wall_s']:.0f} | {rates['stored_per_s']:.1f} "
             f"| {wall_cells} "
@@ -602,7 +650,9 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
     out.append("")
     out.append("CPU by stage (ms per stored article, share of the pipeline's CPU):")
     out.append("")
-    out.append("| stage | " + " | ".join(f"N={r['articles']:,} {r.get('label', '')}" for r in results) + " |")
+    out.append(
+        "| stage | " + " | ".join(with_style(f"N={r['articles']:,} {r.get('label', '')}", r) for r in results) + " |"
+    )
     out.append("|---|" + "---|" * len(results))
     rows = [stage_rows(r) for r in results]
     for i, (label, *_rest) in enumerate(rows[0]):
@@ -619,7 +669,8 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         workers = [*by_role.get("workers", []), "-", "-"]
         cells = [", ".join(by_role.get("crawl", ["-"])), ", ".join(by_role.get("forkserver", ["-"])),
                  workers[0], workers[1], ", ".join(by_role.get("other", ["-"]))]  # fmt: skip
-        out.append(f"| {r['articles']:,} {r.get('label', '')} | " + " | ".join(cells) + " |")
+        name = with_style(f"{r['articles']:,} {r.get('label', '')}", r)
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
     peers = [r for r in results if r.get("peers")]
     if peers:
         out.append("")
@@ -630,19 +681,20 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in peers:
             q = r["quality"]
+            n_cell = f"{r['articles']:,}{style_note(r)}"
             out.append(
-                f"| {r['articles']:,} | ours (scrapy crawl news) | {q['records']:,} | {q['distinct_articles']:,} "
+                f"| {n_cell} | ours (scrapy crawl news) | {q['records']:,} | {q['distinct_articles']:,} "
                 f"| {q['correct']:,} | {q['duplicates']} | {q['not_articles']} | {r['crawl']['wall_s']:.0f} "
                 f"| {r['rates']['stored_per_s']:.1f} | {r['crawl']['cpu']['total_sampled']:.0f} "
                 f"| {r['crawl']['memory']['peak_rss_sum_mb']:.0f} | {r['crawl']['memory']['peak_pss_sum_mb']:.0f} |"
             )
             for peer in r["peers"].values():
                 if "error" in peer and "quality" not in peer:
-                    out.append(f"| {r['articles']:,} | {peer['peer']} | failed: {peer['error']} |||||||||")
+                    out.append(f"| {n_cell} | {peer['peer']} | failed: {peer['error']} |||||||||")
                     continue
                 pq = peer["quality"]
                 out.append(
-                    f"| {r['articles']:,} | {peer['peer']} | {peer['stored']:,} | {pq['distinct_articles']:,} "
+                    f"| {n_cell} | {peer['peer']} | {peer['stored']:,} | {pq['distinct_articles']:,} "
                     f"| {pq['correct']:,} | {pq['duplicates']} | {pq['not_articles']} | {peer['wall_s']:.0f} "
                     f"| {peer['stored_per_s']:.1f} | {peer['cpu_s']:.0f} | {peer['peak_rss_sum_mb']:.0f} "
                     f"| {peer['peak_pss_sum_mb']:.0f} |"
@@ -671,6 +723,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=SITEMAP_LIMIT,
         help="URLs per article sitemap of the generated site (default: the protocol's limit, 50,000)",
+    )
+    parser.add_argument(
+        "--sitemap-style",
+        choices=SITEMAP_STYLES,
+        default="files",
+        help="where the generated site's sitemaps live: files (/sitemap_index.xml, /sitemaps/*.xml) or query "
+        "(Arc XP: /arc/outboundfeeds/sitemap-index/?outputType=xml, ...); default: %(default)s",
     )
     parser.add_argument("--raw-sample", type=int, default=400, help="pages timed for the raw extraction rate")
     parser.add_argument("--peers", action="store_true", help="also run trafilatura's CLI and news-please")
@@ -706,7 +765,9 @@ def main(argv: list[str] | None = None) -> int:
         result = run_one(n, args)
         result["command_line"] = command
         result["label"] = args.label
-        (OUT / f"throughput-{n}.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+        (OUT / result_name(n, args.sitemap_style)).write_text(
+            json.dumps(result, indent=1, default=str), encoding="utf-8"
+        )
         print_result(result)
         results.append(result)
     if args.results:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from lxml import html as lxml_html
 
+from bench.peers import trafilatura_sitemap_input
 from bench.sitegen import SITEMAP_LIMIT, ensure_site, generate, iter_pages, read_index, read_manifest
-from bench.throughput import judge
+from bench.throughput import judge, write_sources
 from spiders.discovery import SitemapLink, iter_sitemap, parse_feed
 from urls import canonical_url
 
@@ -28,6 +32,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("site")
     generate(root, N, seed=7, sitemap_size=10)
     return root
+
+
+@pytest.fixture(scope="module")
+def query_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same site with its sitemaps at Arc XP's query URLs."""
+    root = tmp_path_factory.mktemp("query-site")
+    generate(root, N, seed=7, sitemap_size=10, sitemap_style="query")
+    return root
+
+
+QUERY_INDEX = "/arc/outboundfeeds/sitemap-index/?outputType=xml"
+QUERY_NEWS = "/arc/outboundfeeds/news-sitemap/?outputType=xml"
 
 
 def body(root: Path, path: str) -> bytes:
@@ -104,6 +120,86 @@ def test_generation_is_deterministic_and_reused(site: Path, tmp_path: Path) -> N
 def test_sitemap_size_is_bounded_by_the_protocol(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sitemap size"):
         generate(tmp_path, 3, sitemap_size=SITEMAP_LIMIT + 1)
+
+
+def test_query_style_puts_only_the_sitemaps_at_arc_xp_query_urls(site: Path, query_site: Path) -> None:
+    index = [link.url.removeprefix(BASE) for link in iter_sitemap(body(query_site, QUERY_INDEX))]
+    assert index == [QUERY_NEWS] + [f"/arc/outboundfeeds/sitemap/?outputType=xml&from={k}" for k in (0, 10, 20)]
+    assert b"&amp;from=10<" in body(query_site, QUERY_INDEX)  # escaped in the XML
+    files_index = [link.url.removeprefix(BASE) for link in iter_sitemap(body(site, "/sitemap_index.xml"))]
+    for query_path, files_path in zip(index, files_index, strict=True):  # the same sitemaps, elsewhere
+        assert body(query_site, query_path) == body(site, files_path)
+    assert f"Sitemap: {BASE}{QUERY_INDEX}\n" in body(query_site, "/robots.txt").decode()
+    files, query = read_index(site), read_index(query_site)
+    assert not any(path.endswith(".xml") and "sitemap" in path for path in query)
+    shared = [path for path in files if path in query]  # articles, feed, fronts, robots.txt
+    assert len(shared) == len(files) - len(index) - 1
+    assert all(body(query_site, path) == body(site, path) for path in shared if path != "/robots.txt")
+    assert json.loads((query_site / "meta.json").read_text())["sitemap_style"] == "query"
+
+
+def test_sitemap_style_is_part_of_the_cached_site(tmp_path: Path) -> None:
+    generate(tmp_path, 3, seed=7)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert (meta["sitemap_style"], meta["sitemap_index"]) == ("files", "/sitemap_index.xml")
+    del meta["sitemap_style"], meta["sitemap_index"]  # as a site written before there were styles
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    stamp = (tmp_path / "pages.bin").stat().st_mtime_ns
+    assert ensure_site(tmp_path, 3, seed=7)["sitemap_style"] == "files"
+    assert (tmp_path / "pages.bin").stat().st_mtime_ns == stamp  # still the files style: reused
+    assert ensure_site(tmp_path, 3, seed=7, sitemap_style="query")["sitemap_style"] == "query"
+    assert QUERY_INDEX in read_index(tmp_path)
+    with pytest.raises(ValueError, match="sitemap style"):
+        generate(tmp_path / "bad", 3, sitemap_style="paths")
+
+
+def test_crawlers_are_pointed_at_the_index_of_each_style(tmp_path: Path) -> None:
+    write_sources(tmp_path / "files.toml", BASE)
+    write_sources(tmp_path / "query.toml", BASE, "query")
+    assert f'sitemaps = ["{BASE}/sitemap_index.xml"]' in (tmp_path / "files.toml").read_text()
+    assert f'sitemaps = ["{BASE}{QUERY_INDEX}"]' in (tmp_path / "query.toml").read_text()
+    assert trafilatura_sitemap_input(BASE) == f"{BASE}/sitemap_index.xml"
+    assert trafilatura_sitemap_input(BASE, "query") == f"{BASE}/"  # robots.txt names the index
+
+
+@contextmanager
+def served(root: Path) -> Iterator[str]:
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "siteserver.py"), "--site", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        yield server.stdout.readline().strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+
+
+def test_server_answers_query_urls_whole_then_by_bare_path(query_site: Path) -> None:
+    with served(query_site) as base:
+        conn = http.client.HTTPConnection(urlsplit(base).hostname, urlsplit(base).port, timeout=10)
+        conn.request("GET", "/robots.txt")
+        assert f"Sitemap: {base}{QUERY_INDEX}" in response_text(conn)
+        conn.request("GET", QUERY_INDEX)
+        index = response_text(conn)
+        assert f"<loc>{base}/arc/outboundfeeds/sitemap/?outputType=xml&amp;from=10</loc>" in index
+        child = body(query_site, "/arc/outboundfeeds/sitemap/?outputType=xml&from=10")
+        conn.request("GET", "/arc/outboundfeeds/sitemap/?outputType=xml&from=10")
+        assert response_text(conn).encode() == child.replace(BASE.encode(), base.encode())
+        conn.request("GET", "/arc/outboundfeeds/sitemap/?from=10&outputType=xml")  # as courlan reorders it
+        assert response_text(conn).encode() == child.replace(BASE.encode(), base.encode())
+        page = read_manifest(query_site)[0]["path"]
+        conn.request("GET", page + "?utm_source=rss&utm_medium=feed")  # an article: by its bare path
+        assert response_text(conn) == body(query_site, page).decode()
+        for missing in ("/arc/outboundfeeds/sitemap/?outputType=xml&from=5", "/arc/outboundfeeds/sitemap/"):
+            conn.request("GET", missing)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 404
+        conn.close()
 
 
 def test_server_sends_stored_bytes_gzip_and_keeps_connections_alive(site: Path) -> None:
