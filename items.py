@@ -71,7 +71,7 @@ class ArticleItem:
     is_amp: bool = False
     provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
     signature: bytes = b""  # MinHash of the body (near_duplicates.py), computed with the extraction
-    raw_html: CompressedHtml | None = None  # `html` compressed for raw_pages by the extraction worker
+    raw_html: CompressedHtml | None = None  # `html` for raw_pages: the wire's gzip bytes, or zstd by a worker
 
     # Set by CanonicalUrlPipeline: other URLs of this article, with why they map to it.
     aliases: dict[str, str] = field(default_factory=dict)

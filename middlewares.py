@@ -15,6 +15,8 @@ Downloader middlewares (their order is set in settings.DOWNLOADER_MIDDLEWARES):
   cannot be read (a network error, a 5xx or 429 after retries) refuses the host's pages for a
   while instead of allowing them all.
 - RetryAfterMiddleware: a 429 or 503 with Retry-After is retried after that long, not at once.
+- WireBodyMiddleware: an article page's gzip bytes are kept as they came, before Scrapy
+  decompresses them, so raw_pages stores them without compressing the page again.
 - BinaryBodyMiddleware: a binary file served as text/html is refused, not parsed.
 - CharsetMiddleware: HTML that declares no encoding is decoded by what its text looks like.
 - GuardedRedirectMiddleware, GuardedMetaRefreshMiddleware: Scrapy's, except that a redirect
@@ -414,6 +416,19 @@ def binary_kind(body: bytes) -> str | None:
     if head.startswith(TEXT_BOMS):  # UTF-16 text is full of NUL bytes
         return None
     return "binary data" if b"\x00" in head else None
+
+
+class WireBodyMiddleware:
+    """Keeps the compressed body of an article page in ``meta["news_wire_body"]`` as
+    (Content-Encoding, bytes): the spider stores it as raw_pages' copy when it is gzip
+    (raw_html.from_wire). It sits just before HttpCompressionMiddleware on the way back.
+    """
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        coding = response.headers.get(b"Content-Encoding")
+        if coding and request.meta.get("news_kind") == "article" and 200 <= response.status < 300:
+            request.meta["news_wire_body"] = (coding, response.body)  # a reference: no copy
+        return response
 
 
 class BinaryBodyMiddleware:

@@ -96,8 +96,8 @@ def _batch(db: Database, *, after: str, source: str | None, since: str | None, l
         params.append(since)
     columns = ", ".join(f"a.{name}" for name in FIELDS)
     sql = (
-        f"SELECT a.url, {columns}, r.html_zstd, r.html_zlib FROM articles a JOIN raw_pages r ON r.url = a.url "
-        f"WHERE {' AND '.join(where)} ORDER BY a.url LIMIT ?"
+        f"SELECT a.url, {columns}, r.html_gzip, r.charset, r.html_zstd, r.html_zlib"
+        f" FROM articles a JOIN raw_pages r ON r.url = a.url WHERE {' AND '.join(where)} ORDER BY a.url LIMIT ?"
     )
     cursor = db.execute(sql, [*params, limit])
     names = [d[0] for d in cursor.description]

@@ -5,7 +5,7 @@ Tables (documented column by column in metadata.yml and the README):
 - ``sources``      the configured sources, refreshed from the sources file at each crawl
 - ``articles``     one row per article, keyed by its canonical URL, with ``articles_fts`` over it
 - ``url_aliases``  other URLs of a stored article (redirects, AMP pages, canonical links, copies)
-- ``raw_pages``    the fetched HTML of each article, zstd-compressed, for re-extraction
+- ``raw_pages``    the fetched HTML of each article, compressed (gzip as sent, or zstd), for re-extraction
 - ``crawl_runs``   one row per crawl of a source, with its status and counts
 - ``failures``     every fetch, parse, extract or store failure, with the run it happened in
 """
@@ -383,3 +383,17 @@ def resign_bodies_with_numpy_minhash(db: Database) -> None:
         )
         last = rows[-1][0]
     _rebuild_signature_bands(db)
+
+
+# --- raw HTML kept as the gzip bytes it came in ---------------------------------------------------
+
+
+@migrations()
+def keep_raw_html_as_sent(db: Database) -> None:
+    # A page that came gzip-compressed is stored as those bytes (html_gzip) with the charset it was
+    # decoded with: no CPU spent compressing it again. Other pages stay zstd (raw_html.py).
+    columns = db["raw_pages"].columns_dict
+    if "html_gzip" not in columns:
+        db["raw_pages"].add_column("html_gzip", bytes)
+    if "charset" not in columns:
+        db["raw_pages"].add_column("charset", str)

@@ -66,8 +66,10 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "middlewares.StrictRobotsTxtMiddleware": 100,  # an unreadable robots.txt refuses, not allows
     "middlewares.RetryAfterMiddleware": 555,  # waits, then Scrapy's RetryMiddleware (550) retries
-    # Responses come back down the numbers: decompressed (590), then checked for binary
-    # content (586), then decoded (584), before the meta refresh (580) reads the text.
+    # Responses come back down the numbers: an article's gzip bytes kept for raw_pages (595),
+    # decompressed (590), checked for binary content (586), decoded (584), and only then is the
+    # text read for a meta refresh (580).
+    "middlewares.WireBodyMiddleware": 595,
     "middlewares.BinaryBodyMiddleware": 586,
     "middlewares.CharsetMiddleware": 584,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
@@ -105,7 +107,7 @@ NEWS_SOURCES_FILE = os.environ.get("NEWS_SOURCES_FILE", "sources.toml")
 NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
 # Pages with fewer words in the extracted body are not articles (listings, consent walls, errors).
 NEWS_MIN_WORDS = 80
-# Keep the fetched HTML (zstd-compressed) so the archive can be re-extracted later.
+# Keep the fetched HTML (as gzip bytes from the wire, or zstd) so the archive can be re-extracted.
 NEWS_KEEP_RAW_HTML = True
 # Stored articles are fetched again this long after they were first seen, to catch updates
 # and take-downs ("" turns re-visits off). A changed sitemap lastmod or feed date also triggers one.

@@ -4,6 +4,8 @@
 - Replaces ``{{BASE}}`` in .html, .xml and .txt files with the server's own base URL, because
   feeds, sitemaps and canonical links need absolute URLs.
 - Answers ``X.xml.gz`` by gzipping ``X.xml`` when no such file exists.
+- Sends HTML pages gzip-compressed (``Content-Encoding: gzip``) to clients that accept it, as
+  news sites do.
 - Keeps a log of every request (``server.requests``, or ``GET /__log`` as JSON) so tests can
   assert what a crawl fetched, e.g. that robots.txt was obeyed.
 - Fault pages: ``/broken/server-error.html`` answers 500.
@@ -67,6 +69,7 @@ class SiteServer(ThreadingHTTPServer):
         self.started = time.time()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.gzip_html = True  # False: HTML sent uncompressed, as some servers do
 
     @property
     def base_url(self) -> str:
@@ -191,6 +194,10 @@ class SiteHandler(BaseHTTPRequestHandler):
     ) -> None:
         if log:
             self.server.log(LoggedRequest("GET", self.path, status, self.headers.get("User-Agent", "")))
+        accepts_gzip = "gzip" in self.headers.get("Accept-Encoding", "")
+        if status == 200 and content_type.startswith("text/html") and accepts_gzip and self.server.gzip_html:
+            body = gzip.compress(body, compresslevel=6, mtime=0)
+            headers = {**(headers or {}), "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for name, value in (headers or {}).items():

@@ -19,9 +19,10 @@ from raw_html import CompressedHtml
 def encode_item(item: ArticleItem, run_id: int | None = None) -> str:
     row = dataclasses.asdict(item)
     row["signature"] = base64.b64encode(item.signature).decode("ascii")
-    if item.raw_html is not None:  # compressed by the extraction worker: the HTML travels as that
+    if item.raw_html is not None:  # compressed already (wire gzip or a worker's zstd): the HTML travels as that
+        size, data, codec, charset = item.raw_html
         row["html"] = ""
-        row["raw_html"] = [item.raw_html.size, base64.b64encode(item.raw_html.zstd).decode("ascii")]
+        row["raw_html"] = [size, base64.b64encode(data).decode("ascii"), codec, charset]
     row["kind"], row["run_id"] = "item", run_id
     return json.dumps(row, ensure_ascii=False)
 
@@ -30,6 +31,6 @@ def decode_item(row: dict[str, Any]) -> ArticleItem:
     fields = {name: value for name, value in row.items() if name not in ("kind", "run_id")}
     fields["signature"] = base64.b64decode(fields["signature"])
     if fields.get("raw_html") is not None:
-        size, data = fields["raw_html"]
-        fields["raw_html"] = CompressedHtml(size, base64.b64decode(data))
+        size, data, *codec_and_charset = fields["raw_html"]  # [size, data] from before gzip was kept
+        fields["raw_html"] = CompressedHtml(size, base64.b64decode(data), *codec_and_charset)
     return ArticleItem(**fields)

@@ -92,5 +92,6 @@ class ExtractPipeline:
     async def _extract(self, item: ArticleItem) -> dict:
         if self.pool is None:
             return extract_page(item.html, item.url, item.hints)
-        future = self.pool.submit(extract_page, item.html, item.url, item.hints, self.keep_raw)
+        compress = self.keep_raw and item.raw_html is None  # not when the page came gzipped
+        future = self.pool.submit(extract_page, item.html, item.url, item.hints, compress)
         return await asyncio.wrap_future(future)

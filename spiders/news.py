@@ -25,6 +25,7 @@ from archive import Archive, utc_now
 from distributed.worker import SharedRound
 from extensions import report_failure
 from items import ArticleItem
+from raw_html import from_wire
 from revisits import oldest_relevant, parse_schedule, revisit_due
 from sources import SourceConfigError, adhoc_source, find_source, load_sources
 from spiders.discovery import (
@@ -297,6 +298,7 @@ class NewsSpider(Spider):
             )
             return
         redirects = response.meta.get("redirect_urls") or [response.url]
+        wire = response.meta.pop("news_wire_body", None)
         yield ArticleItem(
             url=response.url,
             requested_url=redirects[0],
@@ -307,6 +309,7 @@ class NewsSpider(Spider):
             content_type=self._content_type(response),
             discovered_via=via,
             hints=hints,
+            raw_html=from_wire(wire[0], wire[1], response.body, response.encoding) if wire else None,
         )
 
     # --- requests ---------------------------------------------------------------------------

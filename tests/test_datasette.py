@@ -224,7 +224,9 @@ async def test_raw_html_is_not_shown_in_table_views(ds: Datasette, demo_db: Path
             "fetched_at",
             "http_status",
         ]
-        assert not grid.cssselect(".col-html_zstd, [data-column=html_zstd], .col-html_zlib, a.blob-download")
+        assert not grid.cssselect(
+            ".col-html_gzip, .col-html_zstd, [data-column=html_zstd], .col-html_zlib, a.blob-download"
+        )
         assert str(pages[0]["size"]) in {td.text_content() for td in grid.cssselect("td.col-size")}
 
 

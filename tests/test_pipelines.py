@@ -4,6 +4,7 @@ deduplication and batched storage into a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from pipelines.classify import ArticleFilterPipeline
 from pipelines.dedupe import DedupePipeline, body_hash
 from pipelines.extract import ExtractPipeline
 from pipelines.store import StorePipeline
-from raw_html import raw_html, raw_page_row
+from raw_html import from_wire, raw_html, raw_page_row
 from schema import open_db
 
 if TYPE_CHECKING:
@@ -176,6 +177,23 @@ def test_extraction_in_worker_processes_gives_the_same_result(tmp_path: Path) ->
     row = raw_page_row(
         in_workers.url, "", fetched_at="", http_status=200, content_type="", compressed=in_workers.raw_html
     )
+    assert raw_html(row) == html
+
+
+def test_a_page_that_came_gzipped_is_not_compressed_again_by_the_worker(tmp_path: Path) -> None:
+    html = article_html()
+    body = html.encode("utf-8")
+    item = page(f"{BASE}/a-b-c", html)
+    item.raw_html = from_wire(b"gzip", gzip.compress(body, mtime=0), body, "utf-8")
+    pool = ExtractPipeline.from_crawler(make_crawler(tmp_path, NEWS_EXTRACT_WORKERS=1))
+    pool.open_spider()
+    try:
+        done = asyncio.run(pool.process_item(item))
+    finally:
+        pool.close_spider()
+    assert done.title == "Evening ferry returns to the islands"
+    assert done.raw_html.codec == "gzip"  # a worker's zstd copy would have replaced it
+    row = raw_page_row(done.url, "", fetched_at="", http_status=200, content_type="", compressed=done.raw_html)
     assert raw_html(row) == html
 
 

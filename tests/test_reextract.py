@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import zlib
 from pathlib import Path
@@ -199,15 +200,36 @@ def test_command_line(archive: Path, capsys: pytest.CaptureFixture[str]) -> None
         parser.parse_args(["reextract", "--db", str(archive), "--since", "last week"])
 
 
+def reextracted_barrier(archive: Path) -> str:
+    """The barrier article's stored text after a re-extraction that must update it."""
+    counts = reextract(archive)
+    assert counts["failed"] == 0
+    assert counts["updated"] == 1
+    db = open_db(archive)
+    try:
+        return db["articles"].get(BARRIER_URL)["text"]
+    finally:
+        db.close()
+
+
 def test_pages_stored_zlib_compressed_before_zstd_are_still_read(archive: Path) -> None:
     db = open_db(archive)
     html = raw_html(db["raw_pages"].get(BARRIER_URL))
     with db.atomic():  # the row as a version of the project before zstd wrote it
         db["raw_pages"].update(BARRIER_URL, {"html_zlib": zlib.compress(html.encode()), "html_zstd": None})
     db.close()
-    counts = reextract(archive)
-    assert counts["failed"] == 0
-    assert counts["updated"] == 1
+    assert "spring tides next month" in reextracted_barrier(archive)
+
+
+def test_pages_stored_as_the_gzip_bytes_they_came_in_are_read_in_their_charset(archive: Path) -> None:
     db = open_db(archive)
-    assert "spring tides next month" in db["articles"].get(BARRIER_URL)["text"]
+    html = raw_html(db["raw_pages"].get(BARRIER_URL)).replace(
+        "spring tides", "spring tides at the Caf\u00e9 Br\u00fbl\u00e9"
+    )
+    with db.atomic():  # as a Windows-1252 page served gzipped is stored
+        db["raw_pages"].update(
+            BARRIER_URL,
+            {"html_gzip": gzip.compress(html.encode("cp1252")), "charset": "cp1252", "html_zstd": None},
+        )
     db.close()
+    assert "spring tides at the Caf\u00e9 Br\u00fbl\u00e9 next month" in reextracted_barrier(archive)
