@@ -203,17 +203,9 @@ def test_server_answers_query_urls_whole_then_by_bare_path(query_site: Path) -> 
 
 
 def test_server_sends_stored_bytes_gzip_and_keeps_connections_alive(site: Path) -> None:
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "siteserver.py"), "--site", str(site)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        base = server.stdout.readline().strip()
-        host, port = urlsplit(base).hostname, urlsplit(base).port
+    with served(site) as base:
         page = read_manifest(site)[0]["path"]
-        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn = http.client.HTTPConnection(urlsplit(base).hostname, urlsplit(base).port, timeout=10)
         conn.request("GET", page, headers={"Accept-Encoding": "gzip"})
         response = conn.getresponse()
         assert response.status == 200
@@ -230,10 +222,6 @@ def test_server_sends_stored_bytes_gzip_and_keeps_connections_alive(site: Path) 
         response.read()
         assert response.status == 404
         conn.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
 
 
 def response_text(conn: http.client.HTTPConnection) -> str:
