@@ -65,7 +65,6 @@ FEED_SIZE = 200
 NEWS_SITEMAP_SIZE = 500
 SECTION_FRONT_SIZE = 40
 SITEMAP_LIMIT = 50_000  # the sitemaps protocol's maximum URLs per file
-SITEMAP_STYLES = ("files", "query")
 ARC_FEEDS = "/arc/outboundfeeds"  # where Arc XP sites publish their sitemaps
 NEWEST = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 CONTENT_TYPES = {
@@ -615,26 +614,33 @@ def robots_txt(index_path: str) -> str:
 # --- where the sitemaps live ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SitemapLayout:
+    index: str
+    news: str
+    articles: str  # format string: {number} counts from 1, {offset} is the first article's position
+
+
+SITEMAP_LAYOUTS = {
+    "files": SitemapLayout("/sitemap_index.xml", "/sitemaps/news.xml", "/sitemaps/articles-{number}.xml"),
+    "query": SitemapLayout(
+        f"{ARC_FEEDS}/sitemap-index/?outputType=xml",
+        f"{ARC_FEEDS}/news-sitemap/?outputType=xml",
+        f"{ARC_FEEDS}/sitemap/?outputType=xml&from={{offset}}",
+    ),
+}
+SITEMAP_STYLES = tuple(SITEMAP_LAYOUTS)
+
+
+def sitemap_layout(style: str = "files") -> SitemapLayout:
+    if style not in SITEMAP_LAYOUTS:
+        raise ValueError(f"sitemap style must be one of {', '.join(SITEMAP_STYLES)}, not {style!r}")
+    return SITEMAP_LAYOUTS[style]
+
+
 def sitemap_index_path(style: str = "files") -> str:
     """The sitemap index's path (and query) on a site of this sitemap style."""
-    if style == "files":
-        return "/sitemap_index.xml"
-    if style == "query":
-        return f"{ARC_FEEDS}/sitemap-index/?outputType=xml"
-    raise ValueError(f"sitemap style must be one of {', '.join(SITEMAP_STYLES)}, not {style!r}")
-
-
-def news_sitemap_path(style: str = "files") -> str:
-    sitemap_index_path(style)  # checks the style
-    return "/sitemaps/news.xml" if style == "files" else f"{ARC_FEEDS}/news-sitemap/?outputType=xml"
-
-
-def article_sitemap_path(style: str, offset: int, sitemap_size: int) -> str:
-    """The sitemap listing articles [offset, offset + sitemap_size)."""
-    sitemap_index_path(style)  # checks the style
-    if style == "files":
-        return f"/sitemaps/articles-{offset // sitemap_size + 1}.xml"
-    return f"{ARC_FEEDS}/sitemap/?outputType=xml&from={offset}"
+    return sitemap_layout(style).index
 
 
 # --- the pack ---------------------------------------------------------------------------------
@@ -682,8 +688,7 @@ def generate(
         raise ValueError("the site needs at least one article")
     if not 1 <= sitemap_size <= SITEMAP_LIMIT:
         raise ValueError(f"sitemap size must be between 1 and {SITEMAP_LIMIT}")
-    index_path = sitemap_index_path(sitemap_style)  # raises on an unknown style, before any writing
-    news_path = news_sitemap_path(sitemap_style)
+    layout = sitemap_layout(sitemap_style)  # raises on an unknown style, before any writing
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)
     started = time.monotonic()
@@ -705,13 +710,13 @@ def generate(
     newest_first = articles[::-1]
     sitemap_paths = []
     for k in range(0, n, sitemap_size):
-        path = article_sitemap_path(sitemap_style, k, sitemap_size)
+        path = layout.articles.format(number=k // sitemap_size + 1, offset=k)
         pack.add(path, urlset(articles[k : k + sitemap_size]), "xml", templated=True)
         sitemap_paths.append(path)
-    pack.add(news_path, news_sitemap(newest_first[:NEWS_SITEMAP_SIZE]), "xml", templated=True)
-    pack.add(index_path, sitemap_index([news_path, *sitemap_paths]), "xml", templated=True)
+    pack.add(layout.news, news_sitemap(newest_first[:NEWS_SITEMAP_SIZE]), "xml", templated=True)
+    pack.add(layout.index, sitemap_index([layout.news, *sitemap_paths]), "xml", templated=True)
     pack.add("/feeds/rss.xml", rss_feed(newest_first[:FEED_SIZE]), "rss", templated=True)
-    pack.add("/robots.txt", robots_txt(index_path), "txt", templated=True)
+    pack.add("/robots.txt", robots_txt(layout.index), "txt", templated=True)
     front_chrome = chrome["classic"]
     pack.add("/", front_page("Home", newest_first[:SECTION_FRONT_SIZE], front_chrome), "html", compress=True)
     for section in SECTIONS:
@@ -725,7 +730,7 @@ def generate(
         "seed": seed,
         "sitemap_size": sitemap_size,
         "sitemap_style": sitemap_style,
-        "sitemap_index": index_path,
+        "sitemap_index": layout.index,
         "article_sitemaps": len(sitemap_paths),
         "html_bytes": html_bytes,
         "mean_page_kb": round(html_bytes / n / 1024, 1),

@@ -571,15 +571,9 @@ def style_note(r: dict[str, Any]) -> str:
     return "" if style == "files" else f" ({style} sitemaps)"
 
 
-def with_style(text: str, r: dict[str, Any]) -> str:
-    """`text` (a cell naming the run) followed by style_note(r); unchanged for the files style."""
-    note = style_note(r)
-    return text.rstrip() + note if note else text
-
-
-def run_label(r: dict[str, Any]) -> str:
-    """The N column's cell: N, then the run's label and sitemap style if any."""
-    return f"{r['articles']:,}{' ' + r['label'] if r.get('label') else ''}{style_note(r)}"
+def run_name(r: dict[str, Any]) -> str:
+    """How the report names a run: N, then its label and sitemap style if any."""
+    return f"{r['articles']:,} {r.get('label', '')}".strip() + style_note(r)
 
 
 def print_result(r: dict[str, Any]) -> None:
@@ -616,8 +610,7 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         out.append("Commands:")
         out.append("")
         for r in results:
-            label = f"N={r['articles']:,} {r.get('label', '')}".strip() + style_note(r)
-            out.append(f"- {label}: `{r.get('command_line') or command}`")
+            out.append(f"- N={run_name(r)}: `{r.get('command_line') or command}`")
     out.append("")
     out.append("The machine is shared with other jobs, so wall-clock rates vary between runs; *cores ours / busy*")
     out.append("says how much of the machine the crawl had and how busy it was in all (2.00 = both cores).")
@@ -638,7 +631,7 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         machine_use = r["crawl"].get("machine")
         cores = f"{machine_use['pipeline_cores']:.2f} / {machine_use['busy_cores']:.2f}" if machine_use else "n/a"
         out.append(
-            f"| {run_label(r)} "
+            f"| {run_name(r)} "
             f"| {r['counts']['articles_new']:,} ({r['quality']['correct']:,}) "
             f"| {r['crawl']['wall_s']:.0f} | {rates['stored_per_s']:.1f} "
             f"| {wall_cells} "
@@ -650,9 +643,7 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
     out.append("")
     out.append("CPU by stage (ms per stored article, share of the pipeline's CPU):")
     out.append("")
-    out.append(
-        "| stage | " + " | ".join(with_style(f"N={r['articles']:,} {r.get('label', '')}", r) for r in results) + " |"
-    )
+    out.append("| stage | " + " | ".join(f"N={run_name(r)}" for r in results) + " |")
     out.append("|---|" + "---|" * len(results))
     rows = [stage_rows(r) for r in results]
     for i, (label, *_rest) in enumerate(rows[0]):
@@ -669,8 +660,7 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         workers = [*by_role.get("workers", []), "-", "-"]
         cells = [", ".join(by_role.get("crawl", ["-"])), ", ".join(by_role.get("forkserver", ["-"])),
                  workers[0], workers[1], ", ".join(by_role.get("other", ["-"]))]  # fmt: skip
-        name = with_style(f"{r['articles']:,} {r.get('label', '')}", r)
-        out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append(f"| {run_name(r)} | " + " | ".join(cells) + " |")
     peers = [r for r in results if r.get("peers")]
     if peers:
         out.append("")
