@@ -55,8 +55,6 @@ ROLE_WORDS = {
     "in", "und", "der", "die", "des", "für", "de", "la", "el", "del", "periodista", "redactor",
     "redactora", "rédacteur", "rédactrice", "journaliste", "giornalista", "dziennikarz",
     "correspondente", "jornalista", "muhabir", "muhabiri", "gazeteci", "기자", "記者",
-    # An author box's links: "Latest Posts", "All articles", "View profile".
-    "latest", "posts", "articles", "all", "more", "view", "profile", "stories",
 }  # fmt: skip
 # News agencies: credited like people, but organisations.
 AGENCIES = {
@@ -71,12 +69,6 @@ _ORG_WORDS_RE = re.compile(
     r"\b(?:redaktion|redaction|rédaction|redacción|redazione|redaksjon|redaktionen|newsroom|"
     r"news|nachrichten|staff|online|zeitung|verlag|media|medien|gmbh|ag|ltd|inc|llc|agency|"
     r"agentur|press|presse|desk|team|service|tv|radio|group|editors|editorial)\b|\.\w{2,3}\b",
-    re.IGNORECASE,
-)
-# A newsroom credited on purpose ("Redaktion hessenschau.de"), unlike the bare site name.
-_NEWSROOM_RE = re.compile(
-    r"\b(?:redaktion|redaction|rédaction|redacción|redazione|redaksjon|redaktionen|newsroom|staff|"
-    r"desk|team|editors|editorial)\b",
     re.IGNORECASE,
 )
 _CREDIT_RE = re.compile(
@@ -134,8 +126,8 @@ def is_organization(name: str, sites: SiteNames, *, agencies: bool = True) -> bo
 def choose_authors(
     signals: list[tuple[Any, ...]], sites: SiteNames, *, structured: str = "json-ld"
 ) -> tuple[list[str], str | None]:
-    """Authors from the first signal that names a person (or else the first naming anyone), with
-    its organisations dropped when it also names a person.
+    """Authors from the first signal that names anyone, with its organisations dropped when it also
+    names a person.
 
     `signals` holds (origin, byline strings or a callable giving them, names the source itself
     marks as organisations), most trustworthy first. A news agency that is an author entry of its
@@ -143,7 +135,6 @@ def choose_authors(
     JSON-LD author list) is kept beside people, as the publisher credits it; inside any other
     byline that names people ("By Jane Doe, Reuters") it is a credit line and goes.
     """
-    only_organizations: tuple[list[str], str] | None = None
     for origin, bylines, organizations in signals:
         names: list[str] = []
         for byline in bylines() if callable(bylines) else bylines:
@@ -157,10 +148,5 @@ def choose_authors(
             continue
         org_keys = {key(o) for o in organizations}
         people = [n for n in names if key(n) not in org_keys and not is_organization(n, sites, agencies=False)]
-        if people:
-            return people, origin
-        if any(key(n) in AGENCIES or _NEWSROOM_RE.search(n) for n in names):
-            return names, origin  # an agency's copy or the newsroom's: credited as such
-        # The site or its newsroom posing as the author: a later signal may name the person.
-        only_organizations = only_organizations or (names, origin)
-    return only_organizations or ([], None)
+        return (people or names), origin
+    return [], None

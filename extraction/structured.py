@@ -43,12 +43,6 @@ _H1_EXTRA_CLASS = re.compile(
     re.IGNORECASE,
 )
 _BYLINE_ATTR = re.compile(r"byline", re.IGNORECASE)
-# An author's page on the site: /author/jane-doe, /autoren/name/max-kolter, /journalist/...
-_AUTHOR_PAGE_RE = re.compile(r"/(?:authors?|autor(?:en|in)?|auteurs?|autores?|journalists?|redakteur\w*)/", re.I)
-_AUTHOR_LABEL_RE = re.compile(
-    r"^(?:autor(?:in)?(?:/autor(?:in)?)?|autoren|author|authors|auteur|autore|forfatter|written by|text)\s*:?$",
-    re.IGNORECASE,
-)
 _SPACE_RE = re.compile(r"\s+")
 
 
@@ -163,28 +157,16 @@ def _headline_text(h1: HtmlElement) -> str | None:
     return headline
 
 
-def _is_byline(node: HtmlElement) -> bool:
-    """Marked as an author or byline (rel, itemprop, class or id), a link to an author's page, or
-    an item labelled as the author ("<li><strong>Autor</strong> Jane Doe</li>")."""
-    if node.get("rel") == "author" or node.get("itemprop") == "author":
-        return True
-    if _BYLINE_ATTR.search(f"{node.get('class', '')} {node.get('id', '')}") is not None:
-        return True
-    if node.tag == "a" and _AUTHOR_PAGE_RE.search(node.get("href") or ""):
-        return True
-    label = node[0] if len(node) and not (node.text or "").strip() else None
-    return (
-        label is not None
-        and label.tag in ("strong", "b", "dt", "span", "em")
-        and _AUTHOR_LABEL_RE.match(clean_text(label.text_content()) or "") is not None
-    )
-
-
 def _bylines(tree: HtmlElement) -> list[str]:
-    """Short texts of byline elements (see `_is_byline`), in page order."""
+    """Short texts of elements marked as an author or byline (rel, itemprop, class or id)."""
     found: list[str] = []
-    for node in tree.iter("a", "span", "div", "p", "address", "li", "dd"):
-        if not _is_byline(node):
+    for node in tree.iter("a", "span", "div", "p", "address", "li"):
+        marked = (
+            node.get("rel") == "author"
+            or node.get("itemprop") == "author"
+            or _BYLINE_ATTR.search(f"{node.get('class', '')} {node.get('id', '')}") is not None
+        )
+        if not marked:
             continue
         text = clean_text(node.text_content())
         if text and len(text) <= 120 and text not in found:
