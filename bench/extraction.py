@@ -48,7 +48,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from trafilatura.utils import load_html  # noqa: E402
+
 from extraction import extract_article  # noqa: E402
+from extraction.core import title_signals  # noqa: E402
+from extraction.names import SiteNames  # noqa: E402
+from extraction.structured import read_page_data  # noqa: E402
+from extraction.titles import strip_site_name  # noqa: E402
 
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "news-pages"
 RESULTS_HEADING = "## Extraction quality (bench/extraction.py)"
@@ -225,6 +231,47 @@ def compare(part: str, summaries: dict[str, dict[str, Any]], rates: dict[str, fl
     return "\n".join(lines), worse
 
 
+def headline_variants(html: str, url: str) -> dict[str, list[str]]:
+    """The page's own headlines by signal, each as given and with site names cut, as
+    extraction/titles.py reads them."""
+    tree = load_html(html)
+    if tree is None:
+        return {}
+    page = read_page_data(tree)
+    sites = SiteNames(page.site_names(), url)
+    return {
+        origin: [strip_site_name(text, sites) or text for text in texts]
+        for origin, texts in title_signals(page, {}).items()
+        if texts
+    } | {"as given": [text for texts in title_signals(page, {}).values() for text in texts]}
+
+
+def headline_choices(pages: list[tuple[dict[str, Any], str]], scored: list[dict[str, Any]], norm: Any) -> str:
+    """How often the reference title is one of the headlines the page itself gives, and, where the
+    page's JSON-LD headline and og:title differ, which of the two the reference took: the limit of
+    any rule that picks among the page's own headlines without knowing the publisher."""
+    missed = {row["id"] for row in scored if not row["title_ok"]}
+    among = misses_among = differ = 0
+    sides = {"JSON-LD": 0, "og:title": 0, "neither": 0}
+    for truth, html in pages:
+        variants = headline_variants(html, truth["url"])
+        wanted = norm(truth["title"])
+        found = wanted in {norm(text) for texts in variants.values() for text in texts}
+        among += found
+        misses_among += found and truth["id"] in missed
+        ld, og = (variants.get(origin, [None])[0] for origin in ("json-ld", "opengraph"))
+        if ld and og and norm(ld) != norm(og):
+            differ += 1
+            side = "JSON-LD" if norm(ld) == wanted else "og:title" if norm(og) == wanted else "neither"
+            sides[side] += 1
+    return (
+        f"  headlines: the reference title is one the page gives on {among} of {len(pages)} pages; "
+        f"{misses_among} of the project's {len(missed)} misses chose another of the page's headlines\n"
+        f"  pages whose JSON-LD headline and og:title differ: {differ}; the reference is "
+        + ", ".join(f"{side} on {count}" for side, count in sides.items())
+    )
+
+
 BODY_F1_TARGET = 0.97
 
 
@@ -318,13 +365,16 @@ def main(argv: list[str] | None = None) -> int:
             for t in rows
         ]
         summaries, rates = {}, {}
+        choices = ""
         for extractor in EXTRACTORS:
             preds, elapsed = run(extractor, pages)
             summary, scored = evaluate.score(rows, preds)
             summaries[extractor] = summary
             rates[extractor] = len(pages) / elapsed if elapsed else float("inf")
-            if extractor == "project" and args.failures == part:
-                report = failures(scored, preds)
+            if extractor == "project":
+                choices = headline_choices(pages, scored, evaluate.norm_title)
+                if args.failures == part:
+                    report = failures(scored, preds)
             if args.per_page:
                 args.per_page.mkdir(parents=True, exist_ok=True)
                 with open(args.per_page / f"{part}-{extractor}.jsonl", "w", encoding="utf-8") as fh:
@@ -333,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                         fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         publishers = len({t["publisher_key"] for t in rows})
         table, worse = compare(f"{part} ({publishers} publishers)", summaries, rates)
+        table += "\n" + choices
         print(table, flush=True)
         out.append(table)
         if args.failures == part:

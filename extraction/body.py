@@ -5,14 +5,18 @@ trafilatura's body is a tree of blocks (<p>, <head>, <list><item>, <quote>, ...)
 - it has no words at all ("|", "•");
 - it is a short prompt or label: "Read more", "Advertisement", share/follow/newsletter/comment
   prompts, "Scroll to top", photo credits ("Foto: dpa", "X/Getty Images");
-- it is an image caption ending with its credit ("... Foto: Jane Doe"), a notice about the page
-  (affiliate-link disclosure, outdated-browser warning) or a call to e-mail the newsroom;
-- it is a consent placeholder: a cookie/privacy/external-content notice asking for a click;
+- it is an image caption ending with its credit ("... Foto: Jane Doe") or a video's ending with
+  its date and running time ("... 18.04.2024 | 0:21 min"), a notice about the page (affiliate-link
+  disclosure, outdated-browser warning, "First published in ...", a translation note) or a call
+  to e-mail the newsroom;
+- it is a consent placeholder: a cookie/privacy/external-content notice asking for a click, or
+  the label left where an embed did not load ("Empfohlener redaktioneller Inhalt");
 - it is an embedded social-media post (a quote ending "— Name (@handle) March 5, 2024");
 - it repeats: a block seen three times or more is template (every copy goes), a second copy of a
   block goes;
-- it precedes the article's first real paragraph and only repeats the headline, the byline or
-  the date ("Von Jane Doe", "Stand: 22.04.2024, 06:00 Uhr");
+- it precedes the article's first real paragraph and only repeats the headline (after its
+  kicker too, the two often run together), the byline or the date ("Von Jane Doe",
+  "Stand: 22.04.2024, 06:00 Uhr");
 - it ends the body and is an agency sign-off, a "Sources:"/"Related" label, a date, a list of
   short items (links to other articles), a short line introducing something not extracted
   ("Read our live blog:"), or a biography of one of the article's authors (names one in full;
@@ -27,7 +31,7 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from extraction.titles import compare_key
+from extraction.titles import compare_key, letters_key
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -70,7 +74,9 @@ _LABEL_RE = re.compile(
     r"sources?|quellen?|fuentes?|credits?|share|teilen|compartir|partager|newsletter|"
     r"comments?|kommentare|read more|mehr lesen|nach oben|related|related articles|more|mehr|"
     r"ähnliche|ähnliche artikel|weitere artikel|mehr zum thema|empfehlungen|recommended|"
-    r"zum thema|auch interessant|lesen sie auch|see also|read also)\s*(?:\(\d+\))?\s*:?$",
+    r"zum thema|auch interessant|lesen sie auch|see also|read also|"
+    # Placeholders of an embed the reader has not allowed to load.
+    r"empfohlener redaktioneller inhalt|externer inhalt|link zum [\w-]+-inhalt)\s*(?:\(\d+\))?\s*:?$",
     re.IGNORECASE,
 )
 _CREDIT_RE = re.compile(
@@ -83,9 +89,23 @@ _CREDIT_RE = re.compile(
 _NOTICE_RE = re.compile(
     r"(?:we|may) (?:may )?earn (?:an? )?(?:small )?(?:affiliate )?commission|affiliate links?\b|"
     r"you are using an? (?:\w+ )?browser|(?:outdated|unsupported|older) browser|update your browser|"
-    r"(?:enable|turn on|activate) javascript|javascript is (?:disabled|turned off)",
+    r"(?:enable|turn on|activate) javascript|javascript is (?:disabled|turned off)|"
+    # Where the article came from: a republication or translation note.
+    r"republished (?:from|with permission)|read the original article|originalartikel|"
+    r"maschinelle übersetzung|automatisiert übersetzt|machine[- ]translated|"
+    r"^(?:(?:this|dieser|der) (?:article|story|piece|artikel|beitrag|text) (?:was|is|has been|ist|wurde) )?"
+    r"(?:(?:first|originally) (?:published|appeared)|zuerst erschienen|ursprünglich erschienen)\b|"
+    r"^(?:this|dieser) (?:article|story|artikel|beitrag|text) (?:is a|ist eine) (?:translation|übersetzung)\b",
     re.IGNORECASE,
 )
+_LINK_HINT_RE = re.compile(
+    r"\s?\((?:öffnet (?:im|in einem) neuen (?:fenster|tab)|opens? in (?:a )?new (?:window|tab)|"
+    r"s'ouvre dans (?:un|une) nouv(?:el|elle) (?:fenêtre|onglet)|se abre en una nueva (?:ventana|pestaña)|"
+    r"external link|externer link)\)",
+    re.IGNORECASE,
+)
+# A video's caption ending in its date and running time: "... 18.04.2024 | 0:21 min".
+_VIDEO_CAPTION_RE = re.compile(r"\|\s*\d{1,2}:\d{2}\s*min\.?$")
 # An image caption: ends with its photo credit ("... Bild: Jane Doe", "... Foto: picture alliance").
 _CAPTION_RE = re.compile(
     r"(?:^|\W)(?:foto|fotos|bild|photo|photos|image|picture|credit|bildquelle)\s*:\s*[^.!?:]{2,60}$", re.IGNORECASE
@@ -184,7 +204,7 @@ def is_prompt(text: str) -> bool:
         return True
     if words <= 12 and _CREDIT_LC.search(lowered):
         return True
-    if words <= _CAPTION_WORDS and _CAPTION_LC.search(lowered):
+    if words <= _CAPTION_WORDS and (_CAPTION_LC.search(lowered) or _VIDEO_CAPTION_RE.search(lowered)):
         return True
     if words <= 40 and _NOTICE_LC.search(lowered):
         return True
@@ -207,6 +227,10 @@ def _is_lead_metadata(text: str, title_keys: set[str], label_keys: set[str]) -> 
     kicker ("POLL:"), or gives a byline or a date."""
     key = compare_key(text)
     if any(key.startswith(t) and len(key) <= len(t) + 25 for t in title_keys):
+        return True
+    # The headline after its kicker, the two often run together ("KickerHeadline").
+    letters = letters_key(text)
+    if any(letters.endswith(t) and len(letters) <= len(t) + 40 for t in map(letters_key, title_keys) if t):
         return True
     if key in label_keys or (len(text.split()) <= 3 and text.endswith(":")):
         return True
@@ -284,6 +308,15 @@ def _teaser_prefixes(found: list[tuple[_Element, str]]) -> set[str]:
     return {prefix for prefix, count in prefixes.items() if count >= 2}
 
 
+def _strip_link_hints(body: _Element) -> None:
+    """Screen-reader hints that links carry inside the text: "(opens in a new window)"."""
+    for element in body.iter():
+        for attribute in ("text", "tail"):
+            value = getattr(element, attribute)
+            if value and "(" in value:
+                setattr(element, attribute, _LINK_HINT_RE.sub("", value))
+
+
 def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labels: list[str] = ()) -> Counter[str]:
     """Remove non-article blocks from trafilatura's body tree in place; returns counts by rule.
 
@@ -291,6 +324,7 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
     `authors` its authors (a byline line repeats them) and `labels` its section names.
     """
     _wrap_loose_text(body)
+    _strip_link_hints(body)
     removed: Counter[str] = Counter()
     found = [(el, block_text(el)) for el in blocks(body)]
     counts = Counter(compare_key(text) for _, text in found if text)

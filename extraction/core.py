@@ -215,6 +215,22 @@ def _absolute(base: str, value: str | None) -> str | None:
     return urljoin(base, value) if value else None
 
 
+def title_signals(page: PageData, hints: dict[str, Any]) -> dict[str, list[str]]:
+    """Every headline the page (and the feed) gives, by signal, for `choose_title`."""
+    ld_headline = jsonld_text(page.jsonld.get("headline")) or (
+        jsonld_text(page.jsonld.get("name")) if page.jsonld_type else None
+    )
+    signals = {
+        "json-ld": [ld_headline],
+        "h1": page.h1[:5],
+        "feed": [hints.get("title")],
+        "meta": [page.first_meta(*_TITLE_META)],
+        "opengraph": [page.first_meta("og:title"), page.first_meta("twitter:title")],
+        "title": [page.title_tag],
+    }
+    return {k: [v for v in values if isinstance(v, str) and v.strip()] for k, values in signals.items()}
+
+
 class FieldPicker:
     """Chooses each field from the available signals and remembers which one it used."""
 
@@ -252,18 +268,7 @@ class FieldPicker:
     # --- title, authors -------------------------------------------------------------------
 
     def title(self) -> str | None:
-        ld_headline = jsonld_text(self.ld.get("headline")) or (
-            jsonld_text(self.ld.get("name")) if self.page.jsonld_type else None
-        )
-        signals = {
-            "json-ld": [ld_headline],
-            "h1": self.page.h1[:5],
-            "feed": [self.hints.get("title")],
-            "meta": [self.page.first_meta(*_TITLE_META)],
-            "opengraph": [self.page.first_meta("og:title"), self.page.first_meta("twitter:title")],
-            "title": [self.page.title_tag],
-        }
-        signals = {k: [v for v in values if isinstance(v, str) and v.strip()] for k, values in signals.items()}
+        signals = title_signals(self.page, self.hints)
         if not any(signals.values()):
             signals["trafilatura"] = [t for t in [self._doc("title")] if isinstance(t, str)]
         title, origin, support = choose_title(signals, self.sites)

@@ -364,6 +364,9 @@ def test_prompts_are_recognised(text: str) -> None:
         "Readers can send questions to the council, which promised answers by Friday.",
         "The figures for 2023 show a rise of four percent. Quelle: Statistisches Bundesamt",
         "The commission said it would earn back its costs within a decade.",
+        "The harbour was first published in maps of 1602, the archivist said.",
+        "The report, published in March, is a translation of the Danish survey into plain English.",
+        "The video ran for 0:21 min before the feed cut out.",
     ],
 )
 def test_article_sentences_are_not_prompts(text: str) -> None:
@@ -380,6 +383,13 @@ def test_article_sentences_are_not_prompts(text: str) -> None:
         "Seen something in your area? Get in touch at tips@harbourpost.example",
         "The new quay seen from the harbour wall at dusk. Foto: Jane Doe",
         "Engineers at work on the gates. Photo: Harbour Authority",
+        "The council met again after the storm. 18.04.2024 | 0:21 min",
+        "First published in The Harbour Review.",
+        "This article was originally published on The Conversation. Read the original article.",
+        "Dies ist eine maschinelle Übersetzung eines Artikels unserer US-Kollegen.",
+        "Dieser Artikel ist eine Übersetzung, im Original ist er im Harbour Herald erschienen.",
+        "Empfohlener redaktioneller Inhalt",
+        "Link zum YouTube-Inhalt",
     ],
 )
 def test_notices_contact_calls_and_captions_are_prompts(text: str) -> None:
@@ -476,6 +486,28 @@ def test_clean_body_removes_lead_metadata_repeats_and_trailing_links() -> None:
         "Engineers closed the twin steel gates for the first time at high tide on Tuesday night.",
     ]
     assert removed == {"lead metadata": 3, "repeated": 3, "prompt": 1, "trailing": 2}
+
+
+def test_clean_body_drops_the_headline_run_together_with_its_kicker() -> None:
+    body = fromstring(
+        '<body><p>Storm season "It will hold"Tidal barrier opens</p>'
+        "<p>The tidal barrier at the mouth of the old harbour opened on Tuesday evening, two years late.</p>"
+        "<p>Tidal barrier opens a new chapter for the town, whose fishermen waited twenty years for it.</p></body>"
+    )
+    removed = clean_body(body, headlines=['"It will hold": Tidal barrier opens'], authors=[])
+    assert removed == {"lead metadata": 1}
+    assert len(body) == 2
+
+
+def test_clean_body_strips_screen_reader_hints_of_links() -> None:
+    body = fromstring(
+        "<body><p>The council published the <ref>tide tables(opens in a new window)</ref> and the "
+        "<ref>budget (öffnet im neuen Fenster)</ref> on Monday (in print) for the fleet.</p></body>"
+    )
+    clean_body(body, headlines=[], authors=[])
+    assert " ".join(" ".join(body.itertext()).split()) == (
+        "The council published the tide tables and the budget on Monday (in print) for the fleet."
+    )
 
 
 def test_clean_body_drops_a_second_copy_and_repeated_teaser_labels() -> None:
