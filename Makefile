@@ -3,24 +3,55 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Debian packages the tests use: the browser test drives Debian's Chromium (never a browser that
+# Playwright downloads) and the shared-crawl tests start their own redis-server on a free port.
+SYSTEM_PACKAGES := chromium redis-server
+UV_VERSION := 0.13.9
 
-.PHONY: install demo test lint format crawl serve list daemon status clean
+.PHONY: install system-packages lock lock-check demo test lint format crawl serve list daemon status clean
 
-# A virtual environment with the pinned dependencies (re-run when pyproject.toml changes).
-$(STAMP): pyproject.toml
+# A virtual environment holding exactly what requirements.lock pins, every transitive dependency
+# with its hashes. The lock is checked against pyproject.toml first, so an edit there without
+# `make lock` stops here with the names that disagree.
+$(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	@$(PYTHON) -m tools.lockcheck
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) system-packages
+
+# As root, install the missing Debian packages; otherwise stop at once with the command to run.
+system-packages:
+	@missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do command -v $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "error: the tests need Debian packages:$$missing; run: sudo apt-get install -y$$missing"; exit 1; fi; \
+		command -v apt-get >/dev/null 2>&1 || { echo "error: the tests need$$missing and this machine has no apt-get: install them with its package manager"; exit 1; }; \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Re-resolve requirements.lock after an edit of pyproject.toml (keeps every pin it can; needs the
+# package index). `make lock-check` resolves again and fails if the lock would change.
+.venv-uv/bin/uv:
+	$(PYTHON) -m venv .venv-uv
+	.venv-uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+lock: .venv-uv/bin/uv
+	.venv-uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-header --quiet -o requirements.lock
+
+lock-check: .venv-uv/bin/uv
+	@$(PYTHON) -m tools.lockcheck
+	@.venv-uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-header --quiet -o - | diff -q - requirements.lock >/dev/null \
+		|| { echo "error: requirements.lock is not what pyproject.toml resolves to: run make lock"; exit 1; }
 
 # Serve the bundled demo site on 127.0.0.1, crawl it into data/news.db, print a summary.
 demo: $(STAMP)
 	$(BIN)/python -m demo.run
 
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -53,4 +84,4 @@ serve: $(STAMP)
 	$(BIN)/datasette serve $(DB) --host 127.0.0.1 --port $(PORT) -m metadata.yml --plugins-dir plugins --template-dir templates
 
 clean:
-	rm -rf $(VENV) data/*.db data/*.db-* data/logs
+	rm -rf $(VENV) .venv-uv data/*.db data/*.db-* data/logs

@@ -170,20 +170,26 @@ class SitemapLink:
 def iter_sitemap(body: bytes) -> Iterator[Entry | SitemapLink]:
     """Stream the entries of a sitemap or sitemap index (Google News extensions included).
 
-    Parsed incrementally and each element freed once read, so a 50,000-URL sitemap costs
-    the memory of one entry. Entities are not resolved and nothing is fetched (XXE-safe).
+    Fed to a pull parser a slice at a time and each element freed once read, so a 50,000-URL
+    sitemap costs the memory of one slice's entries. Real sitemaps often break half-way: every
+    entry before the XML error is yielded, then the error is raised. The pull parser keeps the
+    events it produced before an error, so this holds whatever lxml's own read-ahead is (lxml 6.2's
+    `iterparse` reads so far ahead that an early error lost every entry). Entities are not resolved
+    and nothing is fetched (XXE-safe).
     """
-    context = etree.iterparse(
-        io.BytesIO(body),
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        huge_tree=True,
-        recover=False,
+    parser = etree.XMLPullParser(
+        events=("start", "end"), resolve_entities=False, no_network=True, huge_tree=True, recover=False
     )
     root_seen = False
-    try:
-        for event, elem in context:
+    error: etree.XMLSyntaxError | None = None
+    for offset in range(0, max(len(body), 1), _SITEMAP_SLICE):
+        try:
+            parser.feed(body[offset : offset + _SITEMAP_SLICE])
+            if offset + _SITEMAP_SLICE >= len(body):
+                parser.close()
+        except etree.XMLSyntaxError as exc:
+            error = exc
+        for event, elem in parser.read_events():
             name = etree.QName(elem).localname
             if event == "start":
                 if not root_seen:
@@ -200,10 +206,15 @@ def iter_sitemap(body: bytes) -> Iterator[Entry | SitemapLink]:
                 if loc:
                     yield SitemapLink(url=loc, modified=_iso(_child_text(elem, "lastmod")))
                 _free(elem)
-    except etree.XMLSyntaxError as exc:
-        raise DiscoveryError(f"invalid sitemap XML: {exc}") from None
+        if error is not None:
+            raise DiscoveryError(f"invalid sitemap XML: {error}")
     if not root_seen:
         raise DiscoveryError("not a sitemap: empty document")
+
+
+# Bytes fed to the parser at a time: small enough that one slice's entries are few, large enough that
+# the feeding loop costs nothing next to the parse.
+_SITEMAP_SLICE = 64 * 1024
 
 
 def _url_entry(elem: etree._Element) -> Entry | None:

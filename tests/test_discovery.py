@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from spiders import discovery
 from spiders.discovery import (
     DiscoveryError,
     Entry,
@@ -94,7 +95,25 @@ def test_invalid_sitemap_raises_after_the_entries_it_could_read() -> None:
     assert [e.url for e in found] == ["https://news.example/a-story-here"]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("body", [b"", b"<html><body>hi</body></html>", fixture("feed_rss2_basic.xml")])
+@pytest.mark.parametrize("slice_size", [1, 100, 64 * 1024, 10**9])
+@pytest.mark.parametrize("entries_before", [1, 3_000])
+def test_broken_sitemap_keeps_every_entry_before_the_error_whatever_the_buffering(
+    monkeypatch: pytest.MonkeyPatch, slice_size: int, entries_before: int
+) -> None:
+    # 3,000 entries are ~200 KB: the error lies past several of the parser's slices, or inside the only one.
+    monkeypatch.setattr(discovery, "_SITEMAP_SLICE", slice_size)
+    head = b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+    rows = b"".join(b"<url><loc>https://a.example/story-%d</loc></url>" % i for i in range(entries_before))
+    broken = b"<url><loc>https://a.example/broken</loc></urlset>"
+    found: list[object] = []
+    with pytest.raises(DiscoveryError, match="invalid sitemap XML"):
+        found.extend(iter_sitemap(head + rows + broken))
+    assert [e.url for e in found] == [f"https://a.example/story-{i}" for i in range(entries_before)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"not xml at all", b"<html><body>hi</body></html>", fixture("feed_rss2_basic.xml")]
+)
 def test_non_sitemaps_raise(body: bytes) -> None:
     with pytest.raises(DiscoveryError, match="sitemap"):
         list(iter_sitemap(body))
