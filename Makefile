@@ -47,9 +47,9 @@ lock-check: .venv-uv/bin/uv
 	@.venv-uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-header --quiet -o - | diff -q - requirements.lock >/dev/null \
 		|| { echo "error: requirements.lock is not what pyproject.toml resolves to: run make lock"; exit 1; }
 
-# Serve the bundled demo site on 127.0.0.1, crawl it into data/news.db, print a summary.
+# Serve the bundled demo site on 127.0.0.1, crawl it into data/news.db, print a summary: make demo [PORT=8765]
 demo: $(STAMP)
-	$(BIN)/python -m demo.run
+	$(BIN)/python -m demo.run $(if $(PORT),--port $(PORT))
 
 test: install
 	$(BIN)/python -m pytest

@@ -16,11 +16,32 @@ from demo.server import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "demo" / "sources.toml"
+DEFAULT_PORT = 8765
+
+
+def generated_header(base_url: str, path: Path) -> str:
+    """What the written file says about itself (the template's own header is about the template)."""
+    port = base_url.rsplit(":", 1)[-1]
+    return (
+        f"# Written by `make demo` (demo/run.py) from demo/sources.toml, for the demo site at {base_url}.\n"
+        f"# Serve the site again with `.venv/bin/python -m demo.server --port {port}`, then crawl it by hand:\n"
+        f"#   .venv/bin/python scheduler.py crawl --all --sources {shown_path(path)}\n"
+        "# Every field is described in sources.toml's header and in docs/sources.md.\n"
+    )
+
+
+def without_leading_comments(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and (lines[0].startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    return "".join(lines)
 
 
 def write_sources(base_url: str, path: Path) -> Path:
+    """The demo sources file pointed at `base_url`, with a header that says so."""
+    body = without_leading_comments(TEMPLATE.read_text(encoding="utf-8")).replace("{{BASE}}", base_url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATE.read_text(encoding="utf-8").replace("{{BASE}}", base_url), encoding="utf-8")
+    path.write_text(generated_header(base_url, path) + "\n" + body, encoding="utf-8")
     return path
 
 
@@ -29,19 +50,30 @@ def shown_path(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, default=ROOT / "data" / "news.db")
-    parser.add_argument("--sources-out", type=Path, default=ROOT / "data" / "demo-sources.toml")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m demo.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, default=ROOT / "data" / "news.db", help="archive (default: data/news.db)")
+    parser.add_argument(
+        "--sources-out",
+        type=Path,
+        default=ROOT / "data" / "demo-sources.toml",
+        help="where to write the demo sources file (default: data/demo-sources.toml)",
+    )
     # A fixed port keeps the demo's URLs stable, so a second `make demo` is incremental.
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default: %(default)s; make demo PORT=N)"
+    )
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         server = serve(port=args.port)
     except OSError as exc:
         print(
-            f"error: cannot serve the demo site on 127.0.0.1:{args.port} ({exc}); pass --port to use another one",
+            f"error: cannot serve the demo site on 127.0.0.1:{args.port} ({exc.strerror or exc}); "
+            "choose another port: make demo PORT=N (or python -m demo.run --port N)",
             file=sys.stderr,
         )
         return 1

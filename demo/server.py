@@ -217,11 +217,15 @@ def serve(root: Path = DEFAULT_ROOT, port: int = 0) -> SiteServer:
     return SiteServer(root, port).start()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m demo.server", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="directory to serve")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     server = SiteServer(args.root, args.port)
     print(server.base_url, flush=True)
     try:
