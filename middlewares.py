@@ -8,9 +8,10 @@ Downloader middlewares (their order is set in settings.DOWNLOADER_MIDDLEWARES):
 
 - UrlCredentialsMiddleware: ``user:password@`` in a URL becomes an Authorization header, so
   the URL that is logged and stored carries no password.
-- FetchGuardMiddleware: only http and https are fetched, and no private, loopback or
-  link-local address unless the source sets ``allow_private``, judged on the address the host
-  name resolves to, for every request (redirects and robots.txt included).
+- FetchGuardMiddleware: only http and https are fetched, no private or loopback address
+  unless the source sets ``allow_private``, and never a link-local, cloud metadata or other
+  non-public address, judged on the address the host name resolves to, for every request
+  (redirects and robots.txt included).
 - StrictRobotsTxtMiddleware: Scrapy's robots.txt middleware, except that a robots.txt that
   cannot be read (a network error, a 5xx or 429 after retries) refuses the host's pages for a
   while instead of allowing them all.
@@ -179,16 +180,47 @@ def address_kind(address: str) -> str | None:
     return None if ip.is_global else "non-public"
 
 
+# Addresses of cloud metadata services outside the link-local ranges (refused as link-local
+# anyway): AWS's IPv6 service addresses (fd00:ec2::254, its DNS and NTP next to it) and Alibaba
+# Cloud's 100.100.100.200.
+CLOUD_METADATA = (ipaddress.ip_network("fd00:ec2::/64"), ipaddress.ip_network("100.100.100.200/32"))
+# What allow_private opens: sites on a LAN or on this machine, nothing else that is not public.
+OPENED_BY_ALLOW_PRIVATE = frozenset({"loopback", "private"})
+
+
+def is_cloud_metadata(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return any(ip.version == network.version and ip in network for network in CLOUD_METADATA)
+
+
+def address_refusal(address: str, *, allow_private: bool) -> str | None:
+    """Why a request to `address` is refused ("a loopback address; set allow_private ..."), or None."""
+    if is_cloud_metadata(address):
+        return "a cloud metadata address, never fetched, whatever allow_private says"
+    kind = address_kind(address)
+    if kind is None or (allow_private and kind in OPENED_BY_ALLOW_PRIVATE):
+        return None
+    if kind in OPENED_BY_ALLOW_PRIVATE:
+        return f"a {kind} address; set allow_private = true on the source to crawl it"
+    if kind == "link-local":
+        return "a link-local address (where cloud metadata services answer), never fetched, whatever allow_private says"
+    return f"a {kind} address, never fetched (allow_private opens loopback and private addresses only)"
+
+
 class FetchGuardMiddleware:
     """Refuses what a crawler must never fetch, before anything is sent.
 
     - Only ``http`` and ``https``: no ``file:``, ``ftp:``, ``data:`` or ``s3:`` URL, whether it
       came from the sources file, a page, a feed, a sitemap, robots.txt or a redirect.
-    - No private, loopback, link-local or otherwise non-public address, unless the source sets
-      ``allow_private = true`` (``--allow-private`` for ``crawl --url``). The host name is
-      resolved and every address it resolves to is checked, so ``localhost``,
-      ``127.1``, ``2130706433`` or a public-looking name pointing inward are refused alike.
-      Redirects come back through here, so a public page redirecting inward is refused too.
+    - No private or loopback address, unless the source sets ``allow_private = true``
+      (``--allow-private`` for ``crawl --url``), for sites on a LAN or this machine.
+    - Never a link-local address (169.254.0.0/16, fe80::/10: where cloud metadata services
+      answer, with the machine's credentials), another cloud metadata address, or any other
+      non-public one (multicast, 0.0.0.0, reserved), whatever ``allow_private`` says.
+
+    The host name is resolved and every address it resolves to is checked, so ``localhost``,
+    ``127.1``, ``2130706433`` or a public-looking name pointing inward are refused alike.
+    Redirects come back through here, so a public page redirecting inward is refused too.
 
     A host is resolved once per crawl (in a thread; the reactor never waits on DNS). The
     download resolves it again when it connects, so a name whose DNS answer changes in
@@ -216,18 +248,18 @@ class FetchGuardMiddleware:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             return f"refused: only http and https URLs are fetched, not {parts.scheme or 'relative'}:"
-        if self.allow_private:
-            return None
         host = (parts.hostname or "").rstrip(".")
         if not host:
             return "refused: the URL has no host"
+        # Resolved with allow_private too: a name pointing at a metadata service is refused
+        # before any connection, robots.txt included.
         addresses = await self._addresses(host)
         if isinstance(addresses, str):
             return f"refused: cannot resolve {host} ({addresses})"
         for address in addresses:
-            if kind := address_kind(address):
+            if why := address_refusal(address, allow_private=self.allow_private):
                 shown = host if host == address else f"{host} resolves to {address}, which"
-                return f"refused: {shown} is a {kind} address; set allow_private = true on the source to crawl it"
+                return f"refused: {shown} is {why}"
         return None
 
     @property

@@ -34,7 +34,14 @@ from sources import redact_credentials
 from tests.conftest import scrapy_crawl
 
 PUBLIC = "93.184.215.14"
-DNS = {"news.example": [PUBLIC], "inside.news.example": ["127.0.0.1"], "mixed.example": [PUBLIC, "10.0.0.7"]}
+DNS = {
+    "news.example": [PUBLIC],
+    "inside.news.example": ["127.0.0.1"],
+    "mixed.example": [PUBLIC, "10.0.0.7"],
+    "metadata.news.example": ["169.254.169.254"],  # a name pointing at a cloud metadata service
+    "metadata6.news.example": ["fd00:ec2::254"],
+    "lan.news.example": ["192.168.1.20"],
+}
 
 
 def pretend_dns(host: str) -> list[str]:
@@ -128,7 +135,9 @@ def test_allow_private_opens_private_addresses_but_never_other_schemes() -> None
     assert refusal(middleware, "http://127.0.0.1/") is None
     assert refusal(middleware, "http://inside.news.example/") is None
     assert "not file:" in (refusal(middleware, "file:///etc/passwd") or "")
-    assert resolver.asked == []  # nothing to judge: no lookup
+    # Names are resolved even so (a name may point at a metadata service); literals and
+    # other schemes need no lookup.
+    assert resolver.asked == ["inside.news.example"]
 
 
 def test_host_names_are_resolved_once_and_literals_never() -> None:
