@@ -81,7 +81,7 @@ serve: DB ?= data/news.db
 serve: PORT ?= 8001
 serve: $(STAMP)
 	@test -f $(DB) || { echo "error: no archive at $(DB) yet: run make demo (or make crawl SOURCE=...) first"; exit 1; }
-	$(BIN)/datasette serve $(DB) --host 127.0.0.1 --port $(PORT) -m metadata.yml --plugins-dir plugins --template-dir templates
+	$(BIN)/datasette serve $(DB) --host 127.0.0.1 --port $(PORT) -m metadata.yml --plugins-dir plugins --template-dir templates --setting suggest_facets off --setting max_returned_rows 10000
 
 clean:
 	rm -rf $(VENV) .venv-uv data/*.db data/*.db-* data/logs

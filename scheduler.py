@@ -563,11 +563,31 @@ def describe_daemon(state: dict[str, Any] | None, now: datetime) -> str:
     return f"daemon: stopped ({ago(state['stopped_at'], now)})"
 
 
+# Every source that has runs, with its last run that was not skipped, in one query that seeks the
+# (source, started_at) index once per source: a year of hourly runs is 1.7 million rows, and a
+# DISTINCT, or an ORDER BY id per source, read all of them (4.2 s for `status`).
+LAST_RUN_OF_EACH_SOURCE = """
+WITH RECURSIVE ran(source) AS (
+    SELECT min(source) FROM crawl_runs
+    UNION ALL
+    SELECT (SELECT min(source) FROM crawl_runs WHERE source > ran.source) FROM ran WHERE ran.source IS NOT NULL
+)
+SELECT source,
+       (SELECT id FROM crawl_runs r WHERE r.source = ran.source AND r.status != 'skipped'
+        ORDER BY r.started_at DESC, r.id DESC LIMIT 1) AS last_run_id
+FROM ran WHERE source IS NOT NULL ORDER BY source
+"""
+
+
 def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> None:
     from jobs import next_run_time
 
     names = [s.name for s in sources]
-    ran = db.execute("SELECT DISTINCT source FROM crawl_runs ORDER BY source").fetchall()
+    last_ids = dict(db.execute(LAST_RUN_OF_EACH_SOURCE).fetchall())
+    ran = [(source,) for source in last_ids]
+    ids = [run_id for run_id in last_ids.values() if run_id is not None]
+    marks = ", ".join("?" * len(ids))
+    last_runs = {row["source"]: row for row in db["crawl_runs"].rows_where(f"id IN ({marks})", ids)}
     names += [name for (name,) in ran if name not in names and not name.startswith("adhoc_")]
     by_name = {s.name: s for s in sources}
     alive = bool(state and state["alive"])
@@ -576,8 +596,7 @@ def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] |
     header = f"{'SOURCE':24} {'SCHEDULE':14} {'LAST RUN':30} {'STATUS':10} {'NEW':>4} {'UPD':>4} {'FAIL':>4}"
     print(f"{header}  {'NEXT RUN':26} {'FAILED RUNS 24H':>15} {'FAILURES 24H':>12}")
     for name in names:
-        last = db["crawl_runs"].rows_where("source = ? AND status != 'skipped'", [name], order_by="id DESC", limit=1)
-        last_row: dict[str, Any] = next(iter(last), {})
+        last_row: dict[str, Any] = last_runs.get(name, {})
         source = by_name.get(name)
         schedule = source.schedule if source else "(not in file)"
         if source is not None and not source.enabled:

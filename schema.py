@@ -397,3 +397,174 @@ def keep_raw_html_as_sent(db: Database) -> None:
         db["raw_pages"].add_column("html_gzip", bytes)
     if "charset" not in columns:
         db["raw_pages"].add_column("charset", str)
+
+
+# --- reads that stay fast at a year of news (a million articles) ----------------------------------
+
+# Datasette's pages, the canned queries and the dashboard read these summaries instead of counting
+# the whole articles or crawl_runs table; triggers keep them exact on every insert, update and delete,
+# whoever writes (the crawler, reextract, a hand edit).
+PUBLISHED_DAY = "date(coalesce({row}.published_at, {row}.first_seen_at))"
+
+
+def _counting_triggers(db: Database, *, table: str, summary: str, key: dict[str, str], adds: dict[str, str]) -> None:
+    """Insert, delete and update triggers that keep `summary` (one row per `key`) adding up `adds`.
+
+    `key` and `adds` map the summary's columns to expressions over a row written as `{row}`; the
+    update trigger fires only when a column an expression reads changes.
+    """
+    columns = [*key, *adds]
+    watched = sorted({name for expr in (*key.values(), *adds.values()) for name in _row_columns(expr)})
+
+    def add(row: str) -> str:
+        values = ", ".join(expr.format(row=row) for expr in (*key.values(), *adds.values()))
+        updates = ", ".join(f"{column} = {column} + excluded.{column}" for column in adds)
+        return (
+            f"INSERT INTO {summary} ({', '.join(columns)}) VALUES ({values})"
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates};"
+        )
+
+    def subtract(row: str) -> str:
+        match = " AND ".join(f"{column} = {expr.format(row=row)}" for column, expr in key.items())
+        updates = ", ".join(f"{column} = {column} - {expr.format(row=row)}" for column, expr in adds.items())
+        first = next(iter(adds))
+        return f"UPDATE {summary} SET {updates} WHERE {match}; DELETE FROM {summary} WHERE {match} AND {first} <= 0;"
+
+    for suffix, event, body in (
+        ("ai", "INSERT", add("new")),
+        ("ad", "DELETE", subtract("old")),
+        ("au", f"UPDATE OF {', '.join(watched)}", subtract("old") + "\n" + add("new")),
+    ):
+        db.execute(f"DROP TRIGGER IF EXISTS {summary}_{suffix}")
+        db.execute(f"CREATE TRIGGER {summary}_{suffix} AFTER {event} ON {table} BEGIN\n{body}\nEND")
+
+
+def _row_columns(expr: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"\{row\}\.(\w+)", expr))
+
+
+@migrations()
+def keep_reads_fast_at_a_year(db: Database) -> None:
+    # The full-text index is rewritten only when indexed text changes: the trigger sqlite-utils made
+    # fired on every UPDATE, and every re-crawl moves last_seen_at (1.05 s per 1,000 re-seen articles
+    # against 15 ms at 1M articles).
+    db.execute("DROP TRIGGER IF EXISTS articles_au")
+    db.execute(
+        """
+        CREATE TRIGGER articles_au AFTER UPDATE OF title, description, text ON articles BEGIN
+          INSERT INTO articles_fts (articles_fts, rowid, title, description, text)
+            VALUES ('delete', old.rowid, old.title, old.description, old.text);
+          INSERT INTO articles_fts (rowid, title, description, text)
+            VALUES (new.rowid, new.title, new.description, new.text);
+        END
+        """
+    )
+    # Sorts and filters on "published, or first seen when undated" (the canned queries' order) read an
+    # index on that very expression instead of the whole table; the same for crawl_runs by start.
+    for name, on in (
+        ("idx_articles_published_or_seen", "articles (coalesce(published_at, first_seen_at))"),
+        ("idx_articles_source_published_or_seen", "articles (source, coalesce(published_at, first_seen_at))"),
+        ("idx_articles_published_day", "articles (date(coalesce(published_at, first_seen_at)))"),
+        ("idx_articles_source_first_seen_at", "articles (source, first_seen_at)"),
+        ("idx_crawl_runs_started_at", "crawl_runs (started_at)"),
+    ):
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+    # Articles per day (published, or first seen when undated), source and language.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS articles_per_day (
+            day TEXT NOT NULL, source TEXT NOT NULL, language TEXT NOT NULL, articles INTEGER NOT NULL,
+            PRIMARY KEY (day, source, language)
+        ) WITHOUT ROWID
+        """
+    )
+    day = "coalesce(" + PUBLISHED_DAY + ", '')"
+    _counting_triggers(
+        db,
+        table="articles",
+        summary="articles_per_day",
+        key={"day": day, "source": "{row}.source", "language": "coalesce({row}.language, '')"},
+        adds={"articles": "1"},
+    )
+    db.execute("DELETE FROM articles_per_day")
+    db.execute(
+        f"INSERT INTO articles_per_day SELECT {day.format(row='articles')}, source, coalesce(language, ''),"
+        " count(*) FROM articles GROUP BY 1, 2, 3"
+    )
+    # Crawl runs per day (of their start), source and status, with the time the finished ones took.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS crawl_runs_per_day (
+            day TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL, runs INTEGER NOT NULL,
+            timed_runs INTEGER NOT NULL, duration_s REAL NOT NULL,
+            PRIMARY KEY (day, source, status)
+        ) WITHOUT ROWID
+        """
+    )
+    run_key = {
+        "day": "coalesce(date({row}.started_at), '')",
+        "source": "{row}.source",
+        "status": "{row}.status",
+    }
+    _counting_triggers(
+        db,
+        table="crawl_runs",
+        summary="crawl_runs_per_day",
+        key=run_key,
+        adds={
+            "runs": "1",
+            "timed_runs": "({row}.duration_s IS NOT NULL)",
+            "duration_s": "coalesce({row}.duration_s, 0)",
+        },
+    )
+    db.execute("DELETE FROM crawl_runs_per_day")
+    db.execute(
+        "INSERT INTO crawl_runs_per_day SELECT coalesce(date(started_at), ''), source, status, count(*),"
+        " count(duration_s), coalesce(sum(duration_s), 0) FROM crawl_runs GROUP BY 1, 2, 3"
+    )
+    # The size of every near-duplicate cluster: every article has a cluster (most of them alone in
+    # it), so the clusters worth showing, those of two or more, are found here by size.
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS article_cluster_sizes (cluster_id INTEGER PRIMARY KEY, articles INTEGER NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS idx_article_cluster_sizes_articles ON article_cluster_sizes (articles)")
+    db.execute("DROP TRIGGER IF EXISTS article_cluster_sizes_ai")
+    db.execute("DROP TRIGGER IF EXISTS article_cluster_sizes_ad")
+    db.execute("DROP TRIGGER IF EXISTS article_cluster_sizes_au")
+    grow = (
+        "INSERT INTO article_cluster_sizes (cluster_id, articles) SELECT new.cluster_id, 1"
+        " WHERE new.cluster_id IS NOT NULL ON CONFLICT (cluster_id) DO UPDATE SET articles = articles + 1;"
+    )
+    shrink = (
+        "UPDATE article_cluster_sizes SET articles = articles - 1 WHERE cluster_id = old.cluster_id;"
+        " DELETE FROM article_cluster_sizes WHERE cluster_id = old.cluster_id AND articles <= 0;"
+    )
+    db.execute(f"CREATE TRIGGER article_cluster_sizes_ai AFTER INSERT ON articles BEGIN {grow} END")
+    db.execute(f"CREATE TRIGGER article_cluster_sizes_ad AFTER DELETE ON articles BEGIN {shrink} END")
+    db.execute(
+        "CREATE TRIGGER article_cluster_sizes_au AFTER UPDATE OF cluster_id ON articles"
+        f" WHEN old.cluster_id IS NOT new.cluster_id BEGIN {shrink} {grow} END"
+    )
+    db.execute("DELETE FROM article_cluster_sizes")
+    db.execute(
+        "INSERT INTO article_cluster_sizes SELECT cluster_id, count(*) FROM articles"
+        " WHERE cluster_id IS NOT NULL GROUP BY cluster_id"
+    )
+    # One row per cluster, as before; each figure is worked out for the rows shown, so a page of the
+    # largest clusters reads those clusters' articles only (through the indexes on cluster_id).
+    db.create_view(
+        "article_clusters",
+        """
+        SELECT s.cluster_id, s.articles,
+               (SELECT count(DISTINCT a.source) FROM articles a WHERE a.cluster_id = s.cluster_id) AS sources,
+               (SELECT a.url FROM articles a WHERE a.cluster_id = s.cluster_id
+                ORDER BY coalesce(a.published_at, a.first_seen_at), a.first_seen_at LIMIT 1) AS original_url,
+               (SELECT min(coalesce(a.published_at, a.first_seen_at)) FROM articles a
+                WHERE a.cluster_id = s.cluster_id) AS first_published_at,
+               (SELECT group_concat(a.url, ' ') FROM articles a WHERE a.cluster_id = s.cluster_id) AS urls
+        FROM article_cluster_sizes s
+        """,
+        replace=True,
+    )

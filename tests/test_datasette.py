@@ -46,13 +46,21 @@ READ_ONLY_PLUGINS = {
 Rows = list[dict[str, Any]]
 
 
+# The --setting pairs of `make serve` (suggest_facets off, max_returned_rows), typed as Datasette wants.
+SERVE_SETTINGS: dict[str, Any] = {
+    name: {"on": True, "off": False}.get(value, int(value) if value.isdigit() else value)
+    for name, value in re.findall(r"--setting (\w+) (\S+)", (ROOT / "Makefile").read_text(encoding="utf-8"))
+}
+
+
 def make_datasette(db: Path) -> Datasette:
-    """Datasette as `make serve` starts it: our metadata, plugins directory and templates."""
+    """Datasette as `make serve` starts it: our metadata, plugins directory, templates and settings."""
     return Datasette(
         files=[str(db)],
         metadata=copy.deepcopy(METADATA),
         plugins_dir=str(ROOT / "plugins"),
         template_dir=str(ROOT / "templates"),
+        settings=SERVE_SETTINGS,
     )
 
 

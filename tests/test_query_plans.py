@@ -1,0 +1,203 @@
+"""Every canned query and dashboard chart reads through an index, so a year of news stays fast.
+
+The archive is a small one built by the benchmark's builder (bench/archive_scale.py) through the
+project's own storage code (schema.open_db, Archive.write), then ANALYZEd as the benchmark does:
+the planner decides with real statistics. A query whose plan reads the whole articles or crawl_runs
+table (`SCAN articles`, with no index) would take seconds at a million articles (issue #25).
+The summary tables the plans rely on are checked against counts over the real tables, after
+inserts, updates and deletes, and after migrating an archive written before they existed.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from datasette.utils import escape_fts
+
+from bench.archive_scale import ArchiveBuilder
+from schema import migrations, open_db
+
+ROOT = Path(__file__).resolve().parent.parent
+METADATA: dict[str, Any] = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))
+QUERIES: dict[str, dict[str, Any]] = METADATA["databases"]["news"]["queries"]
+CHARTS: dict[str, dict[str, Any]] = METADATA["plugins"]["datasette-dashboards"]["news"]["charts"]
+BIG_TABLES = ("articles", "crawl_runs")
+ARTICLES = 3_000
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plans") / "news.db"
+    ArchiveBuilder(path, ARTICLES, run_hours=48).build()  # ANALYZE included, as in the benchmark
+    return path
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.create_function("escape_fts", 1, escape_fts)  # Datasette registers it for the search query
+    return conn
+
+
+def full_scans(conn: sqlite3.Connection, sql: str, params: dict[str, str]) -> list[str]:
+    """The plan's steps that read a whole big table, not through an index."""
+    aliases = {alias for table in BIG_TABLES for alias in re.findall(rf"\b{table}\s+(?:as\s+)?(\w+)", sql, re.I)}
+    names = {*BIG_TABLES, *aliases} - {"where", "on", "join", "order", "group", "limit", "indexed"}
+    steps = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    pattern = re.compile(rf"^SCAN ({'|'.join(map(re.escape, names))})( AS \w+)?$")
+    return [step for step in steps if pattern.match(step)]
+
+
+def parameter_sets(sql: str, source: str, word: str) -> Iterator[dict[str, str]]:
+    """Each way a reader fills the query's parameters: left empty, or set."""
+    names = set(re.findall(r"(?<!:):(\w+)", sql))
+    empty = dict.fromkeys(names, "")
+    yield empty | ({"q": word} if "q" in names else {})
+    filled = {"source": source, "q": word, "sort": "newest", "days": "7", "day": "2026-01-01", "since": "2026-01-01"}
+    yield {name: filled.get(name, "") for name in names}
+
+
+def chart_variants(query: str) -> Iterator[str]:
+    yield re.sub(r"\[\[.*?\]\]", "", query, flags=re.S)  # no filter set
+    yield re.sub(r"\[\[(.*?)\]\]", r"\1", query, flags=re.S)  # every filter set
+
+
+def some_source_and_word(conn: sqlite3.Connection) -> tuple[str, str]:
+    (source,) = conn.execute("SELECT source FROM articles GROUP BY source ORDER BY count(*) DESC").fetchone()
+    (title,) = conn.execute("SELECT title FROM articles LIMIT 1").fetchone()
+    return source, max(re.findall(r"\w+", title), key=len)
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_canned_query_reads_no_big_table_whole(archive: Path, name: str) -> None:
+    conn = connect(archive)
+    source, word = some_source_and_word(conn)
+    sql = QUERIES[name]["sql"]
+    for params in parameter_sets(sql, source, word):
+        assert not full_scans(conn, sql, params), f"{name} with {params}: a full table scan"
+        conn.execute(sql, params).fetchall()  # and it runs
+
+
+@pytest.mark.parametrize("name", sorted(CHARTS))
+def test_chart_query_reads_no_big_table_whole(archive: Path, name: str) -> None:
+    conn = connect(archive)
+    source, word = some_source_and_word(conn)
+    for sql in chart_variants(CHARTS[name]["query"]):
+        for params in parameter_sets(sql, source, word):
+            assert not full_scans(conn, sql, params), f"chart {name} with {params}: a full table scan"
+            conn.execute(sql, params).fetchall()
+
+
+def test_the_check_sees_a_full_scan(archive: Path) -> None:
+    conn = connect(archive)
+    assert full_scans(conn, "select count(*) from articles where word_count > :words", {"words": 5})
+    assert full_scans(conn, "select * from crawl_runs r where r.duration_s > 5", {})
+    assert not full_scans(conn, "select * from articles order by coalesce(published_at, first_seen_at) limit 5", {})
+
+
+# --- the summary tables add up ------------------------------------------------------------------
+
+
+def summaries_match(conn: sqlite3.Connection) -> None:
+    per_day = conn.execute(
+        "SELECT coalesce(date(coalesce(published_at, first_seen_at)), ''), source, coalesce(language, ''), count(*)"
+        " FROM articles GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    assert conn.execute("SELECT * FROM articles_per_day ORDER BY 1, 2, 3").fetchall() == per_day
+    runs = conn.execute(
+        "SELECT coalesce(date(started_at), ''), source, status, count(*), count(duration_s),"
+        " round(coalesce(sum(duration_s), 0), 3) FROM crawl_runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    summary = conn.execute(
+        "SELECT day, source, status, runs, timed_runs, round(duration_s, 3) FROM crawl_runs_per_day ORDER BY 1, 2, 3"
+    ).fetchall()
+    assert summary == runs
+    clusters = conn.execute(
+        "SELECT cluster_id, count(*) FROM articles WHERE cluster_id IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert conn.execute("SELECT * FROM article_cluster_sizes ORDER BY 1").fetchall() == clusters
+
+
+def test_summaries_follow_inserts_updates_and_deletes(archive: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "news.db"
+    source = sqlite3.connect(f"file:{archive}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    conn = target
+    summaries_match(conn)
+    with conn:
+        conn.execute("UPDATE articles SET published_at = '2020-02-02T10:00:00+00:00' WHERE rowid % 7 = 0")
+        conn.execute("UPDATE articles SET published_at = NULL, language = NULL WHERE rowid % 11 = 0")
+        conn.execute("UPDATE articles SET cluster_id = 42 WHERE rowid % 13 = 0")
+        conn.execute("DELETE FROM url_aliases WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
+        conn.execute("DELETE FROM article_revisions WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
+        conn.execute("DELETE FROM article_signatures WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
+        conn.execute("DELETE FROM articles WHERE rowid % 17 = 0")
+        conn.execute("UPDATE crawl_runs SET status = 'cancelled', duration_s = NULL WHERE id % 5 = 0")
+        conn.execute("UPDATE crawl_runs SET started_at = '2020-01-01T00:00:00+00:00' WHERE id % 9 = 0")
+        conn.execute("DELETE FROM failures WHERE run_id % 3 = 0")
+        conn.execute("DELETE FROM crawl_runs WHERE id % 3 = 0")
+        conn.execute(
+            "INSERT INTO crawl_runs (source, started_at, status)"
+            " VALUES ('new_source', '2026-05-05T05:05:05+00:00', 'running')"
+        )
+    summaries_match(conn)
+    assert conn.execute("SELECT articles FROM article_cluster_sizes WHERE cluster_id = 42").fetchone()[0] > 1
+    conn.close()
+
+
+def test_an_archive_written_before_the_summaries_migrates(archive: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "news.db"
+    source = sqlite3.connect(f"file:{archive}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    # Undo the migration, as an archive from before it is, then write as that code did.
+    with target:
+        for table in ("articles_per_day", "crawl_runs_per_day", "article_cluster_sizes"):
+            target.execute(f"DROP TABLE {table}")
+        for (trigger,) in target.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%\\_per\\_day\\_%' ESCAPE '\\'"
+            " OR name LIKE 'article\\_cluster\\_sizes\\_%' ESCAPE '\\'"
+        ).fetchall():
+            target.execute(f"DROP TRIGGER {trigger}")
+        target.execute("DELETE FROM _sqlite_migrations WHERE name = 'keep_reads_fast_at_a_year'")
+        target.execute("UPDATE articles SET language = 'xx' WHERE rowid % 4 = 0")
+        target.execute("DELETE FROM crawl_runs WHERE id % 4 = 0 AND id NOT IN (SELECT run_id FROM failures)")
+    target.close()
+    db = open_db(copy)
+    assert not migrations.pending(db)
+    summaries_match(db.conn)
+    db.close()
+
+
+def test_only_indexed_text_rewrites_the_full_text_index(archive: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "news.db"
+    source = sqlite3.connect(f"file:{archive}?mode=ro", uri=True)
+    conn = sqlite3.connect(copy)
+    source.backup(conn)
+    source.close()
+
+    def index_state() -> tuple[Any, ...]:
+        return conn.execute("SELECT count(*), sum(length(block)) FROM articles_fts_data").fetchone()
+
+    before = index_state()
+    with conn:  # a re-crawl: every article seen again
+        conn.execute("UPDATE articles SET last_seen_at = '2030-01-01T00:00:00+00:00', fetched_at = last_seen_at")
+    assert index_state() == before
+    url = conn.execute("SELECT url FROM articles LIMIT 1").fetchone()[0]
+    with conn:
+        conn.execute("UPDATE articles SET title = 'Zyzzyvaquux headline' WHERE url = ?", [url])
+    assert index_state() != before
+    found = conn.execute(
+        "SELECT articles.url FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid"
+        " WHERE articles_fts MATCH 'zyzzyvaquux'"
+    ).fetchall()
+    assert found == [(url,)]
+    conn.close()
