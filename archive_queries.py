@@ -1,0 +1,252 @@
+"""Read-only queries on the archive for `export`, `search` and `status --json`.
+
+The SQL of the commands that only read lives here, beside archive.py (the crawl's reads and
+writes). Every function takes a connection from `open_read_only()`: these commands can never
+write, even by accident, and work on a database they may not write (a copy, a read-only mount).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from schema import BUSY_TIMEOUT_SECONDS, migrations
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# Article columns a user exports: everything but internal bookkeeping (the near-duplicate index's
+# signatures and the raw HTML live in other tables and are never exported).
+EXPORT_COLUMNS = (
+    "url",
+    "source",
+    "title",
+    "authors",
+    "published_at",
+    "modified_at",
+    "language",
+    "sitename",
+    "description",
+    "categories",
+    "tags",
+    "image",
+    "text",
+    "markdown",
+    "word_count",
+    "body_hash",
+    "discovered_via",
+    "fetched_at",
+    "first_seen_at",
+    "last_seen_at",
+    "updated_at",
+    "version",
+    "cluster_id",
+    "taken_down_at",
+    "provenance",
+)
+# Columns holding JSON text in SQLite: exported as JSON values in JSON Lines, as text in CSV.
+JSON_COLUMNS = frozenset({"authors", "categories", "tags", "provenance"})
+# Rows fetched from SQLite at a time: a bounded window whatever the archive's size.
+FETCH_ROWS = 500
+
+
+class NoDatabase(FileNotFoundError):
+    """The database file does not exist (a read never creates one)."""
+
+
+class BadSearch(ValueError):
+    """A full-text query SQLite's FTS5 cannot parse; the message says why."""
+
+
+def open_read_only(path: str | Path) -> Database:
+    """The archive opened read-only (SQLite URI mode=ro): no statement on it can write, and it
+    works on a database this user may not write (a copy on read-only media, another user's)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NoDatabase(f"no database at {path}")
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        if not exc.sqlite_errorname.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+            raise
+        # A WAL database in a folder this user cannot write: even a reader needs the -shm file,
+        # which SQLite cannot create there. The file is then read as it is, without locks.
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+    db = Database(conn)
+    if migrations.pending(db):  # its tables may lack columns the queries name; reads cannot migrate
+        db.close()
+        raise sqlite3.DatabaseError(
+            "made by an older version of this archive; the next crawl or `scheduler.py run` upgrades it"
+        )
+    return db
+
+
+def source_known(db: Database, name: str) -> bool:
+    """Has the archive heard of this source (crawled it once, or stored an article of it)?"""
+    row = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM sources WHERE name = ?) OR EXISTS (SELECT 1 FROM articles WHERE source = ?)",
+        [name, name],
+    ).fetchone()
+    return bool(row[0])
+
+
+def fts_query(db: Database, query: str, *, raw: bool) -> str:
+    """The user's words as an FTS5 query: each quoted (so "NOT", "-" or ":" are words), unless
+    `raw` asks for FTS5's own syntax (AND, OR, NEAR, "phrases", prefix*)."""
+    return query if raw else db.quote_fts(query)
+
+
+def _filters(source: str | None, since: str | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if source:
+        where.append("a.source = ?")
+        params.append(source)
+    if since:
+        where.append("a.first_seen_at >= ?")
+        params.append(since)
+    return where, params
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: list[Any], *, search: bool) -> Iterator[dict[str, Any]]:
+    """Rows as dicts, FETCH_ROWS at a time from one cursor (never the whole result at once).
+
+    With `search`, SQLite's complaint about the full-text query (it may come with the first rows,
+    not at execute) is a BadSearch: the user's query was wrong, not the archive.
+    """
+    try:
+        cursor = conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            for values in batch:
+                yield dict(zip(names, values, strict=True))
+    except sqlite3.OperationalError as exc:
+        if search and ("fts5" in str(exc) or "no such column" in str(exc)):
+            raise BadSearch(f"cannot read the search query: {exc}") from None
+        raise
+
+
+def export_articles(
+    db: Database,
+    *,
+    source: str | None = None,
+    since: str | None = None,
+    query: str | None = None,
+    raw_query: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Stored articles, oldest first seen first (with `query`: best match first), one at a time.
+
+    `since` keeps articles first seen at or after it (an ISO 8601 date or timestamp), so that
+    `export --since <the last export>` gives what is new; `query` keeps those the full-text
+    index finds.
+    """
+    columns = ", ".join(f"a.{name}" for name in EXPORT_COLUMNS)
+    where, params = _filters(source, since)
+    if query:
+        where.insert(0, "articles_fts MATCH ?")
+        params.insert(0, fts_query(db, query, raw=raw_query))
+        sql = f"SELECT {columns} FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+        order = "articles_fts.rank, a.url"
+    else:
+        sql = f"SELECT {columns} FROM articles a"
+        order = "a.first_seen_at, a.url"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    yield from _rows(db.conn, f"{sql} ORDER BY {order}", params, search=bool(query))
+
+
+def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its JSON text columns as values (a list of authors, not a string)."""
+    for name in JSON_COLUMNS & row.keys():
+        value = row[name]
+        if isinstance(value, str) and value:
+            with contextlib.suppress(ValueError):  # written by hand, not JSON: exported as the text it is
+                row[name] = json.loads(value)
+    return row
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    url: str
+    source: str
+    title: str | None
+    published_at: str | None
+    first_seen_at: str
+    snippet: str
+
+
+def search_articles(
+    db: Database,
+    query: str,
+    *,
+    source: str | None = None,
+    limit: int = 20,
+    newest_first: bool = False,
+    raw_query: bool = False,
+    marks: tuple[str, str] = ("[", "]"),
+) -> list[SearchHit]:
+    """Articles the full-text index finds for `query`, best match (or newest) first, each with a
+    snippet of the column that matched best, its matches between `marks`."""
+    where, params = _filters(source, None)
+    where.insert(0, "articles_fts MATCH ?")
+    params.insert(0, fts_query(db, query, raw=raw_query))
+    order = "coalesce(a.published_at, a.first_seen_at) DESC" if newest_first else "articles_fts.rank"
+    sql = (
+        "SELECT a.url, a.source, a.title, a.published_at, a.first_seen_at,"
+        " snippet(articles_fts, -1, ?, ?, '…', 16) AS snippet"
+        " FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+        f" WHERE {' AND '.join(where)} ORDER BY {order}, a.url LIMIT ?"
+    )
+    rows = _rows(db.conn, sql, [*marks, *params, limit], search=True)
+    return [SearchHit(**row) for row in rows]
+
+
+# --- status --json ---------------------------------------------------------------------------
+
+
+def sources_with_runs(db: Database) -> list[str]:
+    """Names of the sources with a crawl run recorded, ad-hoc ones (`crawl --url`) left out."""
+    rows = db.execute("SELECT DISTINCT source FROM crawl_runs WHERE source NOT LIKE 'adhoc\\_%' ESCAPE '\\'")
+    return sorted(name for (name,) in rows.fetchall())
+
+
+def last_run(db: Database, source: str) -> dict[str, Any] | None:
+    """A source's latest run that did not skip (a skip says only that another was going)."""
+    cursor = db.execute(
+        "SELECT * FROM crawl_runs WHERE source = ? AND status != 'skipped' ORDER BY id DESC LIMIT 1", [source]
+    )
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    return dict(zip(names, row, strict=True)) if row else None
+
+
+def scheduled_runs(db: Database) -> dict[str, str]:
+    """Each scheduled source's next run as the daemon last wrote it (meaningful while it is alive)."""
+    if not db["daemon_jobs"].exists():
+        return {}
+    return dict(db.execute("SELECT source, next_run_at FROM daemon_jobs").fetchall())
+
+
+def problems_since(db: Database, source: str, since: str) -> tuple[int, int]:
+    """A source's failed or timed-out runs, and its recorded failures, since `since`."""
+    failed_runs, failures = db.execute(
+        "SELECT (SELECT count(*) FROM crawl_runs WHERE source = ? AND started_at >= ? "
+        "AND status IN ('failed', 'timed_out')), "
+        "(SELECT count(*) FROM failures WHERE source = ? AND occurred_at >= ?)",
+        [source, since, source, since],
+    ).fetchone()
+    return int(failed_runs), int(failures)
+
+
+def article_count(db: Database, source: str | None = None) -> int:
+    if source is None:
+        return int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM articles WHERE source = ?", [source]).fetchone()[0])
