@@ -25,6 +25,7 @@ from near_duplicates import NearDuplicateIndex, signature
 from pipelines.dedupe import body_hash
 from raw_html import raw_html
 from schema import open_db
+from sources import SourceConfigError, load_sources
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -192,9 +193,34 @@ def add_reextract_command(subparsers: Any, common_parent: argparse.ArgumentParse
 
 
 def cmd_reextract(args: argparse.Namespace) -> int:
+    if args.source:
+        check_source_known(args.db, args.source, getattr(args, "sources", None))
     counts = reextract(args.db, source=args.source, since=args.since)
     print(format_counts(counts))
     return 0  # a page that cannot be re-extracted keeps its stored fields; it is counted, not fatal
+
+
+def check_source_known(db_path: Path, source: str, sources_file: Path | None) -> None:
+    """Raise SourceConfigError (a usage error) unless `source` is in the sources file or the
+    archive: a misspelt name would re-extract nothing and look like a success."""
+    if sources_file is not None:
+        try:
+            if any(s.name == source for s in load_sources(sources_file)):
+                return
+        except SourceConfigError:
+            pass  # a broken sources file: the archive may still know the name
+    db = open_db(db_path)
+    try:
+        known = db.execute(
+            "SELECT EXISTS (SELECT 1 FROM sources WHERE name = ?) OR EXISTS (SELECT 1 FROM articles WHERE source = ?)"
+            " OR EXISTS (SELECT 1 FROM crawl_runs WHERE source = ?)",
+            [source, source, source],
+        ).fetchone()[0]
+    finally:
+        db.close()
+    if not known:
+        where = f"{sources_file.name} or " if sources_file is not None else ""
+        raise SourceConfigError(f'reextract: no source named "{source}" in {where}the archive {db_path}')
 
 
 def format_counts(counts: dict[str, int]) -> str:

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 from reextract import add_reextract_command
 from runner import PROJECT_ROOT, CrawlRequest, ProgressLine, project_settings, run_crawls
 from sources import SourceConfigError, find_source, format_duration, load_sources, parse_duration
+from urls import http_url_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from typing import TextIO
+    from collections.abc import Callable
 
     from sqlite_utils import Database
 
@@ -48,7 +48,18 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCES = PROJECT_ROOT / "sources.toml"
 DEFAULT_DB = PROJECT_ROOT / "data" / "news.db"
+# Exit statuses of every command (docs/exit-codes.md is the table; tests/test_cli_errors.py checks it).
+EXIT_OK = 0
+EXIT_FAILED = 1  # some sources failed (or fetched nothing), or the archive could not be read or written
+EXIT_USAGE = 2  # a wrong option or argument, or a broken sources file: nothing was done (argparse's code)
 EXIT_NOT_RUNNING = 3  # `status` when the daemon is not alive (the LSB init-script convention)
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # stdout closed early (`status | head -1`), as a shell reports it
+# --log-level takes these names in any case ("warning" is WARNING).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class UsageError(Exception):
+    """A command given what it cannot work with: one line on stderr, exit status EXIT_USAGE."""
 
 
 def duration(*, allow_zero: bool = False) -> Callable[[str], timedelta]:
@@ -59,6 +70,13 @@ def duration(*, allow_zero: bool = False) -> Callable[[str], timedelta]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
+
+
+def add_log_level_option(parser: argparse.ArgumentParser, flag: str = "--log-level", what: str = "log level") -> None:
+    """A log level option: any case is taken, an unknown level is a usage error before anything runs."""
+    parser.add_argument(
+        flag, type=str.upper, choices=LOG_LEVELS, default="INFO", help=f"{what}, in any case (default: %(default)s)"
+    )
 
 
 def positive_int(text: str) -> int:
@@ -74,13 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="sources file (default: %(default)s)")
     common.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
-    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     add_run_command(commands, common)
     add_crawl_command(commands, common)
     add_reextract_command(commands, common)
     add_shared_commands(commands, common)
-    add_archive_commands(commands, common)
 
     status = commands.add_parser(
         "status",
@@ -91,7 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
         f"is alive, {EXIT_NOT_RUNNING} when it is not.",
     )
     status.add_argument("--failures", type=int, default=10, help="recent problems to show (default: 10)")
-    status.add_argument("--json", action="store_true", help="the same as one JSON document, for scripts and monitoring")
     status.set_defaults(handler=cmd_status)
 
     listing = commands.add_parser(
@@ -142,8 +157,8 @@ def add_run_command(commands: Any, common: argparse.ArgumentParser) -> None:
         default=timedelta(days=14),
         help="keep crawl logs this long (default: 14d)",
     )
-    run.add_argument("--log-level", default="INFO", help="the daemon's log level (default: INFO)")
-    run.add_argument("--crawl-log-level", default="INFO", help="the crawls' Scrapy log level (default: INFO)")
+    add_log_level_option(run, what="the daemon's log level")
+    add_log_level_option(run, "--crawl-log-level", "the crawls' Scrapy log level")
     add_redis_option(run)
     add_round_grace_option(run)
     run.set_defaults(handler=cmd_run)
@@ -159,9 +174,13 @@ def add_crawl_command(commands: Any, common: argparse.ArgumentParser) -> None:
     crawl.add_argument("names", nargs="*", metavar="NAME", help="sources to crawl")
     crawl.add_argument("--all", action="store_true", help="crawl every enabled source")
     crawl.add_argument("--url", help="crawl one feed, sitemap or home page as an ad-hoc source")
-    crawl.add_argument("--allow-private", action="store_true", help="with --url: allow private and loopback addresses")
+    crawl.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="with --url: allow private and loopback addresses (never link-local or cloud metadata ones)",
+    )
     crawl.add_argument("--max-articles", type=int, help="with --url: stop after this many article pages")
-    crawl.add_argument("--log-level", default="INFO", help="Scrapy log level (default: %(default)s)")
+    add_log_level_option(crawl, what="Scrapy log level")
     crawl.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -202,7 +221,7 @@ def add_round_grace_option(parser: argparse.ArgumentParser) -> None:
 def add_shared_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     shared = argparse.ArgumentParser(add_help=False)
     add_redis_option(shared)
-    shared.add_argument("--log-level", default="INFO", help="log level (default: %(default)s)")
+    add_log_level_option(shared)
     worker = commands.add_parser(
         "worker",
         parents=[common, shared],
@@ -282,7 +301,7 @@ def redis_command(*, log: bool = True) -> Callable[[RedisHandler], Callable[[arg
             if log:
                 logging.basicConfig(level=args.log_level, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
             if not args.redis:
-                raise SystemExit(f"{args.command}: give --redis URL or set NEWS_REDIS_URL")
+                raise UsageError(f"{args.command}: give --redis URL or set NEWS_REDIS_URL")
             return handler(args, SharedRedis(args.redis))
 
         return run
@@ -292,12 +311,12 @@ def redis_command(*, log: bool = True) -> Callable[[RedisHandler], Callable[[arg
 
 def _chosen_sources(args: argparse.Namespace, *, default_all: bool) -> list[Any]:
     if args.names and args.all:
-        raise SystemExit(f"{args.command}: give source names or --all, not both")
+        raise UsageError(f"{args.command}: give source names or --all, not both")
     sources = load_sources(args.sources)
     if args.names:
         return [find_source(sources, name, args.sources) for name in args.names]
     if not (args.all or default_all):
-        raise SystemExit(f"{args.command}: give source names or --all")
+        raise UsageError(f"{args.command}: give source names or --all")
     return [s for s in sources if s.enabled]
 
 
@@ -309,7 +328,7 @@ def cmd_worker(args: argparse.Namespace, redis: SharedRedis) -> int:
     sources = _chosen_sources(args, default_all=True)
     if not sources:
         print("no enabled sources to serve", file=sys.stderr)
-        return 0
+        return EXIT_OK
     overrides: dict[str, str] = {"LOG_LEVEL": args.log_level}
     for assignment in args.set:
         name, _, value = assignment.partition("=")
@@ -321,7 +340,7 @@ def cmd_worker(args: argparse.Namespace, redis: SharedRedis) -> int:
     per_source = {s.name: source_settings(s.name) for s in sources}
     process, _ = build_process(requests, settings, per_source, worker_spider_class())
     process.start()
-    return 1 if process.bootstrap_failed else 0
+    return EXIT_FAILED if process.bootstrap_failed else EXIT_OK
 
 
 @redis_command()
@@ -337,7 +356,7 @@ def cmd_writer(args: argparse.Namespace, redis: SharedRedis) -> int:
         signal.signal(sig, lambda *_: writer.request_stop())
     stored = writer.run(idle_exit=args.exit_when_idle)
     logger.info("writer: %d writes committed", stored)
-    return 0
+    return EXIT_OK
 
 
 @redis_command()
@@ -437,7 +456,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return daemon.run()
     except DaemonError as exc:
         logger.error("%s", exc)
-        return 1
+        return EXIT_FAILED
 
 
 # --- crawl ------------------------------------------------------------------------------------
@@ -446,8 +465,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def crawl_requests(args: argparse.Namespace) -> list[CrawlRequest]:
     chosen = sum(bool(x) for x in (args.names, args.all, args.url))
     if chosen != 1:
-        raise SystemExit("crawl: give source names, --all, or --url URL (exactly one of them)")
+        raise UsageError("crawl: give source names, --all, or --url URL (exactly one of them)")
     if args.url:
+        if problem := http_url_problem(args.url):  # before the database exists or Scrapy starts
+            raise UsageError(f"crawl --url {args.url!r}: {problem}")
         return [CrawlRequest(url=args.url, allow_private=args.allow_private, max_articles=args.max_articles)]
     sources = load_sources(args.sources)
     if args.all:
@@ -459,7 +480,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     requests = crawl_requests(args)
     if not requests:
         print("no enabled sources to crawl", file=sys.stderr)
-        return 0
+        return EXIT_OK
     overrides: dict[str, str] = {"LOG_LEVEL": args.log_level}
     for assignment in args.set:
         name, _, value = assignment.partition("=")
@@ -485,7 +506,8 @@ def _last_run_id(db_path: Path) -> int:
 
 
 def print_summary(db_path: Path, after_run_id: int, seconds: float) -> int:
-    """Print one line per run started by this command; exit status 1 if any run failed."""
+    """Print one line per run started by this command; EXIT_FAILED if any run failed or nothing
+    came of it, EXIT_OK otherwise."""
     from schema import open_db
 
     db = open_db(db_path)
@@ -493,17 +515,47 @@ def print_summary(db_path: Path, after_run_id: int, seconds: float) -> int:
     runs = list(db["crawl_runs"].rows_where("id > ? AND pid = ?", [after_run_id, os.getpid()], order_by="id"))
     failed = False
     for run in runs:
-        failed |= run["status"] != "ok"
-        print(
-            f"{run['source']}: {run['status']} - {run['articles_new'] or 0} new, "
-            f"{run['articles_updated'] or 0} updated, {run['articles_duplicate'] or 0} duplicates, "
-            f"{run['not_articles'] or 0} not articles, {run['skipped_stored'] or 0} already stored, "
-            f"{run['failures'] or 0} failures ({run['requests'] or 0} requests)"
-        )
+        line, ok = summary_line(db, run)
+        failed |= not ok
+        print(line)
     total = db.execute("SELECT count(*) FROM articles").fetchone()[0]
     print(f"{total} articles in {db_path}; took {seconds:.1f}s")
     db.close()
-    return 1 if failed or not runs else 0
+    return EXIT_FAILED if failed or not runs else EXIT_OK
+
+
+# What a run can come to besides failures: a page stored, recognised or found unchanged.
+OUTCOME_COLUMNS = (
+    "articles_new",
+    "articles_updated",
+    "articles_unchanged",
+    "articles_duplicate",
+    "articles_revisited",
+    "articles_taken_down",
+    "not_articles",
+    "skipped_stored",
+    "not_modified",
+)
+
+
+def summary_line(db: Database, run: dict[str, Any]) -> tuple[str, bool]:
+    """A run's line in the summary of `crawl` or `push`, and whether the run counts as ok.
+
+    A run that finished but whose every request failed or was refused (an unreachable host, a
+    private address, a robots.txt that cannot be read) is recorded as finished; it is no success:
+    the line says "failed" with the first failure's reason, so the reason is not only in a log line.
+    """
+    counts = f"{run['failures'] or 0} failures ({run['requests'] or 0} requests)"
+    if run["status"] == "ok" and run["failures"] and not any(run.get(c) for c in OUTCOME_COLUMNS):
+        first = db.execute("SELECT reason FROM failures WHERE run_id = ? ORDER BY id LIMIT 1", [run["id"]]).fetchone()
+        reason = first[0] if first else "no page came through"
+        return f"{run['source']}: failed - nothing came of it: {reason}; {counts}", False
+    line = (
+        f"{run['source']}: {run['status']} - {run['articles_new'] or 0} new, "
+        f"{run['articles_updated'] or 0} updated, {run['articles_duplicate'] or 0} duplicates, "
+        f"{run['not_articles'] or 0} not articles, {run['skipped_stored'] or 0} already stored, {counts}"
+    )
+    return line, run["status"] == "ok"
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -511,14 +563,11 @@ def print_summary(db_path: Path, after_run_id: int, seconds: float) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from daemon import daemon_state
-    from schema import open_db
 
-    if args.json:
-        return cmd_status_json(args)
     if not args.db.exists():
         print(f"no database at {args.db}: nothing has run yet")
         return EXIT_NOT_RUNNING
-    db = open_db(args.db)
+    db = open_read_only(args.db)
     now = datetime.now(UTC).replace(microsecond=0)
     state = daemon_state(db, now)
     print(describe_daemon(state, now))
@@ -531,7 +580,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     print_source_table(db, sources, state, now)
     print_problems(db, args.failures, now)
     db.close()
-    return 0 if state and state["alive"] else EXIT_NOT_RUNNING
+    return EXIT_OK if state and state["alive"] else EXIT_NOT_RUNNING
+
+
+def open_read_only(path: Path) -> Database:
+    """The archive, opened so that nothing can be written: `status` works on a database it may
+    not write (a copy on read-only media, another user's), and never changes one it may."""
+    from sqlite_utils import Database
+
+    from schema import BUSY_TIMEOUT_SECONDS, migrations
+
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        if not exc.sqlite_errorname.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+            raise
+        # A WAL database in a folder we cannot write: even a reader needs its -shm file, which
+        # SQLite cannot create there. The file is then read as it is, without locks: should
+        # another user's daemon be writing it at that moment, a status line may be off, which
+        # is better than no status at all.
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+    db = Database(conn)
+    if migrations.pending(db):
+        db.close()
+        raise sqlite3.DatabaseError(
+            "made by an older version of this archive; the next crawl or `scheduler.py run` upgrades it"
+        )
+    return db
 
 
 def ago(moment: str | None, now: datetime) -> str:
@@ -569,31 +646,11 @@ def describe_daemon(state: dict[str, Any] | None, now: datetime) -> str:
     return f"daemon: stopped ({ago(state['stopped_at'], now)})"
 
 
-# Every source that has runs, with its last run that was not skipped, in one query that seeks the
-# (source, started_at) index once per source: a year of hourly runs is 1.7 million rows, and a
-# DISTINCT, or an ORDER BY id per source, read all of them (4.2 s for `status`).
-LAST_RUN_OF_EACH_SOURCE = """
-WITH RECURSIVE ran(source) AS (
-    SELECT min(source) FROM crawl_runs
-    UNION ALL
-    SELECT (SELECT min(source) FROM crawl_runs WHERE source > ran.source) FROM ran WHERE ran.source IS NOT NULL
-)
-SELECT source,
-       (SELECT id FROM crawl_runs r WHERE r.source = ran.source AND r.status != 'skipped'
-        ORDER BY r.started_at DESC, r.id DESC LIMIT 1) AS last_run_id
-FROM ran WHERE source IS NOT NULL ORDER BY source
-"""
-
-
 def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> None:
     from jobs import next_run_time
 
     names = [s.name for s in sources]
-    last_ids = dict(db.execute(LAST_RUN_OF_EACH_SOURCE).fetchall())
-    ran = [(source,) for source in last_ids]
-    ids = [run_id for run_id in last_ids.values() if run_id is not None]
-    marks = ", ".join("?" * len(ids))
-    last_runs = {row["source"]: row for row in db["crawl_runs"].rows_where(f"id IN ({marks})", ids)}
+    ran = db.execute("SELECT DISTINCT source FROM crawl_runs ORDER BY source").fetchall()
     names += [name for (name,) in ran if name not in names and not name.startswith("adhoc_")]
     by_name = {s.name: s for s in sources}
     alive = bool(state and state["alive"])
@@ -602,7 +659,8 @@ def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] |
     header = f"{'SOURCE':24} {'SCHEDULE':14} {'LAST RUN':30} {'STATUS':10} {'NEW':>4} {'UPD':>4} {'FAIL':>4}"
     print(f"{header}  {'NEXT RUN':26} {'FAILED RUNS 24H':>15} {'FAILURES 24H':>12}")
     for name in names:
-        last_row: dict[str, Any] = last_runs.get(name, {})
+        last = db["crawl_runs"].rows_where("source = ? AND status != 'skipped'", [name], order_by="id DESC", limit=1)
+        last_row: dict[str, Any] = next(iter(last), {})
         source = by_name.get(name)
         schedule = source.schedule if source else "(not in file)"
         if source is not None and not source.enabled:
@@ -651,443 +709,32 @@ def cmd_list(args: argparse.Namespace) -> int:
         state = "enabled" if source.enabled else "disabled"
         max_age = format_duration(source.max_age)
         print(f"{source.name:24} {state:8} {source.schedule:16} {seeds} seed URLs  max_age={max_age}")
-    return 0
-
-
-# --- export, search, status --json, --version, add (the archive for its users) -----------------
-
-
-class VersionAction(argparse.Action):
-    """--version: the project's version, read from pyproject.toml only when asked for."""
-
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        print(f"{parser.prog} {project_version()}")  # on stdout, as argparse's own "version" action
-        parser.exit()
-
-
-@functools.cache
-def project_version() -> str:
-    """[project] version in pyproject.toml, the one place it is written."""
-    import tomllib
-
-    with open(PROJECT_ROOT / "pyproject.toml", "rb") as file:
-        return str(tomllib.load(file)["project"]["version"])
-
-
-def add_archive_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    """`export`, `search` and `add`; `status --json` is an option of `status`."""
-    from reextract import iso_date
-
-    export = commands.add_parser(
-        "export",
-        parents=[common],
-        help="write stored articles as JSON Lines or CSV",
-        description="Write the stored articles, one row at a time (constant memory whatever the archive's "
-        "size), as JSON Lines or CSV, to a file or stdout. The database is opened read-only. "
-        "Example: scheduler.py export --source bbc_world --since 2024-05-01 --output bbc.jsonl",
-    )
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="(default: %(default)s)")
-    export.add_argument("--source", metavar="NAME", help="only this source's articles")
-    export.add_argument(
-        "--since", type=iso_date, metavar="DATE", help="only articles first seen on or after DATE (ISO 8601)"
-    )
-    export.add_argument("--query", metavar="TEXT", help="only articles the full-text search finds (best first)")
-    add_raw_query_option(export)
-    export.add_argument(
-        "--output", "-o", type=Path, metavar="FILE", help="write to FILE, complete or not at all (default: stdout)"
-    )
-    export.set_defaults(handler=cmd_export)
-
-    search = commands.add_parser(
-        "search",
-        parents=[common],
-        help="full-text search of the stored articles, with snippets",
-        description="Search the titles, descriptions and texts of the stored articles; show each match "
-        "with a snippet, best match first. The database is opened read-only.",
-    )
-    search.add_argument("query", metavar="QUERY", help="words to find (all of them, any order)")
-    search.add_argument("--source", metavar="NAME", help="only this source's articles")
-    search.add_argument("--limit", type=positive_int, default=20, help="matches to show (default: %(default)s)")
-    search.add_argument("--newest", action="store_true", help="newest first, instead of best match first")
-    add_raw_query_option(search)
-    search.set_defaults(handler=cmd_search)
-
-    add = commands.add_parser(
-        "add",
-        parents=[common],
-        help="look at a site's URL and add it to the sources file",
-        description="Fetch URL as `crawl --url` would (a feed, a sitemap, or a page announcing feeds and, "
-        "through robots.txt, sitemaps), show what it found, and append a [[source]] table for it to the "
-        "sources file, leaving the rest of the file as it is. A running daemon reads it on SIGHUP.",
-    )
-    add.add_argument("url", metavar="URL", help="a feed, sitemap or home page")
-    add.add_argument("--name", help="the source's name (default: from the URL's host name)")
-    add.add_argument("--every", type=duration(), help='its schedule (default: the file\'s [defaults], else "1h")')
-    add.add_argument("--allow-private", action="store_true", help="the site is on a private or loopback address")
-    add.set_defaults(handler=cmd_add)
-
-
-def add_raw_query_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--raw-query",
-        action="store_true",
-        help='the query is in SQLite FTS5 syntax (OR, NOT, NEAR, "a phrase", prefix*)',
-    )
-
-
-def read_only_archive(db_path: Path) -> Database:
-    """The archive for a command that only reads; no database is a one-line error."""
-    from archive_queries import NoDatabase, open_read_only
-
-    try:
-        return open_read_only(db_path)
-    except NoDatabase as exc:
-        raise ReadError(f"{exc}: nothing has been crawled into it yet") from None
-
-
-class ReadError(Exception):
-    """A read command that has nothing to read: one line on stderr, exit status EXIT_FAILED."""
-
-
-def read_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn the expected failures of a read command into one line each: no database (EXIT_FAILED),
-    a search query SQLite cannot parse (EXIT_USAGE)."""
-
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        from archive_queries import BadSearch
-
-        try:
-            return handler(args)
-        except ReadError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        except BadSearch as exc:
-            print(f"error: {args.command}: {exc} (without --raw-query, words are searched as typed)", file=sys.stderr)
-            return EXIT_USAGE
-
-    return run
-
-
-def check_source_known(db: Database, name: str | None, sources_file: Path) -> None:
-    """--source of a read command: a source the archive or the sources file knows, or an error
-    (a typo would otherwise look like a source with nothing stored)."""
-    from archive_queries import source_known
-
-    if name is None or source_known(db, name):
-        return
-    try:
-        configured = {s.name for s in load_sources(sources_file)}
-    except SourceConfigError:
-        configured = set()
-    if name not in configured:
-        raise UsageError(f'--source: no source named "{name}" in the archive or in {sources_file}')
-
-
-@read_command
-def cmd_export(args: argparse.Namespace) -> int:
-    from archive_queries import export_articles
-
-    db = read_only_archive(args.db)
-    try:
-        check_source_known(db, args.source, args.sources)
-        rows = export_articles(db, source=args.source, since=args.since, query=args.query, raw_query=args.raw_query)
-        if args.output is None:
-            count = write_export(rows, sys.stdout, args.format)
-            sys.stdout.flush()
-        else:
-            count = export_to_file(rows, args.output, args.format)
-    finally:
-        db.close()
-    where = args.output or "stdout"
-    print(f"exported {count} article{'' if count == 1 else 's'} to {where}", file=sys.stderr)
     return EXIT_OK
-
-
-def export_to_file(rows: Iterator[dict[str, Any]], path: Path, fmt: str) -> int:
-    """Write beside `path`, then rename: a failed export never leaves half a file under its name."""
-    import tempfile
-
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with open(handle, "w", encoding="utf-8", newline="") as out:
-            count = write_export(rows, out, fmt)
-        Path(partial).chmod(0o666 & ~current_umask())  # mkstemp's 0600 is for the file in the making
-        Path(partial).replace(path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-    return count
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_export(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
-    """Write rows as they come (JSON Lines, or CSV with a header row); returns how many."""
-    import csv
-    import json
-
-    from archive_queries import decode_json_columns
-
-    count = 0
-    writer: csv.DictWriter[str] | None = None
-    for row in rows:
-        if fmt == "jsonl":
-            out.write(json.dumps(decode_json_columns(row), ensure_ascii=False) + "\n")
-        else:
-            if writer is None:  # the header once the first row is in: a query error writes nothing
-                writer = csv.DictWriter(out, fieldnames=list(row))
-                writer.writeheader()
-            writer.writerow(row)
-        count += 1
-    return count
-
-
-@read_command
-def cmd_search(args: argparse.Namespace) -> int:
-    from archive_queries import search_articles
-
-    db = read_only_archive(args.db)
-    try:
-        check_source_known(db, args.source, args.sources)
-        color = sys.stdout.isatty()
-        hits = search_articles(
-            db,
-            args.query,
-            source=args.source,
-            limit=args.limit,
-            newest_first=args.newest,
-            raw_query=args.raw_query,
-            marks=("\x1b[1m", "\x1b[0m") if color else ("[", "]"),
-        )
-    finally:
-        db.close()
-    if not hits:
-        print(f"no articles match {args.query!r}", file=sys.stderr)
-    for number, hit in enumerate(hits, 1):
-        when = (hit.published_at or hit.first_seen_at or "")[:10]
-        print(f"{number:>3}. {hit.title or '(no title)'}  ({hit.source}, {when or 'undated'})")
-        print(f"     {hit.url}")
-        print(f"     {' '.join(hit.snippet.split())}")
-    return EXIT_OK
-
-
-def cmd_status_json(args: argparse.Namespace) -> int:
-    """`status --json`: the daemon and each source as one JSON document, from a read-only database."""
-    import json
-
-    from archive_queries import NoDatabase, open_read_only
-    from daemon import daemon_state
-
-    now = datetime.now(UTC).replace(microsecond=0)
-    report: dict[str, Any] = {"checked_at": now.isoformat(), "database": str(args.db), "sources_file_error": None}
-    try:
-        sources = load_sources(args.sources)
-    except SourceConfigError as exc:
-        report["sources_file_error"] = str(exc)
-        sources = []
-    try:
-        db = open_read_only(args.db)
-    except NoDatabase:
-        report.update(daemon=None, sources=[source_status(None, s.name, s, None, now) for s in sources])
-        print(json.dumps(report, indent=2))
-        return EXIT_NOT_RUNNING
-    try:
-        state = daemon_state(db, now)
-        report["daemon"] = state
-        report["sources"] = source_statuses(db, sources, state, now)
-    finally:
-        db.close()
-    print(json.dumps(report, indent=2))
-    return EXIT_OK if state and state["alive"] else EXIT_NOT_RUNNING
-
-
-def source_statuses(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> list[dict]:
-    """Each configured source, then each other source with runs (removed from the file since)."""
-    from archive_queries import scheduled_runs, sources_with_runs
-
-    by_name = {s.name: s for s in sources}
-    names = [*by_name, *(name for name in sources_with_runs(db) if name not in by_name)]
-    alive = bool(state and state["alive"])
-    next_runs = scheduled_runs(db) if alive else None
-    return [source_status(db, name, by_name.get(name), next_runs, now) for name in names]
-
-
-def source_status(
-    db: Database | None, name: str, source: Any, next_runs: dict[str, str] | None, now: datetime
-) -> dict[str, Any]:
-    """One source as `status` shows it: configuration, last run, next run, problems in 24 hours.
-
-    `next_runs` is the live daemon's schedule; without one, the next run is when a daemon started
-    now would run it (overdue ones at once)."""
-    from archive_queries import article_count, last_run, problems_since
-    from jobs import next_run_time
-
-    last = last_run(db, name) if db is not None else None
-    if source is not None and not source.enabled:
-        next_run = None
-    elif next_runs is not None:
-        next_run = next_runs.get(name)
-    elif source is not None:
-        started = datetime.fromisoformat(last["started_at"]) if last else None
-        next_run = next_run_time(source, started, now).isoformat()
-    else:
-        next_run = None
-    failed_runs, failures = problems_since(db, name, (now - timedelta(days=1)).isoformat()) if db else (0, 0)
-    return {
-        "name": name,
-        "in_sources_file": source is not None,
-        "enabled": source.enabled if source is not None else None,
-        "schedule": source.schedule if source is not None else None,
-        "articles": article_count(db, name) if db is not None else 0,
-        "last_run": last,
-        "next_run_at": next_run,
-        "failed_runs_24h": failed_runs,
-        "failures_24h": failures,
-    }
-
-
-# --- add --------------------------------------------------------------------------------------
-
-
-def cmd_add(args: argparse.Namespace) -> int:
-    from sources import adhoc_source, redact_credentials
-    from spiders.probe import probe
-
-    url = args.url.strip()
-    if not url or any(c.isspace() or ord(c) < 32 for c in url):
-        raise UsageError(f"add: expected an http(s) URL, got {args.url!r}")
-    adhoc = adhoc_source(url)  # an http(s) URL with a host, or SourceConfigError (exit EXIT_USAGE)
-    text = args.sources.read_text(encoding="utf-8") if args.sources.exists() else ""
-    existing = load_sources(args.sources) if text.strip() else []
-    name = args.name or adhoc.name.removeprefix("adhoc_")
-    refuse_taken(existing, name, [url], args.sources)
-
-    defaults = file_defaults(text)
-    # A file whose [defaults] allow private addresses (a LAN's sites) lets the probe reach them too.
-    allow_private = args.allow_private or defaults.get("allow_private") is True
-    found = probe(url, allow_private=allow_private)
-    print(describe_probe(found))
-    if found.kind is None:
-        hint = "; give --allow-private" if not allow_private and "allow_private" in str(found.problems) else ""
-        print(f"error: add: could not read {redact_credentials(url)}: nothing added{hint}", file=sys.stderr)
-        return EXIT_FAILED
-    refuse_taken(existing, name, found.seeds, args.sources)
-    # No schedule of its own when the file's [defaults] give one and --every does not.
-    every = args.every or (None if defaults.keys() & {"every", "cron"} else timedelta(hours=1))
-    own_allow_private = allow_private and defaults.get("allow_private") is not True
-    block = source_table(name, url, found, every=every, allow_private=own_allow_private)
-    append_source(args.sources, text, block, name)
-    print(f'added source "{name}" to {args.sources}; a running daemon reads it on SIGHUP (kill -HUP <pid>)')
-    return EXIT_OK
-
-
-def refuse_taken(existing: list[Any], name: str, urls: list[str], sources_file: Path) -> None:
-    """A name or URL another source has already: one line, nothing written."""
-    from sources import NAME_RE, redact_credentials
-
-    if not NAME_RE.match(name):
-        raise UsageError(f'add: --name: expected a lowercase slug like "guardian_world", got {name!r}')
-    for source in existing:
-        if source.name == name:
-            raise UsageError(f'add: {sources_file} has a source named "{name}" already (choose another --name)')
-        for url in urls:
-            if url in source.seed_urls:
-                shown = redact_credentials(url)
-                raise UsageError(f'add: source "{source.name}" in {sources_file} reads {shown} already')
-
-
-def describe_probe(found: Any) -> str:
-    from sources import redact_credentials
-
-    lines = [f"{redact_credentials(found.url)}: {found.kind or 'not fetched'}"]
-    for kind, items in (("feed", found.feeds), ("sitemap", found.sitemaps)):
-        for item in items:
-            what = f"{item.articles} articles" if item.articles or not item.sitemaps else ""
-            if item.sitemaps:
-                what = ", ".join(filter(None, [what, f"index of {item.sitemaps} sitemaps"]))
-            lines.append(f"  {kind:8} {redact_credentials(item.url)} ({what})")
-    if found.kind == "html" and not found.seeds:
-        lines.append("  no feeds or sitemaps announced: the page is added as a start page")
-    lines += [f"  problem: {redact_credentials(problem)}" for problem in found.problems]
-    return "\n".join(lines)
-
-
-def file_defaults(text: str) -> dict[str, Any]:
-    """The sources file's [defaults] table as written (the file was checked by load_sources)."""
-    import tomllib
-
-    defaults = tomllib.loads(text).get("defaults", {}) if text.strip() else {}
-    return defaults if isinstance(defaults, dict) else {}
-
-
-def source_table(name: str, url: str, found: Any, *, every: timedelta | None, allow_private: bool) -> str:
-    """The [[source]] table for what the probe found, as TOML text with a comment saying whence."""
-    import json
-
-    def strings(values: list[str]) -> str:
-        return "[" + ", ".join(json.dumps(v) for v in values) + "]"  # JSON strings are TOML strings
-
-    from sources import redact_credentials
-
-    today = datetime.now(UTC).date().isoformat()
-    kind = {"feed": "a feed", "sitemap": "a sitemap"}.get(found.kind, "an HTML page")
-    lines = [  # the URL has no line break in it (cmd_add refuses any whitespace)
-        f"# Added on {today} by `scheduler.py add {redact_credentials(url)}` ({kind})",
-        "[[source]]",
-        f"name = {json.dumps(name)}",
-    ]
-    if found.feeds:
-        lines.append(f"feeds = {strings([f.url for f in found.feeds])}")
-    if found.sitemaps:
-        lines.append(f"sitemaps = {strings([s.url for s in found.sitemaps])}")
-    if not found.seeds:
-        lines.append(f"start_pages = {strings([url])}")
-    elif found.kind == "html":
-        lines.append(f"# start_pages = {strings([url])}  # also follow the page's own links")
-    if every is not None:
-        lines.append(f'every = "{format_duration(every)}"')
-    if allow_private:
-        lines.append("allow_private = true")
-    return "\n".join(lines) + "\n"
-
-
-def append_source(path: Path, text: str, block: str, name: str) -> None:
-    """Append `block` to the file's text, check the whole with the loader the daemon uses, and
-    replace the file in one rename: the daemon never reads half an edit, nor a broken one."""
-    import tempfile
-
-    new_text = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text.strip() else "") + block
-    handle, staged = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".adding", dir=path.parent)
-    try:
-        with open(handle, "w", encoding="utf-8") as out:
-            out.write(new_text)
-        find_source(load_sources(staged), name, path)
-        if path.exists():
-            Path(staged).chmod(path.stat().st_mode & 0o7777)
-        Path(staged).replace(path)
-    except BaseException:
-        Path(staged).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except SourceConfigError as exc:
+        status = args.handler(args)
+        sys.stdout.flush()  # a reader gone (`status | head -1`) shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return stdout_closed()
+    except (UsageError, SourceConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except (sqlite3.Error, OSError) as exc:  # e.g. a database in a folder that cannot be created
         print(f"error: {getattr(args, 'db', '')}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+
+
+def stdout_closed() -> int:
+    """Whoever read our output stopped reading (`status | head -1`): stop quietly, as the Python
+    docs advise (signal.SIGPIPE): stdout goes to /dev/null so that the flush at exit does not
+    fail again with "Exception ignored ... BrokenPipeError"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

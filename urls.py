@@ -63,6 +63,23 @@ def is_http_url(url: str) -> bool:
     return urlsplit(url).scheme in ("http", "https")
 
 
+def http_url_problem(url: str) -> str | None:
+    """Why `url`, as a user typed it, is not an http(s) URL that can be crawled, or None."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError as exc:  # "http://[::1", "http://h:99999/"
+        return f"not a valid URL ({exc})"
+    if not parts.scheme:
+        return "not a URL (no scheme); give one such as https://news.example/"
+    if parts.scheme not in ("http", "https"):  # urlsplit lower-cases the scheme
+        return f"only http and https URLs are crawled, not {parts.scheme}:"
+    if not host:
+        return "the URL has no host"
+    return None
+
+
 def url_kind(url: str) -> str:
     """Classify a link found on a listing page: "article", "listing" or "skip".
 
