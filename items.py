@@ -67,6 +67,8 @@ class ArticleItem:
     markdown: str = ""
     word_count: int = 0
     page_type: str | None = None  # og:type / JSON-LD @type, used to tell articles from other pages
+    page_words: int = 0  # words of the page's visible paragraphs in its article region (not stored)
+    article_markup: bool = False  # the page marks itself up as an article (not stored)
     page_canonical: str | None = None  # <link rel=canonical> or og:url, absolute
     is_amp: bool = False
     provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from

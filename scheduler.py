@@ -36,7 +36,8 @@ from sources import SourceConfigError, find_source, format_duration, load_source
 from urls import http_url_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+    from typing import TextIO
 
     from sqlite_utils import Database
 
@@ -92,11 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="sources file (default: %(default)s)")
     common.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite database (default: %(default)s)")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     add_run_command(commands, common)
     add_crawl_command(commands, common)
     add_reextract_command(commands, common)
     add_shared_commands(commands, common)
+    add_archive_commands(commands, common)
 
     status = commands.add_parser(
         "status",
@@ -107,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"is alive, {EXIT_NOT_RUNNING} when it is not.",
     )
     status.add_argument("--failures", type=int, default=10, help="recent problems to show (default: 10)")
+    status.add_argument("--json", action="store_true", help="the same as one JSON document, for scripts and monitoring")
     status.set_defaults(handler=cmd_status)
 
     listing = commands.add_parser(
@@ -564,6 +568,8 @@ def summary_line(db: Database, run: dict[str, Any]) -> tuple[str, bool]:
 def cmd_status(args: argparse.Namespace) -> int:
     from daemon import daemon_state
 
+    if args.json:
+        return cmd_status_json(args)
     if not args.db.exists():
         print(f"no database at {args.db}: nothing has run yet")
         return EXIT_NOT_RUNNING
@@ -646,11 +652,31 @@ def describe_daemon(state: dict[str, Any] | None, now: datetime) -> str:
     return f"daemon: stopped ({ago(state['stopped_at'], now)})"
 
 
+# Every source that has runs, with its last run that was not skipped, in one query that seeks the
+# (source, started_at) index once per source: a year of hourly runs is 1.7 million rows, and a
+# DISTINCT, or an ORDER BY id per source, read all of them (4.2 s for `status`).
+LAST_RUN_OF_EACH_SOURCE = """
+WITH RECURSIVE ran(source) AS (
+    SELECT min(source) FROM crawl_runs
+    UNION ALL
+    SELECT (SELECT min(source) FROM crawl_runs WHERE source > ran.source) FROM ran WHERE ran.source IS NOT NULL
+)
+SELECT source,
+       (SELECT id FROM crawl_runs r WHERE r.source = ran.source AND r.status != 'skipped'
+        ORDER BY r.started_at DESC, r.id DESC LIMIT 1) AS last_run_id
+FROM ran WHERE source IS NOT NULL ORDER BY source
+"""
+
+
 def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> None:
     from jobs import next_run_time
 
     names = [s.name for s in sources]
-    ran = db.execute("SELECT DISTINCT source FROM crawl_runs ORDER BY source").fetchall()
+    last_ids = dict(db.execute(LAST_RUN_OF_EACH_SOURCE).fetchall())
+    ran = [(source,) for source in last_ids]
+    ids = [run_id for run_id in last_ids.values() if run_id is not None]
+    marks = ", ".join("?" * len(ids))
+    last_runs = {row["source"]: row for row in db["crawl_runs"].rows_where(f"id IN ({marks})", ids)}
     names += [name for (name,) in ran if name not in names and not name.startswith("adhoc_")]
     by_name = {s.name: s for s in sources}
     alive = bool(state and state["alive"])
@@ -659,8 +685,7 @@ def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] |
     header = f"{'SOURCE':24} {'SCHEDULE':14} {'LAST RUN':30} {'STATUS':10} {'NEW':>4} {'UPD':>4} {'FAIL':>4}"
     print(f"{header}  {'NEXT RUN':26} {'FAILED RUNS 24H':>15} {'FAILURES 24H':>12}")
     for name in names:
-        last = db["crawl_runs"].rows_where("source = ? AND status != 'skipped'", [name], order_by="id DESC", limit=1)
-        last_row: dict[str, Any] = next(iter(last), {})
+        last_row: dict[str, Any] = last_runs.get(name, {})
         source = by_name.get(name)
         schedule = source.schedule if source else "(not in file)"
         if source is not None and not source.enabled:
@@ -710,6 +735,430 @@ def cmd_list(args: argparse.Namespace) -> int:
         max_age = format_duration(source.max_age)
         print(f"{source.name:24} {state:8} {source.schedule:16} {seeds} seed URLs  max_age={max_age}")
     return EXIT_OK
+
+
+# --- export, search, status --json, --version, add (the archive for its users) -----------------
+
+
+class VersionAction(argparse.Action):
+    """--version: the project's version, read from pyproject.toml only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {project_version()}")  # on stdout, as argparse's own "version" action
+        parser.exit()
+
+
+@functools.cache
+def project_version() -> str:
+    """[project] version in pyproject.toml, the one place it is written."""
+    import tomllib
+
+    with open(PROJECT_ROOT / "pyproject.toml", "rb") as file:
+        return str(tomllib.load(file)["project"]["version"])
+
+
+def add_archive_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """`export`, `search` and `add`; `status --json` is an option of `status`."""
+    from reextract import iso_date
+
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="write stored articles as JSON Lines or CSV",
+        description="Write the stored articles, one row at a time (constant memory whatever the archive's "
+        "size), as JSON Lines or CSV, to a file or stdout. The database is opened read-only. "
+        "Example: scheduler.py export --source bbc_world --since 2024-05-01 --output bbc.jsonl",
+    )
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="(default: %(default)s)")
+    export.add_argument("--source", metavar="NAME", help="only this source's articles")
+    export.add_argument(
+        "--since", type=iso_date, metavar="DATE", help="only articles first seen on or after DATE (ISO 8601)"
+    )
+    export.add_argument("--query", metavar="TEXT", help="only articles the full-text search finds (best first)")
+    add_raw_query_option(export)
+    export.add_argument(
+        "--output", "-o", type=Path, metavar="FILE", help="write to FILE, complete or not at all (default: stdout)"
+    )
+    export.set_defaults(handler=cmd_export)
+
+    search = commands.add_parser(
+        "search",
+        parents=[common],
+        help="full-text search of the stored articles, with snippets",
+        description="Search the titles, descriptions and texts of the stored articles; show each match "
+        "with a snippet, best match first. The database is opened read-only.",
+    )
+    search.add_argument("query", metavar="QUERY", help="words to find (all of them, any order)")
+    search.add_argument("--source", metavar="NAME", help="only this source's articles")
+    search.add_argument("--limit", type=positive_int, default=20, help="matches to show (default: %(default)s)")
+    search.add_argument("--newest", action="store_true", help="newest first, instead of best match first")
+    add_raw_query_option(search)
+    search.set_defaults(handler=cmd_search)
+
+    add = commands.add_parser(
+        "add",
+        parents=[common],
+        help="look at a site's URL and add it to the sources file",
+        description="Fetch URL as `crawl --url` would (a feed, a sitemap, or a page announcing feeds and, "
+        "through robots.txt, sitemaps), show what it found, and append a [[source]] table for it to the "
+        "sources file, leaving the rest of the file as it is. A running daemon reads it on SIGHUP.",
+    )
+    add.add_argument("url", metavar="URL", help="a feed, sitemap or home page")
+    add.add_argument("--name", help="the source's name (default: from the URL's host name)")
+    add.add_argument("--every", type=duration(), help='its schedule (default: the file\'s [defaults], else "1h")')
+    add.add_argument("--allow-private", action="store_true", help="the site is on a private or loopback address")
+    add.set_defaults(handler=cmd_add)
+
+
+def add_raw_query_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--raw-query",
+        action="store_true",
+        help='the query is in SQLite FTS5 syntax (OR, NOT, NEAR, "a phrase", prefix*)',
+    )
+
+
+def read_only_archive(db_path: Path) -> Database:
+    """The archive for a command that only reads; no database is a one-line error."""
+    from archive_queries import NoDatabase, open_read_only
+
+    try:
+        return open_read_only(db_path)
+    except NoDatabase as exc:
+        raise ReadError(f"{exc}: nothing has been crawled into it yet") from None
+
+
+class ReadError(Exception):
+    """A read command that has nothing to read: one line on stderr, exit status EXIT_FAILED."""
+
+
+def read_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the expected failures of a read command into one line each: no database (EXIT_FAILED),
+    a search query SQLite cannot parse (EXIT_USAGE)."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from archive_queries import BadSearch
+
+        try:
+            return handler(args)
+        except ReadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except BadSearch as exc:
+            print(f"error: {args.command}: {exc} (without --raw-query, words are searched as typed)", file=sys.stderr)
+            return EXIT_USAGE
+
+    return run
+
+
+def check_source_known(db: Database, name: str | None, sources_file: Path) -> None:
+    """--source of a read command: a source the archive or the sources file knows, or an error
+    (a typo would otherwise look like a source with nothing stored)."""
+    from archive_queries import source_known
+
+    if name is None or source_known(db, name):
+        return
+    try:
+        configured = {s.name for s in load_sources(sources_file)}
+    except SourceConfigError:
+        configured = set()
+    if name not in configured:
+        raise UsageError(f'--source: no source named "{name}" in the archive or in {sources_file}')
+
+
+@read_command
+def cmd_export(args: argparse.Namespace) -> int:
+    from archive_queries import export_articles
+
+    db = read_only_archive(args.db)
+    try:
+        check_source_known(db, args.source, args.sources)
+        rows = export_articles(db, source=args.source, since=args.since, query=args.query, raw_query=args.raw_query)
+        if args.output is None:
+            count = write_export(rows, sys.stdout, args.format)
+            sys.stdout.flush()
+        else:
+            count = export_to_file(rows, args.output, args.format)
+    finally:
+        db.close()
+    where = args.output or "stdout"
+    print(f"exported {count} article{'' if count == 1 else 's'} to {where}", file=sys.stderr)
+    return EXIT_OK
+
+
+def export_to_file(rows: Iterator[dict[str, Any]], path: Path, fmt: str) -> int:
+    """Write beside `path`, then rename: a failed export never leaves half a file under its name."""
+    import tempfile
+
+    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with open(handle, "w", encoding="utf-8", newline="") as out:
+            count = write_export(rows, out, fmt)
+        Path(partial).chmod(0o666 & ~current_umask())  # mkstemp's 0600 is for the file in the making
+        Path(partial).replace(path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_export(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
+    """Write rows as they come (JSON Lines, or CSV with a header row); returns how many."""
+    import csv
+    import json
+
+    from archive_queries import decode_json_columns
+
+    count = 0
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        if fmt == "jsonl":
+            out.write(json.dumps(decode_json_columns(row), ensure_ascii=False) + "\n")
+        else:
+            if writer is None:  # the header once the first row is in: a query error writes nothing
+                writer = csv.DictWriter(out, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+        count += 1
+    return count
+
+
+@read_command
+def cmd_search(args: argparse.Namespace) -> int:
+    from archive_queries import search_articles
+
+    db = read_only_archive(args.db)
+    try:
+        check_source_known(db, args.source, args.sources)
+        color = sys.stdout.isatty()
+        hits = search_articles(
+            db,
+            args.query,
+            source=args.source,
+            limit=args.limit,
+            newest_first=args.newest,
+            raw_query=args.raw_query,
+            marks=("\x1b[1m", "\x1b[0m") if color else ("[", "]"),
+        )
+    finally:
+        db.close()
+    if not hits:
+        print(f"no articles match {args.query!r}", file=sys.stderr)
+    for number, hit in enumerate(hits, 1):
+        when = (hit.published_at or hit.first_seen_at or "")[:10]
+        print(f"{number:>3}. {hit.title or '(no title)'}  ({hit.source}, {when or 'undated'})")
+        print(f"     {hit.url}")
+        print(f"     {' '.join(hit.snippet.split())}")
+    return EXIT_OK
+
+
+def cmd_status_json(args: argparse.Namespace) -> int:
+    """`status --json`: the daemon and each source as one JSON document, from a read-only database."""
+    import json
+
+    from archive_queries import NoDatabase, open_read_only
+    from daemon import daemon_state
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    report: dict[str, Any] = {"checked_at": now.isoformat(), "database": str(args.db), "sources_file_error": None}
+    try:
+        sources = load_sources(args.sources)
+    except SourceConfigError as exc:
+        report["sources_file_error"] = str(exc)
+        sources = []
+    try:
+        db = open_read_only(args.db)
+    except NoDatabase:
+        report.update(daemon=None, sources=[source_status(None, s.name, s, None, now) for s in sources])
+        print(json.dumps(report, indent=2))
+        return EXIT_NOT_RUNNING
+    try:
+        state = daemon_state(db, now)
+        report["daemon"] = state
+        report["sources"] = source_statuses(db, sources, state, now)
+    finally:
+        db.close()
+    print(json.dumps(report, indent=2))
+    return EXIT_OK if state and state["alive"] else EXIT_NOT_RUNNING
+
+
+def source_statuses(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> list[dict]:
+    """Each configured source, then each other source with runs (removed from the file since)."""
+    from archive_queries import scheduled_runs, sources_with_runs
+
+    by_name = {s.name: s for s in sources}
+    names = [*by_name, *(name for name in sources_with_runs(db) if name not in by_name)]
+    alive = bool(state and state["alive"])
+    next_runs = scheduled_runs(db) if alive else None
+    return [source_status(db, name, by_name.get(name), next_runs, now) for name in names]
+
+
+def source_status(
+    db: Database | None, name: str, source: Any, next_runs: dict[str, str] | None, now: datetime
+) -> dict[str, Any]:
+    """One source as `status` shows it: configuration, last run, next run, problems in 24 hours.
+
+    `next_runs` is the live daemon's schedule; without one, the next run is when a daemon started
+    now would run it (overdue ones at once)."""
+    from archive_queries import article_count, last_run, problems_since
+    from jobs import next_run_time
+
+    last = last_run(db, name) if db is not None else None
+    if source is not None and not source.enabled:
+        next_run = None
+    elif next_runs is not None:
+        next_run = next_runs.get(name)
+    elif source is not None:
+        started = datetime.fromisoformat(last["started_at"]) if last else None
+        next_run = next_run_time(source, started, now).isoformat()
+    else:
+        next_run = None
+    failed_runs, failures = problems_since(db, name, (now - timedelta(days=1)).isoformat()) if db else (0, 0)
+    return {
+        "name": name,
+        "in_sources_file": source is not None,
+        "enabled": source.enabled if source is not None else None,
+        "schedule": source.schedule if source is not None else None,
+        "articles": article_count(db, name) if db is not None else 0,
+        "last_run": last,
+        "next_run_at": next_run,
+        "failed_runs_24h": failed_runs,
+        "failures_24h": failures,
+    }
+
+
+# --- add --------------------------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from sources import adhoc_source, redact_credentials
+    from spiders.probe import probe
+
+    url = args.url.strip()
+    if not url or any(c.isspace() or ord(c) < 32 for c in url):
+        raise UsageError(f"add: expected an http(s) URL, got {args.url!r}")
+    adhoc = adhoc_source(url)  # an http(s) URL with a host, or SourceConfigError (exit EXIT_USAGE)
+    text = args.sources.read_text(encoding="utf-8") if args.sources.exists() else ""
+    existing = load_sources(args.sources) if text.strip() else []
+    name = args.name or adhoc.name.removeprefix("adhoc_")
+    refuse_taken(existing, name, [url], args.sources)
+
+    defaults = file_defaults(text)
+    # A file whose [defaults] allow private addresses (a LAN's sites) lets the probe reach them too.
+    allow_private = args.allow_private or defaults.get("allow_private") is True
+    found = probe(url, allow_private=allow_private)
+    print(describe_probe(found))
+    if found.kind is None:
+        hint = "; give --allow-private" if not allow_private and "allow_private" in str(found.problems) else ""
+        print(f"error: add: could not read {redact_credentials(url)}: nothing added{hint}", file=sys.stderr)
+        return EXIT_FAILED
+    refuse_taken(existing, name, found.seeds, args.sources)
+    # No schedule of its own when the file's [defaults] give one and --every does not.
+    every = args.every or (None if defaults.keys() & {"every", "cron"} else timedelta(hours=1))
+    own_allow_private = allow_private and defaults.get("allow_private") is not True
+    block = source_table(name, url, found, every=every, allow_private=own_allow_private)
+    append_source(args.sources, text, block, name)
+    print(f'added source "{name}" to {args.sources}; a running daemon reads it on SIGHUP (kill -HUP <pid>)')
+    return EXIT_OK
+
+
+def refuse_taken(existing: list[Any], name: str, urls: list[str], sources_file: Path) -> None:
+    """A name or URL another source has already: one line, nothing written."""
+    from sources import NAME_RE, redact_credentials
+
+    if not NAME_RE.match(name):
+        raise UsageError(f'add: --name: expected a lowercase slug like "guardian_world", got {name!r}')
+    for source in existing:
+        if source.name == name:
+            raise UsageError(f'add: {sources_file} has a source named "{name}" already (choose another --name)')
+        for url in urls:
+            if url in source.seed_urls:
+                shown = redact_credentials(url)
+                raise UsageError(f'add: source "{source.name}" in {sources_file} reads {shown} already')
+
+
+def describe_probe(found: Any) -> str:
+    from sources import redact_credentials
+
+    lines = [f"{redact_credentials(found.url)}: {found.kind or 'not fetched'}"]
+    for kind, items in (("feed", found.feeds), ("sitemap", found.sitemaps)):
+        for item in items:
+            what = f"{item.articles} articles" if item.articles or not item.sitemaps else ""
+            if item.sitemaps:
+                what = ", ".join(filter(None, [what, f"index of {item.sitemaps} sitemaps"]))
+            lines.append(f"  {kind:8} {redact_credentials(item.url)} ({what})")
+    if found.kind == "html" and not found.seeds:
+        lines.append("  no feeds or sitemaps announced: the page is added as a start page")
+    lines += [f"  problem: {redact_credentials(problem)}" for problem in found.problems]
+    return "\n".join(lines)
+
+
+def file_defaults(text: str) -> dict[str, Any]:
+    """The sources file's [defaults] table as written (the file was checked by load_sources)."""
+    import tomllib
+
+    defaults = tomllib.loads(text).get("defaults", {}) if text.strip() else {}
+    return defaults if isinstance(defaults, dict) else {}
+
+
+def source_table(name: str, url: str, found: Any, *, every: timedelta | None, allow_private: bool) -> str:
+    """The [[source]] table for what the probe found, as TOML text with a comment saying whence."""
+    import json
+
+    def strings(values: list[str]) -> str:
+        return "[" + ", ".join(json.dumps(v) for v in values) + "]"  # JSON strings are TOML strings
+
+    from sources import redact_credentials
+
+    today = datetime.now(UTC).date().isoformat()
+    kind = {"feed": "a feed", "sitemap": "a sitemap"}.get(found.kind, "an HTML page")
+    lines = [  # the URL has no line break in it (cmd_add refuses any whitespace)
+        f"# Added on {today} by `scheduler.py add {redact_credentials(url)}` ({kind})",
+        "[[source]]",
+        f"name = {json.dumps(name)}",
+    ]
+    if found.feeds:
+        lines.append(f"feeds = {strings([f.url for f in found.feeds])}")
+    if found.sitemaps:
+        lines.append(f"sitemaps = {strings([s.url for s in found.sitemaps])}")
+    if not found.seeds:
+        lines.append(f"start_pages = {strings([url])}")
+    elif found.kind == "html":
+        lines.append(f"# start_pages = {strings([url])}  # also follow the page's own links")
+    if every is not None:
+        lines.append(f'every = "{format_duration(every)}"')
+    if allow_private:
+        lines.append("allow_private = true")
+    return "\n".join(lines) + "\n"
+
+
+def append_source(path: Path, text: str, block: str, name: str) -> None:
+    """Append `block` to the file's text, check the whole with the loader the daemon uses, and
+    replace the file in one rename: the daemon never reads half an edit, nor a broken one."""
+    import tempfile
+
+    new_text = text + ("\n" if text and not text.endswith("\n") else "") + ("\n" if text.strip() else "") + block
+    handle, staged = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".adding", dir=path.parent)
+    try:
+        with open(handle, "w", encoding="utf-8") as out:
+            out.write(new_text)
+        find_source(load_sources(staged), name, path)
+        if path.exists():
+            Path(staged).chmod(path.stat().st_mode & 0o7777)
+        Path(staged).replace(path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,9 +22,20 @@ from trafilatura.xml import xmltotxt
 
 from extraction.authors import choose_authors
 from extraction.body import block_text, blocks, clean_body
+from extraction.candidates import (
+    Candidate,
+    as_block_tree,
+    choose,
+    drop_unconfirmed_links,
+    link_share,
+    link_texts,
+    readability_candidate,
+    same_text,
+)
 from extraction.dates import parse_date
 from extraction.language import choose_language
 from extraction.names import SiteNames
+from extraction.repair import close_raw_text, remove_control_characters, swallowed
 from extraction.standfirst import restore_standfirst
 from extraction.structured import (
     PageData,
@@ -35,7 +46,7 @@ from extraction.structured import (
     jsonld_text,
     read_page_data,
 )
-from extraction.titles import choose_title
+from extraction.titles import choose_title, url_slug_title
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -56,6 +67,9 @@ PRECISE_MIN_SHARE = 0.25
 # A paragraph the full pass finds above the precise pass's first block is the article's lead when
 # it is at least this long (shorter ones are labels, bylines and captions).
 LEAD_MIN_WORDS = 15
+# A body this much of which is, block for block, the text of the page's links is a menu or a
+# list of teasers (a navigation table), not an article: the other candidates are consulted.
+LINK_BODY_SHARE = 0.5
 
 # Title tags other than OpenGraph's: Dublin Core, and the tags analytics and recommendation
 # services read (they usually carry the editorial headline rather than the social-media one).
@@ -107,18 +121,44 @@ def extract_article(html: str, url: str, hints: dict[str, Any] | None = None) ->
     Raises:
         ExtractionError: the input is not a parseable HTML document.
     """
+    return extract_with_evidence(html, url, hints)[0]
+
+
+def extract_with_evidence(
+    html: str, url: str, hints: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`extract_article`'s fields, and what the not-article verdict weighs besides them:
+    `page_words` (the words of the page's visible paragraphs in its article region, so a body
+    cut short by extraction is not what makes a page "too short") and `article_markup` (the page
+    marks itself up as an article: NewsArticle-like structured data, og:type article, or an
+    <article> element with a publication time)."""
     if not html or not html.strip():
         raise ExtractionError("empty page")
+    html, repairs = remove_control_characters(html)
     tree = load_html(html)
+    if tree is not None and swallowed(tree):
+        mended, closed = close_raw_text(html)
+        reparsed = load_html(mended) if closed else None
+        if reparsed is not None:
+            tree, repairs = reparsed, repairs + closed
+    if tree is None:
+        tree = _forgiving_parse(html)
+        repairs.append("read by lxml's recovering parser")
     if tree is None:
         raise ExtractionError("not a parseable HTML document")
     page = read_page_data(tree)  # before trafilatura, which prunes the tree
-    body, body_origin = extract_body(tree, url)
+    evidence = {"page_words": visible_article_words(tree), "article_markup": has_article_markup(tree, page)}
+    article_body = _article_body(page.jsonld.get("articleBody"))
+    body, body_origin = extract_body(tree, url, article_body)
     picker = FieldPicker(page, tree, url, hints or {})
     picker.provenance["text"] = body_origin
+    if repairs:
+        picker.provenance["html"] = "repaired: " + ", ".join(repairs)
     title = picker.title()
     authors = picker.authors()
     text, markdown = picker.body(body, title, authors)
+    if not title and text:
+        title = picker.fallback_title(body)
     result = {
         "title": title,
         "authors": authors,
@@ -138,7 +178,72 @@ def extract_article(html: str, url: str, hints: dict[str, Any] | None = None) ->
     }
     result["word_count"] = len(WORD_RE.findall(text))
     result["provenance"] = picker.provenance
-    return result
+    evidence["page_words"] = max(evidence["page_words"], result["word_count"])
+    return result, evidence
+
+
+def _forgiving_parse(html: str) -> HtmlElement | None:
+    """The page read by lxml's recovering parser as a document, when trafilatura's loader refuses
+    it (it rejects a document whose first bytes do not say "html" and that parses to one block)."""
+    from lxml.etree import ParserError
+    from lxml.html import HTMLParser, document_fromstring
+
+    try:
+        return document_fromstring(html.encode("utf-8", "replace"), parser=HTMLParser(recover=True, encoding="utf-8"))
+    except (ParserError, ValueError):
+        return None
+
+
+# Structured-data types and og:type values by which a page says it is an article.
+ARTICLE_TYPES = {
+    "article",
+    "newsarticle",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "opinionnewsarticle",
+    "backgroundnewsarticle",
+    "reviewnewsarticle",
+    "blogposting",
+    "liveblogposting",
+    "report",
+    "scholarlyarticle",
+}
+# Containers whose paragraphs are not the article's, when counting the page's own words.
+_NOT_ARTICLE_CONTAINERS = {"nav", "aside", "footer", "form", "figure", "menu", "template", "noscript"}
+
+
+def has_article_markup(tree: HtmlElement, page: PageData) -> bool:
+    """The page calls itself an article: structured data or og:type, or an <article> element
+    that carries a publication time (a <time> in it, or itemprop datePublished)."""
+    declared = [page.jsonld_type, page.first_meta("og:type")]
+    if any(isinstance(t, str) and t.strip().casefold() in ARTICLE_TYPES for t in declared):
+        return True
+    for article in tree.iter("article"):
+        if article.find(".//time") is not None or article.find(".//*[@itemprop='datePublished']") is not None:
+            return True
+    return False
+
+
+def visible_article_words(tree: HtmlElement) -> int:
+    """Words of the visible paragraphs in the page's article region: the <article> (or, without
+    one, the <main>) holding the most paragraph words; 0 for a page with neither (its paragraphs
+    could be anything). Paragraphs in navigation, asides, footers, forms and figures, and those
+    that are mostly link text (teasers), are not counted. Read before trafilatura prunes the tree."""
+    regions = list(tree.iter("article")) or list(tree.iter("main"))
+    return max((_paragraph_words(region) for region in regions), default=0)
+
+
+def _paragraph_words(region: HtmlElement) -> int:
+    words = 0
+    for paragraph in region.iter("p"):
+        if any(a.tag in _NOT_ARTICLE_CONTAINERS or a.get("hidden") is not None for a in paragraph.iterancestors()):
+            continue
+        text = paragraph.text_content()
+        linked = sum(len(a.text_content()) for a in paragraph.iter("a"))
+        if linked * 2 >= len(text.strip()):
+            continue  # a teaser or a list of links
+        words += len(WORD_RE.findall(text))
+    return words
 
 
 def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None:
@@ -155,30 +260,88 @@ def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None
     return document.body if document is not None else None
 
 
-def extract_body(tree: HtmlElement, url: str) -> tuple[_Element | None, str]:
-    """The article body as trafilatura's block tree, and how it was found.
+def extract_body(tree: HtmlElement, url: str, article_body: str = "") -> tuple[_Element | None, str]:
+    """The article body as a block tree like trafilatura's, and which candidate it came from.
 
     trafilatura's precision mode drops more of what surrounds an article (teasers of other
     stories, paywall offers, author boxes) than its default mode, and costs less (no fallback
-    extractors). It is used, with the standfirst it drops put back (see standfirst.py). Only a
-    short result runs the default mode too, which costs as much again: that is when precision
-    may have lost the article itself, or lead paragraphs outside the article's header. Whichever
-    pass is used, a standfirst missing from it is put back.
+    extractors): it runs first. Its body is kept, with the standfirst it drops put back (see
+    standfirst.py), when it is long and nothing contradicts it: the structured data's
+    articleBody, when the page has one, is the same text, and it is not mostly link text (a
+    navigation table). Otherwise the default mode runs too. When the two passes find the same
+    text, the precise one is kept (the default one when the precise pass kept only a small part
+    of it: it lost the article), with lead paragraphs above its start put back. When they find
+    different texts, readability-lxml runs as well, and the candidate whose blocks the other
+    extractors confirm most is chosen (see candidates.py).
     """
     precise = _body_pass(tree, url, precise=True)
-    precise_words = _words(precise)
-    if precise is not None and precise_words >= FULL_PASS_BELOW_WORDS:
-        return _with_standfirst(tree, precise, "trafilatura precise")
+    ld = Candidate.from_text("json-ld articleBody", article_body)
+    ld_witness = [ld] if ld.words >= ARTICLE_BODY_MIN_WORDS else []
+    first = Candidate.from_tree("trafilatura precise", precise) if precise is not None else None
+    links: set[str] | None = None
+    if first is not None and first.words >= FULL_PASS_BELOW_WORDS:
+        links = link_texts(tree)
+        if not _contradicted(first, ld_witness, links):
+            return _with_standfirst(tree, precise, "trafilatura precise")
     full = _body_pass(tree, url, precise=False)
-    if precise is None or full is None:
+    if first is None or full is None:
         body, origin = (precise, "trafilatura precise") if full is None else (full, "trafilatura")
         return _with_standfirst(tree, body, origin) if body is not None else (None, origin)
-    if precise_words < PRECISE_MIN_SHARE * _words(full):
+    second = Candidate.from_tree("trafilatura", full)
+    if same_text(first, second):
+        return _same_text_passes(tree, precise, full, first, second)
+    return _by_agreement(tree, url, first, second, ld_witness, links if links is not None else link_texts(tree))
+
+
+def _contradicted(candidate: Candidate, ld_witness: list[Candidate], links: set[str]) -> bool:
+    """The structured data's articleBody is another text, or the body is mostly link text."""
+    if ld_witness and not same_text(candidate, ld_witness[0]):
+        return True
+    return link_share(candidate, links) >= LINK_BODY_SHARE
+
+
+def _same_text_passes(
+    tree: HtmlElement, precise: _Element, full: _Element, first: Candidate, second: Candidate
+) -> tuple[_Element, str]:
+    """Both passes found the same article: the precise one, unless it kept only a small part of
+    what the default pass found (its stricter filters then lost the article itself)."""
+    if first.words < PRECISE_MIN_SHARE * second.words:
         return _with_standfirst(tree, full, "trafilatura (precise pass lost the article)")
     restored = _restore_lead(precise, full)
     if restored:
         return precise, f"trafilatura precise (+{restored} lead paragraphs)"
     return _with_standfirst(tree, precise, "trafilatura precise")
+
+
+_FAMILY = {
+    "trafilatura precise": "trafilatura",
+    "trafilatura": "trafilatura",
+    "readability": "readability",
+    "json-ld articleBody": "json-ld articleBody",
+}
+
+
+def _by_agreement(
+    tree: HtmlElement, url: str, first: Candidate, second: Candidate, ld_witness: list[Candidate], links: set[str]
+) -> tuple[_Element, str]:
+    """trafilatura's passes disagree: readability-lxml runs too, and the body is the candidate
+    most confirmed by the other extractors, without link-text blocks none of them found."""
+    candidates = [first, second, *ld_witness]
+    readable = readability_candidate(tree, url)
+    if readable is not None:
+        candidates.insert(2, readable)
+    choice = choose(candidates, _FAMILY)
+    if choice is None:  # nobody confirms anybody: the precise pass, as without a third opinion
+        body, origin = (first.tree, "trafilatura precise (passes disagree, unconfirmed)")
+        assert body is not None
+        return _with_standfirst(tree, body, origin)
+    chosen = choice.candidate
+    if chosen.tree is None:
+        chosen.tree = as_block_tree(chosen)
+    witnesses = [c for c in candidates if _FAMILY[c.name] != _FAMILY[chosen.name]]
+    dropped = drop_unconfirmed_links(chosen, witnesses, links)
+    origin = f"{chosen.name} ({choice.reason}" + (f", {dropped} link blocks dropped)" if dropped else ")")
+    return _with_standfirst(tree, chosen.tree, origin)
 
 
 def _with_standfirst(tree: HtmlElement, body: _Element, origin: str) -> tuple[_Element, str]:
@@ -241,7 +404,8 @@ class FieldPicker:
         self.ld = page.jsonld
         self.hints = hints
         self.provenance: dict[str, str] = {}
-        self.sites = SiteNames(page.site_names(), url)
+        sections = [*jsonld_keywords(page.jsonld.get("articleSection")), *page.all_meta("article:section")]
+        self.sites = SiteNames(page.site_names(), url, sections)
 
     @functools.cached_property
     def _trafilatura(self) -> Any:
@@ -276,6 +440,19 @@ class FieldPicker:
             others = support.get(origin, 1) - 1
             self.provenance["title"] = origin if others <= 0 else f"{origin} (+{others:g} agreeing)"
         return title
+
+    def fallback_title(self, body: _Element | None) -> str | None:
+        """A title for a page whose headline signals gave none: trafilatura's, the body's first
+        heading, or the words of the URL's last path segment ("harbour-plan-approved")."""
+        heading = next((block_text(h) for h in blocks(body) if h.tag == "head"), None) if body is not None else None
+        return self._first(
+            "title",
+            [
+                ("trafilatura", lambda: clean_text(self._doc("title"))),
+                ("body heading", heading if heading and len(heading.split()) >= 3 else None),
+                ("url slug", url_slug_title(self.url)),
+            ],
+        )
 
     def authors(self) -> list[str]:
         people = jsonld_people(self.ld.get("author")) or jsonld_people(self.ld.get("creator"))

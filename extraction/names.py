@@ -44,13 +44,33 @@ def domain_keys(url: str | None) -> set[str]:
     return {key(name), key(name + suffix), key("".join(labels))}
 
 
+def path_sections(url: str | None) -> list[str]:
+    """The folders of a URL's path that are words ("/sport/football/123-slug" -> sport, football)."""
+    path = urlsplit(url).path if url else ""
+    folders = [f for f in path.split("/")[:-1] if f]
+    return [f.replace("-", " ") for f in folders if f.replace("-", "").isalpha()]
+
+
 class SiteNames:
     """The names one page gives its site, and a test for whether a text is one of them."""
 
-    def __init__(self, names: list[str], url: str | None) -> None:
+    def __init__(self, names: list[str], url: str | None, sections: list[str] = ()) -> None:
         self.names = [n for n in names if n]
         self.keys = {k for n in self.names for k in keys(n) if len(k) >= 2}
         self.domain = {k for k in domain_keys(url) if len(k) >= 2}
+        # Section names (articleSection, article:section, the URL's folders): a title segment
+        # that is one of them, at the headline's start or end, is a section label.
+        self.sections = {k for s in [*sections, *path_sections(url)] for k in keys(s) if len(k) >= 3}
+
+    def by_domain_only(self) -> SiteNames:
+        """These names without those the page gives: for when every headline the page has matched
+        one of them (a page that gives its headline as a site name, too)."""
+        plain = SiteNames([], None)
+        plain.domain, plain.sections = self.domain, self.sections
+        return plain
+
+    def is_section(self, text: str) -> bool:
+        return bool(keys(text) & self.sections)
 
     def matches(self, text: str) -> bool:
         """True if `text` is the site's name, its domain, or a short variant of either."""

@@ -70,6 +70,11 @@ def strip_site_name(title: str | None, sites: SiteNames) -> str | None:
         if sites.matches(segments[index]):
             start = index + 1
             break
+    # Section labels next to the headline: "Sport | Headline", "Headline - Football".
+    while end - start > 1 and sites.is_section(segments[start]):
+        start += 1
+    while end - start > 1 and sites.is_section(segments[end - 1]):
+        end -= 1
     kept = [segments[start]]
     for index in range(start + 1, end):
         kept += [separators[index - 1], segments[index]]
@@ -97,12 +102,11 @@ def choose_title(signals: dict[str, list[str]], sites: SiteNames) -> tuple[str |
     `signals` maps a signal name in PRECEDENCE to its texts (the h1 signal may hold several, the
     first being its proposal; the others only lend support).
     """
-    cleaned: dict[str, list[str]] = {}
-    for origin in PRECEDENCE:
-        texts = [strip_site_name(t, sites) for t in signals.get(origin, [])]
-        texts = [t for t in texts if t and len(t) >= _MIN_LENGTH and not sites.matches(t)]
-        if texts:
-            cleaned[origin] = texts
+    cleaned = _cleaned_signals(signals, sites)
+    if not cleaned:
+        # Every headline matched a name the page gives its site: the page gave its headline as
+        # one (application-name, a WebSite object's name). Only the domain tells the site then.
+        cleaned = _cleaned_signals(signals, sites.by_domain_only())
     if not cleaned:
         return None, None, {}
     exact = {origin: {compare_key(t) for t in texts} for origin, texts in cleaned.items()}
@@ -111,13 +115,11 @@ def choose_title(signals: dict[str, list[str]], sites: SiteNames) -> tuple[str |
         for origin, texts in cleaned.items()
         if origin in _SECTIONED
     }
-    best: tuple[float, int, str, str] | None = None
     support_of: dict[str, float] = {}
-    for rank, origin in enumerate(PRECEDENCE):
+    for origin in PRECEDENCE:
         if origin not in cleaned or (origin in _FALLBACK_ONLY and len(cleaned) > 1):
             continue
-        proposal = cleaned[origin][0]
-        wanted = compare_key(proposal)
+        wanted = compare_key(cleaned[origin][0])
         support = 0.0
         for other in cleaned:
             if other in _FALLBACK_ONLY:
@@ -127,13 +129,66 @@ def choose_title(signals: dict[str, list[str]], sites: SiteNames) -> tuple[str |
             elif wanted in runs.get(other, ()):
                 support += _RUN_SUPPORT
         support_of[origin] = support
+    best: tuple[float, int, str, str] | None = None
+    for rank, origin in enumerate(PRECEDENCE):
+        if origin not in support_of:
+            continue
+        if origin == "h1" and _is_section_label(cleaned["h1"][0], cleaned, support_of):
+            continue  # it still lent its support to the headline the other signals agree on
+        support = support_of[origin]
         if best is None or support > best[0] or (support == best[0] and rank < best[1]):
-            best = (support, rank, proposal, origin)
-    assert best is not None
+            best = (support, rank, cleaned[origin][0], origin)
+    assert best is not None  # an h1 is only passed over for another proposal
     title, origin = _best_punctuated(best[2], best[3], cleaned)
     if origin != best[3]:
         support_of[origin] = support_of.get(best[3], 0.0)
     return title, origin, support_of
+
+
+def _cleaned_signals(signals: dict[str, list[str]], sites: SiteNames) -> dict[str, list[str]]:
+    """Each signal's texts with site names cut, leaving out those that are only a site name."""
+    cleaned: dict[str, list[str]] = {}
+    for origin in PRECEDENCE:
+        texts = [strip_site_name(t, sites) for t in signals.get(origin, [])]
+        texts = [t for t in texts if t and len(t) >= _MIN_LENGTH and not sites.matches(t)]
+        if texts:
+            cleaned[origin] = texts
+    return cleaned
+
+
+# An <h1> of this many words or fewer is a section label or a box heading ("Politik", "Most
+# read") when a longer headline is given by the structured data, a meta tag, og:title or <title>.
+_LABEL_WORDS = 2
+_HEADLINE_SIGNALS = ("json-ld", "meta", "opengraph", "title")
+
+
+def _is_section_label(h1: str, cleaned: dict[str, list[str]], support_of: dict[str, float]) -> bool:
+    """A short <h1> (a section name, a box heading) where a longer headline that the structured
+    data, a meta tag, og:title or <title> gives is agreed on by another signal too."""
+    if len(h1.split()) > _LABEL_WORDS:
+        return False
+    return any(
+        len(cleaned[o][0].split()) > _LABEL_WORDS and support_of.get(o, 0) > 1
+        for o in _HEADLINE_SIGNALS
+        if o in cleaned
+    )
+
+
+_SLUG_ID_RE = re.compile(r"^(?:\d+|[a-z]?\d[\w]*|[0-9a-f]{8,})$", re.IGNORECASE)
+
+
+def url_slug_title(url: str) -> str | None:
+    """The words of a URL's last path segment as a title, when it has at least three words
+    ("/2024/05/harbour-plan-approved.html" -> "Harbour plan approved"); ids are left out."""
+    from urllib.parse import unquote, urlsplit
+
+    segment = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    segment = re.sub(r"\.\w{2,5}$", "", segment)
+    words = [w for w in re.split(r"[-_+\s]+", segment) if w and not _SLUG_ID_RE.match(w)]
+    if len(words) < 3:
+        return None
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
 
 
 def letters_key(text: str) -> str:

@@ -13,11 +13,12 @@ from typing import Any
 def extract_page(html: str, url: str, hints: dict[str, Any], compress_html: bool = False) -> dict[str, Any]:
     """Extraction plus what else a page costs in CPU, done here in parallel rather than in the
     single-threaded crawl: the body's MinHash signature, and the page compressed for raw_pages."""
-    from extraction.core import extract_article
+    from extraction.core import extract_with_evidence
     from near_duplicates import signature
     from raw_html import compress
 
-    fields = extract_article(html, url, hints)
+    fields, evidence = extract_with_evidence(html, url, hints)
+    fields.update(evidence)  # page_words, article_markup: for the not-article verdict (pipelines/classify.py)
     fields["signature"] = signature(fields["text"]) if fields["text"] else b""
     if compress_html:
         fields["raw_html"] = compress(html)

@@ -34,12 +34,21 @@ NOT_ARTICLE_TYPES = {
 }
 
 
+# A brief that marks itself up as an article (NewsArticle, og:type article, <article> with a
+# publication time) is one from this many words on.
+BRIEF_MIN_WORDS = 20
+
+
 def not_article_reason(item: ArticleItem, min_words: int) -> str | None:
-    """Why a page is not an article, or None if it is one."""
+    """Why a page is not an article, or None if it is one.
+
+    The word floor is checked against the page's own visible paragraphs too (`page_words`), so
+    a body that extraction cut short does not make an article "too short"."""
     if not item.text:
         return "no main text"
-    if item.word_count < min_words:
-        return f"too short ({item.word_count} words < {min_words})"
+    words = max(item.word_count, item.page_words)
+    if words < min_words and not (item.article_markup and item.word_count >= BRIEF_MIN_WORDS):
+        return f"too short ({words} words < {min_words})"
     if item.page_type in NOT_ARTICLE_TYPES and not item.published_at:
         return f"page type {item.page_type} and no publication date"
     if not item.title:

@@ -627,3 +627,217 @@ def test_prompt_patterns_run_on_lowercased_text_match_as_the_case_blind_ones() -
     assert is_prompt("Read more: The harbour's new timetable")
     with pytest.raises(ValueError, match="upper-case"):
         _for_lowercase(re.compile(r"\WGetty", re.IGNORECASE))  # \W is fine, G would never match
+
+
+# --- body candidates chosen by agreement (extraction/candidates.py) -------------------------
+
+_NAV = [f"Harbour news section {name}" for name in ("Ferries", "Weather", "Sport", "Jobs", "Letters", "Archive")]
+# An article sentence that looks like the menu: it opens like a menu item and names its sections.
+_LOOKALIKE = "Harbour news section editors said the ferries, the weather and the jobs board would all move online."
+
+
+def _tree(texts: list[str]) -> object:
+    from lxml.etree import Element, SubElement
+
+    body = Element("body")
+    for text in texts:
+        SubElement(body, "p").text = text
+    return body
+
+
+def test_candidate_no_other_extractor_confirms_loses_to_one_they_do() -> None:
+    from extraction.candidates import Candidate, choose
+
+    family = {"trafilatura precise": "t", "trafilatura": "t", "readability": "r"}
+    article = [*_SENTENCES, _LOOKALIKE]
+    precise = Candidate("trafilatura precise", _NAV * 10)  # longer, but only its own pass has it
+    full = Candidate("trafilatura", article)
+    readable = Candidate("readability", [*article, "Share this article"])
+    choice = choose([precise, full, readable], family)
+    assert choice is not None
+    assert choice.candidate is full
+    assert choice.reason == "agreed by r"
+    assert choice.scores["trafilatura precise"] == 0.0
+
+
+def test_two_passes_of_one_extractor_do_not_confirm_each_other() -> None:
+    from extraction.candidates import Candidate, choose
+
+    family = {"trafilatura precise": "t", "trafilatura": "t", "readability": "r"}
+    first = Candidate("trafilatura precise", _NAV)
+    second = Candidate("trafilatura", _NAV)
+    other = Candidate("readability", _SENTENCES)
+    assert choose([first, second, other], family) is None
+
+
+def test_unconfirmed_link_blocks_go_and_a_lookalike_sentence_stays() -> None:
+    from extraction.candidates import Candidate, drop_unconfirmed_links
+
+    chosen = Candidate.from_tree("trafilatura", _tree([*_SENTENCES, _LOOKALIKE, *_NAV]))
+    witness = Candidate("readability", [*_SENTENCES, _LOOKALIKE])
+    links = {t.casefold() for t in _NAV} | {_LOOKALIKE.casefold()}  # the sentence is a link, too
+    assert drop_unconfirmed_links(chosen, [witness], links) == len(_NAV)
+    kept = [p.text for p in chosen.tree]
+    assert kept == [*_SENTENCES, _LOOKALIKE]  # confirmed by readability: it stays
+
+
+def _nav_table_page() -> str:
+    cells = "".join(f"<tr><td><a href='/s{i}'>{name}</a></td></tr>" for i, name in enumerate(_NAV * 8))
+    paragraphs = "".join(f"<p>{_SENTENCES[i % 4]} Detail number {i} of the story.</p>" for i in range(12))
+    return (
+        "<html lang='en'><head><title>Harbour gets its quay</title></head><body><table>"
+        f"<tr><td><table class='menu'>{cells}</table></td>"
+        f"<td><h1>Harbour gets its quay</h1>{paragraphs}<p>{_LOOKALIKE}</p></td></tr></table></body></html>"
+    )
+
+
+def test_a_precise_pass_that_returned_a_navigation_table_is_outvoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trafilatura's precise pass returning the menu (as it does on some table layouts) is
+    simulated; the default pass and readability-lxml run for real on the page."""
+    import extraction.core
+
+    real_pass = extraction.core._body_pass
+
+    def menu_for_precise(tree: object, url: str, *, precise: bool) -> object:
+        if precise:
+            from lxml.etree import Element, SubElement
+
+            body = Element("body")
+            listing = SubElement(body, "list")
+            for name in _NAV * 8:
+                SubElement(listing, "item").text = name
+            return body
+        return real_pass(tree, url, precise=precise)
+
+    monkeypatch.setattr(extraction.core, "_body_pass", menu_for_precise)
+    result = extract_article(_nav_table_page(), "https://example.org/news/harbour-gets-its-quay")
+    assert _SENTENCES[0] in result["text"]
+    assert _LOOKALIKE in result["text"]
+    assert not any(name in result["text"] for name in _NAV)
+    assert re.match(r"trafilatura \(agreed by readability", result["provenance"]["text"]), result["provenance"]
+
+
+def test_a_long_precise_body_nothing_contradicts_runs_no_other_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    import extraction.candidates
+
+    calls: list[str] = []
+    monkeypatch.setattr(extraction.candidates, "readability_candidate", lambda *a: calls.append("r"))
+    result = extract_article(_article_page(), "https://example.org/long")
+    assert calls == []
+    assert result["provenance"]["text"].startswith("trafilatura precise")
+
+
+# --- damaged pages (extraction/repair.py) ---------------------------------------------------
+
+_PARAGRAPHS = "".join(f"<p>{_SENTENCES[i % 4]} Detail number {i} of the story.</p>" for i in range(12))
+
+
+@pytest.mark.parametrize(
+    ("html", "repair"),
+    [
+        (
+            "<html><head><title>Harbour gets its quay\n<meta name='description' content='x'></head>"
+            f"<body><h1>Harbour gets its quay</h1>{_PARAGRAPHS}</body></html>",
+            "unclosed <title>",
+        ),
+        (
+            f"<html><head><meta charset='utf-8'><ti\x00\x00tle>Harbour</head><body><h1>Harbour gets its quay</h1>"
+            f"{_PARAGRAPHS}</body></html>",
+            "control characters",
+        ),
+        (
+            f"<html><head><style>body {{ margin: 0 }}\n<body><h1>Harbour gets its quay</h1>{_PARAGRAPHS}</body></html>",
+            "unclosed <style>",
+        ),
+    ],
+)
+def test_damaged_head_is_repaired_and_the_article_kept(html: str, repair: str) -> None:
+    result = extract_article(html, "https://example.org/news/harbour-gets-its-quay")
+    assert _SENTENCES[0] in result["text"]
+    assert result["title"] == "Harbour gets its quay"
+    assert repair in result["provenance"]["html"]
+
+
+def test_markup_inside_a_script_string_or_an_svg_title_is_not_damage() -> None:
+    html = (
+        "<html><head><title>Harbour gets its quay</title>"
+        "<script>var frame = '<html><head></head><body>x</body></html>';</script></head>"
+        "<body><svg><title>Share</title></svg><h1>Harbour gets its quay</h1>"
+        f"{_PARAGRAPHS}</body></html>"
+    )
+    result = extract_article(html, "https://example.org/news/harbour-gets-its-quay")
+    assert "html" not in result["provenance"]
+    assert _SENTENCES[0] in result["text"]
+
+
+# --- titles: section labels, affixes, a headline given as a site name ------------------------
+
+
+def test_a_section_label_h1_loses_to_the_headline_the_other_signals_agree_on() -> None:
+    headline = "Harbour gets its quay after a winter of storms"
+    signals = {"h1": ["Politics"], "opengraph": [headline], "title": [f"{headline} | The Harbour Post"]}
+    assert choose_title(signals, SITES)[:2] == (headline, "opengraph")
+
+
+def test_a_two_word_headline_h1_the_others_confirm_stays() -> None:
+    signals = {"h1": ["Quay approved"], "opengraph": ["Quay approved"], "title": ["Quay approved | Politics"]}
+    assert choose_title(signals, SITES)[:2] == ("Quay approved", "h1")
+
+
+def test_section_affix_is_cut_by_the_urls_folder_and_a_headline_word_is_not() -> None:
+    sites = SiteNames(["The Harbour Post"], "https://harbourpost.example/sport/quay-opens", ["Local"])
+    assert strip_site_name("Sport | Quay opens for the season | The Harbour Post", sites) == "Quay opens for the season"
+    assert strip_site_name("Quay opens for the season - Local", sites) == "Quay opens for the season"
+    assert strip_site_name("Sport clubs get a new quay", sites) == "Sport clubs get a new quay"
+
+
+def test_a_headline_the_page_also_gives_as_its_site_name_is_kept() -> None:
+    headline = "Ferry company names its new chief engineer"
+    sites = SiteNames([headline, "Harbour Post"], "https://harbourpost.example/a/ferry-chief")
+    signals = {"h1": [headline], "opengraph": [headline], "title": [headline]}
+    assert choose_title(signals, sites)[0] == headline
+
+
+def test_a_long_body_without_any_headline_signal_takes_its_title_from_the_url() -> None:
+    html = f"<html><body><article>{_PARAGRAPHS}</article></body></html>"
+    result = extract_article(html, "https://example.org/2024/05/harbour-gets-its-quay.html")
+    assert result["title"] == "Harbour gets its quay"
+    assert result["provenance"]["title"] == "url slug"
+
+
+# --- not-article verdict (pipelines/classify.py) from what extraction reports --------------
+
+
+def _verdict(html: str, url: str = "https://example.org/news/brief") -> str | None:
+    from extraction.core import extract_with_evidence
+    from items import ArticleItem
+    from pipelines.classify import not_article_reason
+
+    fields, evidence = extract_with_evidence(html, url, {})
+    item = ArticleItem(url=url, source="t", html=html, fetched_at="")
+    for name, value in {**fields, **evidence}.items():
+        setattr(item, name, value)
+    return not_article_reason(item, NEWS_MIN_WORDS)
+
+
+_BRIEF = " ".join(_SENTENCES[:2])  # 33 words
+
+
+def test_a_short_brief_marked_up_as_an_article_is_one() -> None:
+    brief = f"<h1>Quay approved</h1><p>{_BRIEF}</p>"
+    og = "<meta property='og:type' content='article'>"
+    assert _verdict(f"<html><head>{og}</head><body><article>{brief}</article></body></html>") is None
+    timed = f"<article><time datetime='2024-05-03'>3 May</time>{brief}</article>"
+    assert _verdict(f"<html><body>{timed}</body></html>") is None
+    assert (_verdict(f"<html><body><div>{brief}</div></body></html>") or "").startswith("too short")
+
+
+def test_the_word_floor_counts_the_pages_own_paragraphs() -> None:
+    from extraction.core import extract_with_evidence
+
+    html = f"<html><body><article><h1>Quay approved</h1>{_PARAGRAPHS}</article></body></html>"
+    _, evidence = extract_with_evidence(html, "https://example.org/a")
+    assert evidence["page_words"] >= 12 * 20
+    links = "".join(f"<p><a href='/{i}'>{_SENTENCES[i % 4]}</a></p>" for i in range(12))
+    _, listing = extract_with_evidence(f"<html><body><main>{links}</main></body></html>", "https://example.org/")
+    assert listing["page_words"] < NEWS_MIN_WORDS  # teasers are link text: not the page's own words
