@@ -261,3 +261,20 @@ def test_other_usage_errors_exit_with_the_usage_code(tmp_path: Path) -> None:
             "error: crawl: give source names, --all, or --url URL (exactly one of them)"
         ]
     assert not db.exists()
+
+
+@pytest.mark.asyncio
+async def test_datasette_changes_nothing_in_the_archive(tmp_path: Path) -> None:
+    """The web side only reads: pages, JSON and canned queries leave the database file as it was."""
+    from tests.test_datasette import make_datasette
+
+    db = tmp_path / "news.db"
+    archive_with_a_run(db)
+    before = db.read_bytes()
+    ds = make_datasette(db)
+    for path in ("/", "/news", "/news/crawl_runs", "/news/crawl_runs.json", "/news/articles", "/-/dashboards"):
+        response = await ds.client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+    refused = await ds.client.post("/news/-/query", data={"sql": "DELETE FROM crawl_runs"})
+    assert refused.status_code == 405
+    assert db.read_bytes() == before
