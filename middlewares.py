@@ -47,13 +47,23 @@ from charset_normalizer import from_bytes
 from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    NotConfigured,
+    ResponseDataLossError,
+)
 from scrapy.http import HtmlResponse
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import load_object
 from scrapy.utils.response import get_meta_refresh
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 from w3lib.http import basic_auth_header
 from w3lib.url import safe_url_string
@@ -284,6 +294,30 @@ class FetchGuardMiddleware:
 # --- robots.txt -----------------------------------------------------------------------------------
 
 
+# How a robots.txt download fails when the network or the site is at fault (Scrapy's RETRY_EXCEPTIONS,
+# and a body past DOWNLOAD_MAXSIZE); any other exception is our bug and keeps its traceback.
+ROBOTS_FETCH_ERRORS = (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    ResponseDataLossError,
+    ConnectError,
+    ConnectionDone,
+    ConnectionLost,
+    OSError,
+)
+
+
+def without_robots_fetch_error(record: logging.LogRecord) -> bool:
+    """A filter for Scrapy's robots.txt logger: it logs a robots.txt that could not be downloaded
+    as an error with a 60-line traceback, under the URL of the page that waited for it;
+    StrictRobotsTxtMiddleware._unreadable says the same in one line naming the host."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, ROBOTS_FETCH_ERRORS)
+
+
 @dataclass(frozen=True)
 class UnreadableRobots:
     """Stands in for a host's robots.txt parser while its robots.txt cannot be read."""
@@ -307,6 +341,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.retry_after = crawler.settings.getfloat("NEWS_ROBOTSTXT_RETRY", 300)
+        logging.getLogger(RobotsTxtMiddleware.__module__).addFilter(without_robots_fetch_error)  # once
 
     async def robot_parser(self, request: Request) -> RobotParser | None:
         netloc = urlparse_cached(request).netloc
@@ -348,7 +383,8 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         self._unreadable(netloc, str(exc) if isinstance(exc, IgnoreRequest) else f"{type(exc).__name__}: {exc}")
 
     def _unreadable(self, netloc: str, reason: str) -> None:
-        logger.error(
+        # A warning: the site's fault, not ours; each page it refuses is also a recorded failure.
+        logger.warning(
             "robots.txt of %s could not be read (%s): its pages are refused for %.0f s, then it is fetched again",
             netloc,
             reason,

@@ -97,6 +97,13 @@ HTTPERROR_ALLOW_ALL = False
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
+# Logs are kept for months: one line per event, naming the URL and the reason.
+# Lines about items name the URL, never the item (which carries the page's HTML).
+LOG_FORMATTER = "extensions.ItemLogFormatter"
+# A request that failed after its retries is one line from the spider's errback (failure [fetch]
+# URL: reason), and an unreadable robots.txt one from StrictRobotsTxtMiddleware: Scrapy's own
+# "Gave up retrying" line would say the same again.
+RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19's code-running HTTP console: never wanted here
 
