@@ -23,7 +23,7 @@ from schema import open_db
 from url_claims import ClaimedUrls
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from scrapy.crawler import Crawler
     from sqlite_utils import Database
@@ -36,6 +36,73 @@ logger = logging.getLogger(__name__)
 def utc_now() -> str:
     """Timestamps are ISO 8601 UTC strings, second precision, in every table."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+# --- runs whose crawl process is gone --------------------------------------------------------------
+
+
+def process_state(pid: int) -> str:
+    """'crawl' (a live crawl process), 'orphan' (a live crawl process a daemon started: it leads its
+    own process group), or 'gone' (dead, a zombie, or the pid reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return "gone"
+    if state == "Z" or not any(m in cmdline for m in (b"runner.py", b"scheduler.py", b"scrapy")):
+        return "gone"
+    try:
+        leader = os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return "gone"
+    return "orphan" if leader and b"runner.py" in cmdline else "crawl"
+
+
+def close_run(db: Database, run_id: int, status: str, reason: str, *, only_if: Iterable[str]) -> bool:
+    """End a run its crawl process left open; only while its status is one of `only_if`.
+
+    Its counts stay as the crawl last saved them; `failures` is at least the failures recorded for
+    it, which are written as they happen while the counts are saved every few seconds.
+    """
+    allowed = list(only_if)
+    now = utc_now()
+    db.conn.execute("BEGIN IMMEDIATE")  # the write lock first: see Archive.immediate_transaction
+    try:
+        cursor = db.conn.execute(
+            "UPDATE crawl_runs SET status = ?, finish_reason = ?, finished_at = ?, "
+            "duration_s = round((julianday(?) - julianday(started_at)) * 86400, 1), "
+            "failures = max(coalesce(failures, 0), (SELECT count(*) FROM failures f WHERE f.run_id = crawl_runs.id)) "
+            f"WHERE id = ? AND status IN ({', '.join('?' * len(allowed))})",
+            [status, reason, now, now, run_id, *allowed],
+        )
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
+    return cursor.rowcount > 0
+
+
+def close_runs_of_gone_processes(
+    db: Database, *, keep: Callable[[dict[str, Any]], bool] = lambda row: False
+) -> list[tuple[dict[str, Any], str]]:
+    """Close as failed each run still marked running whose crawl process is gone (killed, crashed,
+    the machine restarted), except those `keep` says to leave; returns each closed run and why."""
+    closed = []
+    for row in db["crawl_runs"].rows_where("status = 'running'", order_by="id"):
+        if keep(row) or (row["pid"] and process_state(row["pid"]) != "gone"):
+            continue
+        reason = f"crawl process {row['pid']} is gone: it crashed or was killed"
+        if close_run(db, row["id"], "failed", reason, only_if=("running",)):
+            closed.append((row, reason))
+    return closed
+
+
+def daemon_alive(db: Database) -> bool:
+    """Whether a daemon process is running on this archive (it looks after the runs itself)."""
+    if not db["daemon"].exists():
+        return False
+    row = db.execute("SELECT pid FROM daemon WHERE id = 1 AND status = 'running'").fetchone()
+    return bool(row and row[0] and process_state(row[0]) != "gone")
 
 
 @dataclass
@@ -174,10 +241,34 @@ class Archive:
 
     # --- runs and failures ----------------------------------------------------------------
 
-    def sync_source(self, source: Source) -> None:
+    def sync_source(self, source: Source, *, adhoc: bool = False) -> None:
+        """Refresh a source's row. An ad-hoc source (`crawl --url`) is marked as one: it has no
+        schedule and is never enabled, so nothing reading the table takes it for a scheduled one."""
         row = source.summary()
         row["updated_at"] = utc_now()
+        row["adhoc"] = int(adhoc)
+        if adhoc:
+            row.update(enabled=0, schedule=None)
         self.db["sources"].upsert(row, pk="name")
+
+    def close_runs_of_dead_crawls(self) -> list[tuple[dict[str, Any], str]]:
+        """Runs left 'running' by a crawl killed outright (kill -9 of a foreground crawl, a machine
+        restart) are closed by the next process that writes the archive, since cron users never
+        start the daemon; while a daemon runs, they are its to close (it knows its own children)."""
+        if daemon_alive(self.db):
+            return []
+        closed = close_runs_of_gone_processes(self.db)
+        for row, reason in closed:
+            logger.warning("source=%s run=%s failed: %s", row["source"], row["id"], reason)
+        return closed
+
+    def save_counts(self, run_id: int, counts: dict[str, int]) -> None:
+        """A running run's counts so far: a crawl killed outright keeps what it had counted."""
+        sets = ", ".join(f"{column} = ?" for column in counts)
+        with self.immediate_transaction():
+            self.db.execute(
+                f"UPDATE crawl_runs SET {sets} WHERE id = ? AND status = 'running'", [*counts.values(), run_id]
+            )
 
     def start_run(self, source: str, *, log_file: str | None = None) -> int:
         table = self.db["crawl_runs"]

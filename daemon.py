@@ -51,6 +51,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 import polling
+from archive import close_run, close_runs_of_gone_processes, process_state
 from jobs import build_jobs, job_id, make_trigger, next_batch, next_run_time, schedule_changed
 from runner import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
 from schema import open_db
@@ -154,23 +155,6 @@ def read_sources(path: Path) -> tuple[list[Source], str]:
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def process_state(pid: int) -> str:
-    """'crawl' (a live crawl process), 'orphan' (a live crawl process this daemon's predecessor
-    started: it leads its own process group), or 'gone' (dead, a zombie, or the pid reused)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return "gone"
-    if state == "Z" or not any(m in cmdline for m in (b"runner.py", b"scheduler.py", b"scrapy")):
-        return "gone"
-    try:
-        leader = os.getpgid(pid) == pid
-    except ProcessLookupError:
-        return "gone"
-    return "orphan" if leader and b"runner.py" in cmdline else "crawl"
 
 
 def kill_group(pid: int, sig: int) -> bool:
@@ -280,16 +264,7 @@ class RunBook:
 
     def close_run(self, run_id: int, status: str, reason: str, *, only_if: Iterable[str]) -> bool:
         """End a run the crawl process left open; only while its status is one of `only_if`."""
-        allowed = list(only_if)
-        now = iso(utc_now())
-        with self.writing():
-            cursor = self.db.execute(
-                "UPDATE crawl_runs SET status = ?, finish_reason = ?, finished_at = ?, "
-                "duration_s = round((julianday(?) - julianday(started_at)) * 86400, 1) "
-                f"WHERE id = ? AND status IN ({', '.join('?' * len(allowed))})",
-                [status, reason, now, now, run_id, *allowed],
-            )
-        return cursor.rowcount > 0
+        return close_run(self.db, run_id, status, reason, only_if=only_if)
 
     def runs_of(self, pid: int, after_id: int) -> list[dict[str, Any]]:
         return list(self.db["crawl_runs"].rows_where("pid = ? AND id > ?", [pid, after_id], order_by="id"))
@@ -987,17 +962,17 @@ class Daemon:
         with self.lock:
             ours = {b.pid for b in self.batches.values() if b.pid}
         ours.add(os.getpid())  # shared rounds: the coordinator closes them
+        # Until the rounds are taken over (Redis may be down), a run whose process is gone may be a
+        # round a previous daemon opened: known once Redis answers.
+        rounds_unknown = self.coordinator is not None and not self.rounds_taken_over
+        for row, reason in close_runs_of_gone_processes(
+            self.book.db, keep=lambda row: rounds_unknown or row["pid"] in ours
+        ):
+            event(logging.ERROR, row["source"], row["id"], "failed: %s", reason)
         busy: dict[str, dict[str, Any]] = {}
         for row in self.book.running():
-            if row["pid"] in ours:
-                continue
             state = process_state(row["pid"]) if row["pid"] else "gone"
-            if state == "gone" and self.coordinator is not None and not self.rounds_taken_over:
-                continue  # perhaps a round a previous daemon opened: known once Redis answers
-            if state == "gone":
-                reason = f"crawl process {row['pid']} is gone: it crashed or was killed"
-                if self.book.close_run(row["id"], "failed", reason, only_if=("running",)):
-                    event(logging.ERROR, row["source"], row["id"], "failed: %s", reason)
+            if row["pid"] in ours or state == "gone":
                 continue
             source = self.sources.get(row["source"])
             started = datetime.fromisoformat(row["started_at"])

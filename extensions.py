@@ -28,6 +28,7 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 from scrapy.logformatter import LogFormatter
 from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import task
 
 from archive import Archive
 from sources import redact_credentials
@@ -63,7 +64,24 @@ RUN_COUNTS = {
     "not_modified": "news/http/not_modified",
     "articles_revisited": "news/articles/revisited",
     "articles_taken_down": "news/articles/taken_down",
+    "pages_discovery": "news/pages/discovery",
+    "pages_retried_or_redirected": "news/pages/retried_or_redirected",
+    "pages_failed": "news/pages/failed",
 }
+# Every answer a run fetched lands in exactly one of these counts (see PageCounter).
+PAGE_COUNTS = (
+    "articles_new",
+    "articles_updated",
+    "articles_unchanged",
+    "articles_duplicate",
+    "not_articles",
+    "not_modified",
+    "pages_discovery",
+    "pages_retried_or_redirected",
+    "pages_failed",
+)
+# How often a running crawl saves its counts (seconds): a crawl killed outright keeps them.
+RUN_COUNTS_EVERY = 5.0
 
 
 # SQLite errors after which no write can succeed, by their error name (Python 3.11+) ...
@@ -85,6 +103,9 @@ FATAL_STORAGE_MESSAGES = (
     "database disk image is malformed",
     "file is not a database",
 )
+
+
+_CHECKED_FOR_DEAD_CRAWLS: set[str] = set()
 
 
 class StorageError(RuntimeError):
@@ -181,6 +202,53 @@ def report_failure(
     )
 
 
+def count_failed_page(crawler: Crawler) -> None:
+    """An article page fetched and not used: an error answer, not HTML, extraction failed."""
+    crawler.stats.inc_value("news/pages/failed")
+
+
+class PageCounter:
+    """Counts each answer a crawl fetched in exactly one place, so that a run's counts add up to
+    its responses (``downloader/response_count``):
+
+    - answers a downloader middleware acted on (retried, redirected, a redirect refused) never
+      reach the engine: ``news/pages/retried_or_redirected`` goes up as each answer is downloaded
+      and down as the engine receives one (it holds the answers in flight until the crawl ends);
+    - a 304 to a conditional request is ``not_modified``; any other error status the request did
+      not ask to handle is a failed page; robots.txt, feeds, sitemaps and listings are discovery;
+    - an article page is counted by what becomes of it: not HTML or extraction failed (failed),
+      not an article (ArticleFilterPipeline), new, updated, unchanged or a copy (DedupePipeline).
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.stats = crawler.stats
+        self.crawler = crawler
+
+    def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
+        self.stats.inc_value("news/pages/retried_or_redirected")
+
+    def response_received(self, response: Response, request: Request, spider: Spider) -> None:
+        self.stats.inc_value("news/pages/retried_or_redirected", -1)
+        status = response.status
+        if status == 304:
+            self.stats.inc_value("news/http/not_modified")
+        elif not 200 <= status < 300 and not self._handled(request, status):
+            count_failed_page(self.crawler)
+        elif request.meta.get("news_kind") != "article":
+            self.stats.inc_value("news/pages/discovery")
+
+    @staticmethod
+    def _handled(request: Request, status: int) -> bool:
+        """The request takes this status to its callback (HttpErrorMiddleware lets it through);
+        Scrapy's robots.txt requests take any (a 4xx robots.txt means no rules)."""
+        meta = request.meta
+        return (
+            bool(meta.get("dont_obey_robotstxt") and "news_kind" not in meta)
+            or status in meta.get("handle_httpstatus_list", ())
+            or bool(meta.get("handle_httpstatus_all"))
+        )
+
+
 class FailureRecorder:
     """What every run recorder does with a failure: the `failure_recorded` signal, and the errors
     Scrapy reports from a spider callback (stage parse) or an item pipeline (stage store, or the
@@ -203,6 +271,9 @@ class FailureRecorder:
         self.crawler.signals.connect(self.spider_error, signal=signals.spider_error)
         self.crawler.signals.connect(self.item_error, signal=signals.item_error)
         self.crawler.signals.connect(self.failure, signal=failure_recorded)
+        self.pages = PageCounter(self.crawler)  # kept: signals hold their receivers weakly
+        self.crawler.signals.connect(self.pages.response_downloaded, signal=signals.response_downloaded)
+        self.crawler.signals.connect(self.pages.response_received, signal=signals.response_received)
 
     def failure(self, url: str | None, stage: str, reason: str, http_status: int | None = None) -> None:
         url, reason = (redact(url) if url else url), redact(reason)
@@ -216,11 +287,15 @@ class FailureRecorder:
         raise NotImplementedError
 
     def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
+        if response.meta.get("news_kind") == "article":  # a page read to find articles is counted already
+            count_failed_page(self.crawler)
         self.failure(response.url, "parse", f"{failure.type.__name__}: {failure.value}", response.status)
 
     def item_error(self, item: Any, response: Response | None, spider: Spider, failure: Failure) -> None:
         if isinstance(failure.value, DropItem):
             return
+        if not getattr(item, "status", None):  # not counted as new, updated, ... by DedupePipeline yet
+            count_failed_page(self.crawler)
         url = getattr(item, "url", None)
         self.failure(url, getattr(failure.value, "stage", "store"), f"{failure.type.__name__}: {failure.value}")
 
@@ -239,6 +314,7 @@ class CrawlRunRecorder(FailureRecorder):
         # Failures after a storage error: written with the run's end, in one transaction, so
         # what little room is left goes to one commit instead of one per page.
         self._unwritten: list[dict[str, Any]] = []
+        self._saving: task.LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlRunRecorder:
@@ -260,23 +336,47 @@ class CrawlRunRecorder(FailureRecorder):
         source: Source | None = getattr(spider, "source", None)
         self.source = source.name if source else getattr(spider, "name", None) or "unknown"
         try:
+            self.close_runs_of_dead_crawls()
             if source is not None:
-                self.archive.sync_source(source)
+                self.archive.sync_source(source, adhoc=bool(getattr(spider, "adhoc_url", None)))
             self.run_id = self.archive.start_run(self.source, log_file=self.crawler.settings.get("LOG_FILE"))
         except (sqlite3.Error, OSError) as exc:
             message = self._storage_message(exc)
             logger.error("%s; the crawl of %s does not start", message, self.source)
             raise StorageError(message) from None
 
+    def close_runs_of_dead_crawls(self) -> None:
+        """Once per process and database: runs a crawl killed outright left 'running' are closed."""
+        path = self.crawler.settings.get("NEWS_DB_PATH")
+        if path not in _CHECKED_FOR_DEAD_CRAWLS:
+            _CHECKED_FOR_DEAD_CRAWLS.add(path)
+            self.archive.close_runs_of_dead_crawls()
+
     def spider_opened(self, spider: Spider) -> None:
         spider.run_id = self.run_id  # type: ignore[attr-defined]
         logger.info("crawl run %s started for source %s", self.run_id, self.source, extra={"spider": spider})
+        every = self.crawler.settings.getfloat("NEWS_RUN_COUNTS_EVERY", RUN_COUNTS_EVERY)
+        if every > 0:
+            self._saving = task.LoopingCall(self.save_counts)
+            self._saving.start(every, now=False)
+
+    def counts(self) -> dict[str, int]:
+        stats = self.crawler.stats
+        return {column: int(stats.get_value(key, 0) or 0) for column, key in RUN_COUNTS.items()}
+
+    def save_counts(self) -> None:
+        """The counts so far, into the run's row (still running): what a killed crawl leaves."""
+        if self.run_id is None or self.storage_failed:
+            return
+        run_id, counts = self.run_id, self.counts()
+        self._write(lambda archive: archive.save_counts(run_id, counts))
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self._saving is not None and self._saving.running:
+            self._saving.stop()
         if self.run_id is None:
             return
-        stats = self.crawler.stats
-        counts = {column: int(stats.get_value(key, 0)) for column, key in RUN_COUNTS.items()}
+        counts = self.counts()
         status = "ok" if reason == "finished" else "cancelled" if reason == "shutdown" else "failed"
         run_id, unwritten, self._unwritten = self.run_id, self._unwritten, []
 
@@ -312,6 +412,8 @@ class CrawlRunRecorder(FailureRecorder):
         }
         if self.storage_failed or not self._write(lambda archive: archive.record_failure(**row)):
             self._unwritten.append(row)
+        else:
+            self.save_counts()  # the run's failure count moves with its failures
 
     def _write(self, write: Callable[[Archive], object]) -> bool:
         """Run one of the recorder's writes; after a storage error, retry once on a fresh connection."""

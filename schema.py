@@ -399,6 +399,26 @@ def keep_raw_html_as_sent(db: Database) -> None:
         db["raw_pages"].add_column("charset", str)
 
 
+# --- ad-hoc sources, and a count for every page a run fetched ------------------------------------
+
+
+@migrations()
+def mark_adhoc_sources_and_count_every_page(db: Database) -> None:
+    # `crawl --url` sources are marked as such: no schedule, never enabled (rows written before
+    # this said "enabled, every 1h", which no daemon ever ran).
+    if "adhoc" not in db["sources"].columns_dict:
+        db["sources"].add_column("adhoc", int, not_null_default=0)
+    db.execute("UPDATE sources SET adhoc = 1, enabled = 0, schedule = NULL WHERE name LIKE 'adhoc\\_%' ESCAPE '\\'")
+    # Every page a run fetched lands in exactly one count: the article outcomes and not_modified
+    # were there; these are the pages read to find articles (feeds, sitemaps, listings, robots.txt),
+    # answers retried or redirected (the page counts where it lands), and error answers or article
+    # pages that could not be used (not HTML, extraction failed).
+    runs = db["crawl_runs"]
+    for column in ("pages_discovery", "pages_retried_or_redirected", "pages_failed"):
+        if column not in runs.columns_dict:
+            runs.add_column(column, int)
+
+
 # --- reads that stay fast at a year of news (a million articles) ----------------------------------
 
 # Datasette's pages, the canned queries and the dashboard read these summaries instead of counting

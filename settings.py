@@ -90,6 +90,8 @@ EXTENSIONS = {
 SCHEDULER_DISK_QUEUE = "request_queue.PickleLifoDiskQueue"
 # Scrapy's duplicate filter, leaving article requests to the archive's check (dupefilter.py)
 DUPEFILTER_CLASS = "dupefilter.ArticleAwareDupeFilter"
+# Scrapy's downloader, dropping the requests still queued once the crawl is told to stop (downloader.py)
+DOWNLOADER = "downloader.StoppingDownloader"
 # Scrapy's own per-domain errors are logged; ours also land in the `failures` table.
 HTTPERROR_ALLOW_ALL = False
 

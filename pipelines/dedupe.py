@@ -93,7 +93,13 @@ class DedupePipeline:
             archive.recent_urls[item.url] = item.body_hash
             archive.recent_bodies[item.body_hash] = item.url
             archive.recent_published[item.url] = item.published_at
-        self.crawler.stats.inc_value(f"news/articles/{item.status}")
+        if item.replaces:
+            # The earlier copy takes the place of the one stored: no article is added (counting it
+            # new too made a run's "new" exceed the articles it stored), so it counts as a copy.
+            self.crawler.stats.inc_value("news/articles/replaced_copy")
+            self.crawler.stats.inc_value("news/articles/duplicate")
+        else:
+            self.crawler.stats.inc_value(f"news/articles/{item.status}")
         if item.status == "alias":  # a URL variant: counted with the copies, as "not stored twice"
             self.crawler.stats.inc_value("news/articles/duplicate")
         return item

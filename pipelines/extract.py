@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
 
-from extensions import report_failure
+from extensions import count_failed_page, report_failure
 from extraction.worker import extract_page
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ class ExtractPipeline:
         except BrokenProcessPool:
             raise  # a worker died: every later page would fail too, so let Scrapy log it loudly
         except Exception as exc:  # a broken page must not stop the crawl: record it, drop it
+            count_failed_page(self.crawler)
             report_failure(
                 self.crawler,
                 url=item.url,

@@ -23,7 +23,8 @@ from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archive import Archive, utc_now
 from distributed.worker import SharedRound
-from extensions import report_failure
+from downloader import NotFetched
+from extensions import count_failed_page, report_failure
 from items import ArticleItem
 from raw_html import from_wire
 from revisits import oldest_relevant, parse_schedule, revisit_due
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
     from sources import Source
+
+
+# The statuses of a robots.txt that mean "no rules" (RFC 9309 2.3.1.3): 4xx but 429.
+ROBOTS_NO_RULES = [status for status in range(400, 500) if status != 429]
 
 
 class NewsSpider(Spider):
@@ -155,9 +160,9 @@ class NewsSpider(Spider):
         return due
 
     def _not_modified(self, response: Response) -> bool:
-        """A 304 for a conditional request: count it; otherwise remember the new validators."""
+        """A 304 for a conditional request (counted by extensions.PageCounter); otherwise remember
+        the new validators."""
         if response.status == 304:
-            self.crawler.stats.inc_value("news/http/not_modified")
             return True
         if "handle_httpstatus_list" in response.meta:
             etag = response.headers.get("ETag")
@@ -193,7 +198,8 @@ class NewsSpider(Spider):
                     response.urljoin("/robots.txt"),
                     callback=self.parse_robots,
                     errback=self.on_error,
-                    meta={"news_kind": "seed", "allow_offsite": True},
+                    # A 4xx robots.txt is RFC 9309's "no rules": no sitemaps here, and no failure.
+                    meta={"news_kind": "seed", "allow_offsite": True, "handle_httpstatus_list": ROBOTS_NO_RULES},
                     dont_filter=True,
                 )
             yield from self.parse_listing(response, depth=depth)
@@ -250,6 +256,8 @@ class NewsSpider(Spider):
             self.fresh_validators[response.url]["children"] = children
 
     def parse_robots(self, response: Response) -> Iterator[Any]:
+        if response.status >= 400:
+            return
         urls = sitemap_urls_from_robots(response.body, base_url=response.url)
         yield from self._child_sitemaps(self._seed(url, self.parse_sitemap, conditional=True) for url in urls)
 
@@ -290,6 +298,7 @@ class NewsSpider(Spider):
 
     def parse_article(self, response: Response, via: str, hints: dict[str, Any]) -> Iterator[ArticleItem]:
         if not isinstance(response, TextResponse):
+            count_failed_page(self.crawler)
             self._report(
                 response.url,
                 "fetch",
@@ -366,6 +375,8 @@ class NewsSpider(Spider):
         return list(self._sitemap_read(request))
 
     def _record_error(self, failure: Failure, request: Request) -> None:
+        if failure.check(NotFetched):  # the crawl was told to stop first: nothing went wrong
+            return
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             # Refused (scheme, private address, redirect), too big, or disallowed by robots.txt:
             # all recorded but the last, which is the site's wish rather than a fault.
