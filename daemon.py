@@ -114,23 +114,39 @@ class DaemonError(RuntimeError):
     """The daemon cannot start (another one runs on this database, ...)."""
 
 
+class DaemonLogHandler(logging.handlers.RotatingFileHandler):
+    """<log dir>/daemon.log (rotated at 10 MB, 5 kept), written only once this process holds the
+    daemon's lock (`open_daemon_log`): a second daemon, refused because one already runs on the
+    database, says so on its own stderr and never touches the running daemon's log."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8", delay=True)
+        self.holding_lock = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.holding_lock:
+            super().emit(record)
+
+
 def setup_logging(log_dir: Path, level: str = "INFO") -> None:
-    """One line per event, to stderr and to <log dir>/daemon.log (rotated at 10 MB, 5 kept)."""
+    """One line per event, to stderr, and to <log dir>/daemon.log once the daemon holds its lock."""
     log_dir.mkdir(parents=True, exist_ok=True)
     formatter = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
     formatter.converter = time.gmtime
     root = logging.getLogger()
     root.setLevel(level)
-    for handler in (
-        logging.StreamHandler(sys.stderr),
-        logging.handlers.RotatingFileHandler(
-            log_dir / "daemon.log", maxBytes=10_000_000, backupCount=5, encoding="utf-8"
-        ),
-    ):
+    for handler in (logging.StreamHandler(sys.stderr), DaemonLogHandler(log_dir / "daemon.log")):
         handler.setFormatter(formatter)
         root.addHandler(handler)
     # APScheduler logs two lines per job run at INFO; our own lines say more. Keep its warnings.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def open_daemon_log() -> None:
+    """This process holds the daemon's lock: its daemon.log handler (setup_logging) may write."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, DaemonLogHandler):
+            handler.holding_lock = True
 
 
 def event(level: int, source: str, run_id: int | None, message: str, *args: Any) -> None:
@@ -372,6 +388,7 @@ class Daemon:
         self.queue: dict[str, float] = {}  # source -> monotonic time it fell due; oldest first
         self.batches: dict[int, Batch] = {}  # running crawl processes
         self.elsewhere: dict[str, dict[str, Any]] = {}  # source -> its run going in a process not ours
+        self.taken_over: set[int] = set()  # ids of those runs, whose end is logged (main thread only)
         self.coordinator: Coordinator | None = None  # with a Redis URL (main thread only)
         self.rounds: dict[str, int] = {}  # source -> run id of its open round (shared crawl)
         self.rounds_taken_over = False  # the open rounds were read from Redis once
@@ -389,20 +406,40 @@ class Daemon:
         self._stop_requested = False
         self._force_stop = False
         self._reload_requested = False
+        self._stop_logged = False
+        self._signals: list[int] = []  # received, not logged yet: a handler must not log (_log_signals)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
 
     # --- control, safe to call from signal handlers and other threads -------------------------
 
-    def request_stop(self) -> None:
+    def request_stop(self, signum: int | None = None) -> None:
         if self._stop_requested:
             self._force_stop = True  # a second signal: stop the crawls now
         self._stop_requested = True
+        if signum is not None:
+            self._signals.append(signum)
         self._wake()
 
-    def request_reload(self) -> None:
+    def request_reload(self, signum: int | None = None) -> None:
         self._reload_requested = True
+        if signum is not None:
+            self._signals.append(signum)
         self._wake()
+
+    def _log_signals(self) -> None:
+        """One line per signal received, logged from the main loop: a signal handler that logs can
+        deadlock, interrupting the same thread inside a logging call that holds the handler's lock."""
+        while self._signals:
+            signum = self._signals.pop(0)
+            name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                logger.info("received SIGHUP: reading %s again", self.config.sources)
+            elif not self._stop_logged:
+                self._stop_logged = True
+                logger.info("received %s: stopping (a second signal stops the running crawls at once)", name)
+            else:
+                logger.info("received %s again: stopping the running crawls now", name)
 
     def _wake(self) -> None:
         if self._wake_w < 0:  # stopped: the pipe is closed (and its number may be reused)
@@ -482,6 +519,7 @@ class Daemon:
     def serve(self) -> None:
         next_tick = time.monotonic() + self.config.tick.total_seconds()
         while not self._stop_requested:
+            self._log_signals()
             if self._reload_requested:
                 self._reload_requested = False
                 guarded("reloading the sources file", self.reload)
@@ -493,6 +531,7 @@ class Daemon:
 
     def stop(self) -> None:
         """No new runs; let running crawls finish within the grace period, then stop them."""
+        self._log_signals()
         with self.lock:
             self.stopping = True
             never_started, self.queue = list(self.queue), {}
@@ -547,10 +586,12 @@ class Daemon:
     def _wait_for_batches(self, seconds: float, *, until_forced: bool = False) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not (until_forced and self._force_stop):
+            self._log_signals()
             with self.lock:
                 if not self.batches:
                     return
             self._sleep(min(1.0, deadline - time.monotonic()))
+        self._log_signals()  # the second signal that ended the wait
 
     # --- the lock file and the sources snapshot --------------------------------------------------
 
@@ -567,6 +608,7 @@ class Daemon:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd  # held (and so locked) until this process exits, however it exits
+        open_daemon_log()
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
@@ -959,6 +1001,7 @@ class Daemon:
         is busy until it ends. An orphan crawl of a killed daemon past its source's timeout is
         killed, as its own daemon would have done.
         """
+        self._log_taken_over_ends()
         with self.lock:
             ours = {b.pid for b in self.batches.values() if b.pid}
         ours.add(os.getpid())  # shared rounds: the coordinator closes them
@@ -981,6 +1024,7 @@ class Daemon:
                 reason = f"timed out after {format_duration(source.timeout)}: the daemon killed the crawl"
                 if self.book.close_run(row["id"], "timed_out", reason, only_if=("running",)):
                     event(logging.ERROR, row["source"], row["id"], "timed_out: %s", reason)
+                self.taken_over.discard(row["id"])  # its end is the line just logged
                 continue
             busy[row["source"]] = row
         with self.lock:
@@ -991,7 +1035,20 @@ class Daemon:
                     busy[name]["id"],
                     busy[name]["pid"],
                 )
+                self.taken_over.add(busy[name]["id"])
             self.elsewhere = busy
+
+    def _log_taken_over_ends(self) -> None:
+        """A crawl found going in a process this daemon did not start (a killed daemon's) that has
+        ended: one line with its status and counts, as for the daemon's own crawls. One that died
+        without recording its end is closed as failed by check_elsewhere, which logs that instead."""
+        for run_id in sorted(self.taken_over):
+            row = self.book.run(run_id)
+            if row["status"] == "running" and process_state(row["pid"]) != "gone":
+                continue
+            self.taken_over.discard(run_id)
+            if row["status"] != "running":
+                self._log_run(row)
 
     def save_schedule(self) -> None:
         """Write each source's next run to daemon_jobs when it changed (for `status`, Datasette)."""
@@ -1093,9 +1150,9 @@ def guarded(what: str, function: Callable[..., Any], *args: Any, default: Any = 
 
 def install_signal_handlers(daemon: Daemon) -> None:
     """SIGTERM and SIGINT stop the daemon (twice: at once), SIGHUP reloads the sources file."""
-    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
-    signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
+    signal.signal(signal.SIGTERM, lambda signum, _: daemon.request_stop(signum))
+    signal.signal(signal.SIGINT, lambda signum, _: daemon.request_stop(signum))
+    signal.signal(signal.SIGHUP, lambda signum, _: daemon.request_reload(signum))
 
 
 # --- what `scheduler.py status` reads -----------------------------------------------------------
