@@ -10,12 +10,14 @@
   metadata.yml, with ``{param}`` filled in ("News archive: articles matching ferry"); a search
   that matches nothing yet answers an empty feed instead of an error (datasette-atom 0.9 takes
   ``max()`` of the rows' dates), so it can be followed before the first match arrives.
-- The database page counts only the tables it shows (see ``_count_visible_tables_only``).
+- The database page counts only the tables it shows (see ``_count_visible_tables_only``), and the
+  articles page's authors facet reads a summary table when unfiltered (``_array_facets_from_summaries``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -216,5 +218,73 @@ def _count_visible_tables_only() -> None:
     Database.table_counts = table_counts  # type: ignore[method-assign]
 
 
+# Array facets answered from a summary table the pipeline keeps (schema.count_articles_per_author)
+# when the table is shown unfiltered: Datasette's own array facet expands every row's JSON list and
+# de-duplicates whole rows, text included, which timed out (and the facet was dropped) at 100,000
+# articles. Filtered pages (by source, by search) keep Datasette's query, over their rows only.
+SUMMARY_FACETS = {("articles", "authors"): ("articles_per_author", "author", "articles")}
+
+
+def _array_facets_from_summaries() -> None:
+    from datasette.facets import ArrayFacet
+    from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
+
+    original = ArrayFacet.facet_results
+    if getattr(original, "news_archive", False):
+        return
+
+    def unfiltered(facet: Any) -> bool:
+        table = escape_sqlite(facet.table or "")
+        return not facet.params and re.fullmatch(rf"select .* from {re.escape(table)}\s*", facet.sql, re.S) is not None
+
+    async def facet_results(self: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        configs = self.get_configs()
+        columns = [c["config"].get("column") or c["config"]["simple"] for c in configs]
+        if not self.table or not unfiltered(self) or any((self.table, c) not in SUMMARY_FACETS for c in columns):
+            return await original(self)
+        size = self.get_facet_size()
+        pairs = self.get_querystring_pairs()
+        results = []
+        for config, column in zip(configs, columns, strict=True):
+            summary, value_column, count_column = SUMMARY_FACETS[(self.table, column)]
+            rows = await self.ds.execute(
+                self.database,
+                f"select {value_column} as value, {count_column} as count from {summary}"
+                f" order by {count_column} desc, {value_column} limit {size + 1}",
+            )
+            values = []
+            for row in rows.rows[:size]:
+                value = str(row["value"])
+                arg = {f"{column}__arraycontains": value}
+                selected = (f"{column}__arraycontains", value) in pairs
+                toggle = (
+                    path_with_removed_args(self.request, arg) if selected else path_with_added_args(self.request, arg)
+                )
+                values.append(
+                    {
+                        "value": value,
+                        "label": value,
+                        "count": row["count"],
+                        "toggle_url": self.ds.absolute_url(self.request, toggle),
+                        "selected": selected,
+                    }
+                )
+            results.append(
+                {
+                    "name": column,
+                    "type": self.type,
+                    "results": values,
+                    "hideable": config["source"] != "metadata",
+                    "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_array": column})),
+                    "truncated": len(rows) > size,
+                }
+            )
+        return results, []
+
+    facet_results.news_archive = True  # type: ignore[attr-defined]
+    ArrayFacet.facet_results = facet_results  # type: ignore[method-assign]
+
+
 _improve_atom_feeds()
 _count_visible_tables_only()
+_array_facets_from_summaries()

@@ -121,6 +121,11 @@ def summaries_match(conn: sqlite3.Connection) -> None:
         "SELECT cluster_id, count(*) FROM articles WHERE cluster_id IS NOT NULL GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert conn.execute("SELECT * FROM article_cluster_sizes ORDER BY 1").fetchall() == clusters
+    authors = conn.execute(
+        "SELECT value, count(*) FROM (SELECT DISTINCT articles.rowid, j.value FROM articles, json_each(authors) j)"
+        " GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert conn.execute("SELECT * FROM articles_per_author ORDER BY 1").fetchall() == authors
 
 
 def test_summaries_follow_inserts_updates_and_deletes(archive: Path, tmp_path: Path) -> None:
@@ -135,6 +140,7 @@ def test_summaries_follow_inserts_updates_and_deletes(archive: Path, tmp_path: P
         conn.execute("UPDATE articles SET published_at = '2020-02-02T10:00:00+00:00' WHERE rowid % 7 = 0")
         conn.execute("UPDATE articles SET published_at = NULL, language = NULL WHERE rowid % 11 = 0")
         conn.execute("UPDATE articles SET cluster_id = 42 WHERE rowid % 13 = 0")
+        conn.execute("""UPDATE articles SET authors = '["Ann Example", "Ann Example", "Bo"]' WHERE rowid % 19 = 0""")
         conn.execute("DELETE FROM url_aliases WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
         conn.execute("DELETE FROM article_revisions WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
         conn.execute("DELETE FROM article_signatures WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
@@ -160,15 +166,16 @@ def test_an_archive_written_before_the_summaries_migrates(archive: Path, tmp_pat
     source.close()
     # Undo the migration, as an archive from before it is, then write as that code did.
     with target:
-        for table in ("articles_per_day", "crawl_runs_per_day", "article_cluster_sizes"):
+        summaries = ("articles_per_day", "crawl_runs_per_day", "article_cluster_sizes", "articles_per_author")
+        for table in summaries:
             target.execute(f"DROP TABLE {table}")
-        for (trigger,) in target.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%\\_per\\_day\\_%' ESCAPE '\\'"
-            " OR name LIKE 'article\\_cluster\\_sizes\\_%' ESCAPE '\\'"
-        ).fetchall():
-            target.execute(f"DROP TRIGGER {trigger}")
-        target.execute("DELETE FROM _sqlite_migrations WHERE name = 'keep_reads_fast_at_a_year'")
-        target.execute("UPDATE articles SET language = 'xx' WHERE rowid % 4 = 0")
+        for (trigger,) in target.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            if trigger.startswith(summaries):
+                target.execute(f"DROP TRIGGER {trigger}")
+        target.execute(
+            "DELETE FROM _sqlite_migrations WHERE name IN ('keep_reads_fast_at_a_year', 'count_articles_per_author')"
+        )
+        target.execute("UPDATE articles SET language = 'xx', authors = '[\"Cy\"]' WHERE rowid % 4 = 0")
         target.execute("DELETE FROM crawl_runs WHERE id % 4 = 0 AND id NOT IN (SELECT run_id FROM failures)")
     target.close()
     db = open_db(copy)
