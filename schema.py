@@ -591,9 +591,26 @@ def keep_reads_fast_at_a_year(db: Database) -> None:
 
 
 @migrations()
-def count_articles_per_author(db: Database) -> None:
-    # How many articles name each author, kept by triggers: the articles page's authors facet reads it
-    # when no filter is applied, instead of expanding every article's JSON list (plugins/news_archive.py).
+def count_articles_per_author_and_publication_day(db: Database) -> None:
+    # How many articles name each author, and how many were published each day (dated ones only), kept
+    # by triggers: the articles page's authors and published_at facets read them when no filter is
+    # applied, instead of expanding every article's JSON list or dating every row (plugins/news_archive.py).
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS articles_per_publication_day (day TEXT PRIMARY KEY, articles INTEGER NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    _counting_triggers(
+        db,
+        table="articles",
+        summary="articles_per_publication_day",
+        key={"day": "coalesce(date({row}.published_at), '')"},
+        adds={"articles": "1"},
+    )
+    db.execute("DELETE FROM articles_per_publication_day")
+    db.execute(
+        "INSERT INTO articles_per_publication_day SELECT coalesce(date(published_at), ''), count(*)"
+        " FROM articles GROUP BY 1"
+    )
     db.execute(
         "CREATE TABLE IF NOT EXISTS articles_per_author (author TEXT PRIMARY KEY, articles INTEGER NOT NULL)"
         " WITHOUT ROWID"

@@ -11,11 +11,12 @@
   that matches nothing yet answers an empty feed instead of an error (datasette-atom 0.9 takes
   ``max()`` of the rows' dates), so it can be followed before the first match arrives.
 - The database page counts only the tables it shows (see ``_count_visible_tables_only``), and the
-  articles page's authors facet reads a summary table when unfiltered (``_array_facets_from_summaries``).
+  facets of an unfiltered articles or crawl_runs page read summary tables (``_facets_from_summaries``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import sqlite3
@@ -218,73 +219,78 @@ def _count_visible_tables_only() -> None:
     Database.table_counts = table_counts  # type: ignore[method-assign]
 
 
-# Array facets answered from a summary table the pipeline keeps (schema.count_articles_per_author)
-# when the table is shown unfiltered: Datasette's own array facet expands every row's JSON list and
-# de-duplicates whole rows, text included, which timed out (and the facet was dropped) at 100,000
-# articles. Filtered pages (by source, by search) keep Datasette's query, over their rows only.
-SUMMARY_FACETS = {("articles", "authors"): ("articles_per_author", "author", "articles")}
+# Facets of an unfiltered page answered from the summary tables the pipeline keeps (schema.py:
+# keep_reads_fast_at_a_year, count_articles_per_author_and_publication_day). Datasette's own facet
+# queries count every row: at 100,000 articles its array facet (which de-duplicates whole rows, text
+# included) timed out and was dropped, and at a million the date facet too. A filtered page (a
+# source, a search) keeps Datasette's queries, over its own rows. Keys: (table, facet type, column);
+# each query answers (value, count) as Datasette's would, NULL values left out.
+SUMMARY_FACETS = {
+    ("articles", "column", "source"): "select source as value, sum(articles) as count from articles_per_day"
+    " group by source",
+    ("articles", "column", "language"): "select language as value, sum(articles) as count from articles_per_day"
+    " where language != '' group by language",
+    ("articles", "array", "authors"): "select author as value, articles as count from articles_per_author",
+    ("articles", "date", "published_at"): "select day as value, articles as count from articles_per_publication_day"
+    " where day != ''",
+    ("crawl_runs", "column", "source"): "select source as value, sum(runs) as count from crawl_runs_per_day"
+    " group by source",
+    ("crawl_runs", "column", "status"): "select status as value, sum(runs) as count from crawl_runs_per_day"
+    " group by status",
+}
 
 
-def _array_facets_from_summaries() -> None:
-    from datasette.facets import ArrayFacet
-    from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
+class _SummaryAnswers:
+    """Datasette, except that its one facet query is answered by a summary query instead."""
 
-    original = ArrayFacet.facet_results
-    if getattr(original, "news_archive", False):
-        return
+    def __init__(self, datasette: Any, sql: str) -> None:
+        self._datasette = datasette
+        self._sql = sql
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._datasette, name)
+
+    async def execute(self, database: str, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        return await self._datasette.execute(database, self._sql, **kwargs)
+
+
+def _facets_from_summaries() -> None:
+    from datasette.facets import ArrayFacet, ColumnFacet, DateFacet
+    from datasette.utils import escape_sqlite
+
+    for facet_class in (ColumnFacet, ArrayFacet, DateFacet):
+        if not getattr(facet_class.facet_results, "news_archive", False):
+            facet_class.facet_results = _summary_facet_results(facet_class.facet_results, escape_sqlite)
+
+
+def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
     def unfiltered(facet: Any) -> bool:
-        table = escape_sqlite(facet.table or "")
-        return not facet.params and re.fullmatch(rf"select .* from {re.escape(table)}\s*", facet.sql, re.S) is not None
+        table = re.escape(escape_sqlite(facet.table or ""))
+        return not facet.params and re.fullmatch(rf"select .* from {table}\s*", facet.sql, re.S) is not None
 
     async def facet_results(self: Any) -> tuple[list[dict[str, Any]], list[str]]:
-        configs = self.get_configs()
-        columns = [c["config"].get("column") or c["config"]["simple"] for c in configs]
-        if not self.table or not unfiltered(self) or any((self.table, c) not in SUMMARY_FACETS for c in columns):
+        if not self.table or not unfiltered(self):
             return await original(self)
-        size = self.get_facet_size()
-        pairs = self.get_querystring_pairs()
-        results = []
-        for config, column in zip(configs, columns, strict=True):
-            summary, value_column, count_column = SUMMARY_FACETS[(self.table, column)]
-            rows = await self.ds.execute(
-                self.database,
-                f"select {value_column} as value, {count_column} as count from {summary}"
-                f" order by {count_column} desc, {value_column} limit {size + 1}",
-            )
-            values = []
-            for row in rows.rows[:size]:
-                value = str(row["value"])
-                arg = {f"{column}__arraycontains": value}
-                selected = (f"{column}__arraycontains", value) in pairs
-                toggle = (
-                    path_with_removed_args(self.request, arg) if selected else path_with_added_args(self.request, arg)
-                )
-                values.append(
-                    {
-                        "value": value,
-                        "label": value,
-                        "count": row["count"],
-                        "toggle_url": self.ds.absolute_url(self.request, toggle),
-                        "selected": selected,
-                    }
-                )
-            results.append(
-                {
-                    "name": column,
-                    "type": self.type,
-                    "results": values,
-                    "hideable": config["source"] != "metadata",
-                    "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_array": column})),
-                    "truncated": len(rows) > size,
-                }
-            )
-        return results, []
+        results: list[dict[str, Any]] = []
+        timed_out: list[str] = []
+        for config in self.get_configs():
+            column = config["config"].get("column") or config["config"]["simple"]
+            summary = SUMMARY_FACETS.get((self.table, self.type, column))
+            facet = copy.copy(self)
+            facet.get_configs = lambda config=config: [config]
+            if summary is not None:
+                limit = self.get_facet_size() + 1
+                sql = f"select * from ({summary}) order by count desc, value limit {limit}"
+                facet.ds = _SummaryAnswers(self.ds, sql)
+            found, late = await original(facet)
+            results += found
+            timed_out += late
+        return results, timed_out
 
     facet_results.news_archive = True  # type: ignore[attr-defined]
-    ArrayFacet.facet_results = facet_results  # type: ignore[method-assign]
+    return facet_results
 
 
 _improve_atom_feeds()
 _count_visible_tables_only()
-_array_facets_from_summaries()
+_facets_from_summaries()

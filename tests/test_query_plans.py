@@ -126,6 +126,8 @@ def summaries_match(conn: sqlite3.Connection) -> None:
         " GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert conn.execute("SELECT * FROM articles_per_author ORDER BY 1").fetchall() == authors
+    days = conn.execute("SELECT coalesce(date(published_at), ''), count(*) FROM articles GROUP BY 1 ORDER BY 1")
+    assert conn.execute("SELECT * FROM articles_per_publication_day ORDER BY 1").fetchall() == days.fetchall()
 
 
 def test_summaries_follow_inserts_updates_and_deletes(archive: Path, tmp_path: Path) -> None:
@@ -166,14 +168,21 @@ def test_an_archive_written_before_the_summaries_migrates(archive: Path, tmp_pat
     source.close()
     # Undo the migration, as an archive from before it is, then write as that code did.
     with target:
-        summaries = ("articles_per_day", "crawl_runs_per_day", "article_cluster_sizes", "articles_per_author")
+        summaries = (
+            "articles_per_day",
+            "crawl_runs_per_day",
+            "article_cluster_sizes",
+            "articles_per_author",
+            "articles_per_publication_day",
+        )
         for table in summaries:
             target.execute(f"DROP TABLE {table}")
         for (trigger,) in target.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
             if trigger.startswith(summaries):
                 target.execute(f"DROP TRIGGER {trigger}")
         target.execute(
-            "DELETE FROM _sqlite_migrations WHERE name IN ('keep_reads_fast_at_a_year', 'count_articles_per_author')"
+            "DELETE FROM _sqlite_migrations WHERE name IN"
+            " ('keep_reads_fast_at_a_year', 'count_articles_per_author_and_publication_day')"
         )
         target.execute("UPDATE articles SET language = 'xx', authors = '[\"Cy\"]' WHERE rowid % 4 = 0")
         target.execute("DELETE FROM crawl_runs WHERE id % 4 = 0 AND id NOT IN (SELECT run_id FROM failures)")
