@@ -147,7 +147,11 @@ def extract_with_evidence(
     if tree is None:
         raise ExtractionError("not a parseable HTML document")
     page = read_page_data(tree)  # before trafilatura, which prunes the tree
-    evidence = {"page_words": visible_article_words(tree), "article_markup": has_article_markup(tree, page)}
+    evidence = {
+        "page_words": visible_article_words(tree),
+        # A page cut off in transit may carry article markup around two sentences: it is no brief.
+        "article_markup": has_article_markup(tree, page) and not is_cut_off(html),
+    }
     article_body = _article_body(page.jsonld.get("articleBody"))
     body, body_origin = extract_body(tree, url, article_body)
     picker = FieldPicker(page, tree, url, hints or {})
@@ -222,6 +226,15 @@ def has_article_markup(tree: HtmlElement, page: PageData) -> bool:
         if article.find(".//time") is not None or article.find(".//*[@itemprop='datePublished']") is not None:
             return True
     return False
+
+
+def is_cut_off(html: str) -> bool:
+    """The document stops before its end: neither `</body>` nor `</html>` in its last 4 KB.
+
+    HTML lets both be left out, but pages of news sites write them; one without them is almost
+    always a download cut short, and what it shows of its article is no whole brief."""
+    tail = html[-4096:].casefold()
+    return "</body" not in tail and "</html" not in tail
 
 
 def visible_article_words(tree: HtmlElement) -> int:

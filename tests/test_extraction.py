@@ -832,6 +832,14 @@ def test_a_short_brief_marked_up_as_an_article_is_one() -> None:
     assert (_verdict(f"<html><body><div>{brief}</div></body></html>") or "").startswith("too short")
 
 
+def test_a_marked_up_page_cut_off_in_transit_is_no_brief() -> None:
+    og = "<meta property='og:type' content='article'>"
+    whole = f"<html><head>{og}</head><body><article><h1>Quay approved</h1><p>{_BRIEF}</p></article></body></html>"
+    assert _verdict(whole) is None
+    cut = whole[: whole.index("</p>") - 10]  # stops inside the paragraph, as a download cut short does
+    assert (_verdict(cut) or "").startswith("too short")
+
+
 def test_the_word_floor_counts_the_pages_own_paragraphs() -> None:
     from extraction.core import extract_with_evidence
 
