@@ -440,7 +440,7 @@ def problems(path: str, status: int, body: bytes, configured_facets: int) -> lis
         found.append(f"truncated at {len(data.get('rows') or [])} rows")
     if data.get("facets_timed_out"):
         found.append(f"facets dropped: {', '.join(data['facets_timed_out'])}")
-    if path.startswith("/news/articles.json") and len(data.get("facet_results") or {}) < configured_facets:
+    if len(data.get("facet_results") or {}) < configured_facets:
         found.append(f"only {len(data.get('facet_results') or {})} of {configured_facets} facets")
     return found
 
@@ -457,7 +457,12 @@ def time_pages(db: Path) -> list[dict[str, Any]]:
                 ms, status, body = served.get(path)
                 timings.append(ms)
                 statuses.add(status)
-                found = problems(path, status, body, facets)
+                found = problems(path, status, body, facets if path.startswith("/news/articles.json") else 0)
+            table = re.fullmatch(r"/news/(\w+)(\?.*)?", path)
+            if table and not found and table.group(1) not in metadata["databases"]["news"]["queries"]:
+                # A table page: its JSON says whether a facet was dropped or the count given up.
+                json_path = f"/news/{table.group(1)}.json{table.group(2) or ''}"
+                found = problems(json_path, *served.get(json_path)[1:], facets if table.group(1) == "articles" else 0)
             results.append({"what": what, "path": path, "median_ms": statistics.median(timings), "problems": found})
             print(f"  {statistics.median(timings):8.0f} ms  {what}  {'; '.join(found)}", flush=True)
     return results

@@ -240,6 +240,9 @@ SUMMARY_FACETS = {
 }
 
 
+SUMMARY_TABLES = {table for table, _, _ in SUMMARY_FACETS}  # rowid tables, all of them
+
+
 class _SummaryAnswers:
     """Datasette, except that its one facet query is answered by a summary query instead."""
 
@@ -264,11 +267,25 @@ def _facets_from_summaries() -> None:
 
 
 def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
+    def narrowed(facet: Any) -> Any:
+        """The facet over its rows' id and array column only: Datasette's array facet de-duplicates
+        whole rows (`distinct j.value, inner.*`), article texts included."""
+        columns = ", ".join(
+            escape_sqlite(c["config"].get("column") or c["config"]["simple"]) for c in facet.get_configs()
+        )
+        table = re.escape(escape_sqlite(facet.table))
+        narrow = copy.copy(facet)
+        head = f"select rowid, {columns} from {escape_sqlite(facet.table)}"
+        narrow.sql = re.sub(rf"^select .*? from {table}\b", lambda _: head, facet.sql, count=1, flags=re.S)
+        return narrow
+
     def unfiltered(facet: Any) -> bool:
         table = re.escape(escape_sqlite(facet.table or ""))
         return not facet.params and re.fullmatch(rf"select .* from {table}\s*", facet.sql, re.S) is not None
 
     async def facet_results(self: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        if self.table in SUMMARY_TABLES and self.type == "array" and not unfiltered(self):
+            return await original(narrowed(self))
         if not self.table or not unfiltered(self):
             return await original(self)
         results: list[dict[str, Any]] = []

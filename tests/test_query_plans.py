@@ -10,6 +10,7 @@ inserts, updates and deletes, and after migrating an archive written before they
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -217,3 +218,34 @@ def test_only_indexed_text_rewrites_the_full_text_index(archive: Path, tmp_path:
     ).fetchall()
     assert found == [(url,)]
     conn.close()
+
+
+# --- facets: from the summaries when unfiltered, from the rows when filtered -----------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("filtered", [False, True])
+async def test_articles_facets_count_what_the_rows_hold(archive: Path, filtered: bool) -> None:
+    from collections import Counter
+
+    from tests.test_datasette import make_datasette
+
+    conn = connect(archive)
+    source, _ = some_source_and_word(conn)
+    where, params = ("WHERE source = ?", [source]) if filtered else ("", [])
+    rows = conn.execute(f"SELECT source, language, published_at, authors FROM articles {where}", params).fetchall()
+    expected = {
+        "source": Counter(row[0] for row in rows),
+        "language": Counter(row[1] for row in rows if row[1] is not None),
+        "published_at": Counter(row[2][:10] for row in rows if row[2]),
+        "authors": Counter(name for row in rows for name in set(json.loads(row[3] or "[]"))),
+    }
+    ds = make_datasette(archive)
+    query = f"?source={source}&_size=1" if filtered else "?_size=1"
+    data = (await ds.client.get(f"/news/articles.json{query}")).json()
+    assert not data.get("facets_timed_out")
+    for name, counts in expected.items():
+        shown = {str(r["value"]): r["count"] for r in data["facet_results"][name]["results"]}
+        assert shown, name
+        assert all(counts[value] == count for value, count in shown.items()), name
+        assert min(shown.values()) >= sorted(counts.values(), reverse=True)[len(shown) - 1], f"{name}: not the largest"
