@@ -590,15 +590,18 @@ def main() -> int:
 
 
 def append_run(path: Path, run: str) -> None:
-    """The section keeps one run per archive size: this run replaces an earlier one of its size."""
+    """The section keeps one run per archive size: this run replaces an earlier one of its size.
+    What it says before the first run (how to read the tables, what is known) is kept as it is."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     start = text.find(SECTION)
     body = text[start + len(SECTION) :].split("\n## ", 1)[0] if start >= 0 else ""
-    runs = {chunk.split("\n", 1)[0]: "### " + chunk for chunk in body.split("### ")[1:]}
+    intro, *chunks = body.split("\n### ")
+    runs = {chunk.split("\n", 1)[0]: "### " + chunk for chunk in chunks}
     runs[run.split("\n", 1)[0].removeprefix("### ")] = run
     ordered = sorted(runs.values(), key=lambda chunk: int(re.sub(r"\D", "", chunk.split("\n", 1)[0]) or 0))
     runs_text = "\n".join(chunk.rstrip() + "\n" for chunk in ordered)
-    write_section(path, SECTION, f"{SECTION}\n\n{runs_text}")
+    intro = intro.strip("\n")
+    write_section(path, SECTION, f"{SECTION}\n\n" + (f"{intro}\n\n" if intro else "") + runs_text)
 
 
 if __name__ == "__main__":
