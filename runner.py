@@ -23,17 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from config.paths import STAMP_FORMAT, crawl_log_path
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from scrapy import Spider
     from scrapy.crawler import Crawler
 
-logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent
-# Per-crawl log file names: <log dir>/<source>/<stamp>.log (STYLE.md 2.3).
-STAMP_FORMAT = "%Y%m%dT%H%M%S"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ def project_settings(
     sources_file: str | os.PathLike[str],
     overrides: dict[str, Any] | None = None,
 ) -> Any:
-    """Scrapy settings from settings.py, pointed at this database and sources file."""
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "settings")
+    """Scrapy settings from crawl/settings.py, pointed at this database and sources file."""
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawl.settings")
     from scrapy.utils.project import get_project_settings
 
     settings = get_project_settings()
@@ -209,11 +208,6 @@ class ProgressLine:
 
 
 # --- the daemon's child process ---------------------------------------------------------------
-
-
-def crawl_log_path(log_dir: str | os.PathLike[str], source: str, stamp: str) -> Path:
-    """Where one run's Scrapy log goes: <log dir>/<source>/<stamp>.log."""
-    return Path(log_dir) / source / f"{stamp}.log"
 
 
 class _SourceFilter(logging.Filter):

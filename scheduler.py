@@ -30,10 +30,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reextract import add_reextract_command
-from runner import PROJECT_ROOT, CrawlRequest, ProgressLine, project_settings, run_crawls
-from sources import SourceConfigError, find_source, format_duration, load_sources, parse_duration
-from urls import http_url_problem
+from config.paths import PROJECT_ROOT
+from config.sources import SourceConfigError, find_source, format_duration, load_sources, parse_duration
+from crawl.urls import http_url_problem
+from pipelines.reextract import add_reextract_command
+from runner import CrawlRequest, ProgressLine, project_settings, run_crawls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -437,7 +438,7 @@ def wait_for_the_writer(coordinator: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from daemon import Daemon, DaemonConfig, DaemonError, install_signal_handlers, setup_logging
+    from daemon.service import Daemon, DaemonConfig, DaemonError, install_signal_handlers, setup_logging
 
     config = DaemonConfig(
         db=args.db,
@@ -499,7 +500,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 
 def _last_run_id(db_path: Path) -> int:
-    from schema import open_db
+    from archive.schema import open_db
 
     db = open_db(db_path)
     try:
@@ -512,7 +513,7 @@ def _last_run_id(db_path: Path) -> int:
 def print_summary(db_path: Path, after_run_id: int, seconds: float) -> int:
     """Print one line per run started by this command; EXIT_FAILED if any run failed or nothing
     came of it, EXIT_OK otherwise."""
-    from schema import open_db
+    from archive.schema import open_db
 
     db = open_db(db_path)
     # This process ran the crawls: a daemon's runs in the meantime are not ours to report.
@@ -566,7 +567,7 @@ def summary_line(db: Database, run: dict[str, Any]) -> tuple[str, bool]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from daemon import daemon_state
+    from daemon.service import daemon_state
 
     if args.json:
         return cmd_status_json(args)
@@ -594,7 +595,7 @@ def open_read_only(path: Path) -> Database:
     not write (a copy on read-only media, another user's), and never changes one it may."""
     from sqlite_utils import Database
 
-    from schema import BUSY_TIMEOUT_SECONDS, migrations
+    from archive.schema import BUSY_TIMEOUT_SECONDS, migrations
 
     uri = path.resolve().as_uri()
     try:
@@ -669,7 +670,7 @@ FROM ran WHERE source IS NOT NULL ORDER BY source
 
 
 def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> None:
-    from jobs import next_run_time
+    from daemon.jobs import next_run_time
 
     names = [s.name for s in sources]
     last_ids = dict(db.execute(LAST_RUN_OF_EACH_SOURCE).fetchall())
@@ -762,7 +763,7 @@ def project_version() -> str:
 
 def add_archive_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     """`export`, `search` and `add`; `status --json` is an option of `status`."""
-    from reextract import iso_date
+    from pipelines.reextract import iso_date
 
     export = commands.add_parser(
         "export",
@@ -823,7 +824,7 @@ def add_raw_query_option(parser: argparse.ArgumentParser) -> None:
 
 def read_only_archive(db_path: Path) -> Database:
     """The archive for a command that only reads; no database is a one-line error."""
-    from archive_queries import NoDatabase, open_read_only
+    from archive.queries import NoDatabase, open_read_only
 
     try:
         return open_read_only(db_path)
@@ -841,7 +842,7 @@ def read_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argp
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
-        from archive_queries import BadSearch
+        from archive.queries import BadSearch
 
         try:
             return handler(args)
@@ -858,7 +859,7 @@ def read_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argp
 def check_source_known(db: Database, name: str | None, sources_file: Path) -> None:
     """--source of a read command: a source the archive or the sources file knows, or an error
     (a typo would otherwise look like a source with nothing stored)."""
-    from archive_queries import source_known
+    from archive.queries import source_known
 
     if name is None or source_known(db, name):
         return
@@ -872,7 +873,7 @@ def check_source_known(db: Database, name: str | None, sources_file: Path) -> No
 
 @read_command
 def cmd_export(args: argparse.Namespace) -> int:
-    from archive_queries import export_articles
+    from archive.queries import export_articles
 
     db = read_only_archive(args.db)
     try:
@@ -917,7 +918,7 @@ def write_export(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
     import csv
     import json
 
-    from archive_queries import decode_json_columns
+    from archive.queries import decode_json_columns
 
     count = 0
     writer: csv.DictWriter[str] | None = None
@@ -935,7 +936,7 @@ def write_export(rows: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
 
 @read_command
 def cmd_search(args: argparse.Namespace) -> int:
-    from archive_queries import search_articles
+    from archive.queries import search_articles
 
     db = read_only_archive(args.db)
     try:
@@ -966,8 +967,8 @@ def cmd_status_json(args: argparse.Namespace) -> int:
     """`status --json`: the daemon and each source as one JSON document, from a read-only database."""
     import json
 
-    from archive_queries import NoDatabase, open_read_only
-    from daemon import daemon_state
+    from archive.queries import NoDatabase, open_read_only
+    from daemon.service import daemon_state
 
     now = datetime.now(UTC).replace(microsecond=0)
     report: dict[str, Any] = {"checked_at": now.isoformat(), "database": str(args.db), "sources_file_error": None}
@@ -994,7 +995,7 @@ def cmd_status_json(args: argparse.Namespace) -> int:
 
 def source_statuses(db: Database, sources: list[Any], state: dict[str, Any] | None, now: datetime) -> list[dict]:
     """Each configured source, then each other source with runs (removed from the file since)."""
-    from archive_queries import scheduled_runs, sources_with_runs
+    from archive.queries import scheduled_runs, sources_with_runs
 
     by_name = {s.name: s for s in sources}
     names = [*by_name, *(name for name in sources_with_runs(db) if name not in by_name)]
@@ -1010,8 +1011,8 @@ def source_status(
 
     `next_runs` is the live daemon's schedule; without one, the next run is when a daemon started
     now would run it (overdue ones at once)."""
-    from archive_queries import article_count, last_run, problems_since
-    from jobs import next_run_time
+    from archive.queries import article_count, last_run, problems_since
+    from daemon.jobs import next_run_time
 
     last = last_run(db, name) if db is not None else None
     if source is not None and not source.enabled:
@@ -1041,7 +1042,7 @@ def source_status(
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from sources import adhoc_source, redact_credentials
+    from config.sources import adhoc_source, redact_credentials
     from spiders.probe import probe
 
     url = args.url.strip()
@@ -1074,7 +1075,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def refuse_taken(existing: list[Any], name: str, urls: list[str], sources_file: Path) -> None:
     """A name or URL another source has already: one line, nothing written."""
-    from sources import NAME_RE, redact_credentials
+    from config.sources import NAME_RE, redact_credentials
 
     if not NAME_RE.match(name):
         raise UsageError(f'add: --name: expected a lowercase slug like "guardian_world", got {name!r}')
@@ -1088,7 +1089,7 @@ def refuse_taken(existing: list[Any], name: str, urls: list[str], sources_file: 
 
 
 def describe_probe(found: Any) -> str:
-    from sources import redact_credentials
+    from config.sources import redact_credentials
 
     lines = [f"{redact_credentials(found.url)}: {found.kind or 'not fetched'}"]
     for kind, items in (("feed", found.feeds), ("sitemap", found.sitemaps)):
@@ -1118,7 +1119,7 @@ def source_table(name: str, url: str, found: Any, *, every: timedelta | None, al
     def strings(values: list[str]) -> str:
         return "[" + ", ".join(json.dumps(v) for v in values) + "]"  # JSON strings are TOML strings
 
-    from sources import redact_credentials
+    from config.sources import redact_credentials
 
     today = datetime.now(UTC).date().isoformat()
     kind = {"feed": "a feed", "sitemap": "a sitemap"}.get(found.kind, "an HTML page")

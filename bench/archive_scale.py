@@ -51,9 +51,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from archive import Archive, Batch  # noqa: E402 - the project root is put on the path just above
+from archive.near_duplicates import cluster_id_for, signature  # noqa: E402
+from archive.store import Archive, Batch  # noqa: E402 - the project root is put on the path just above
 from bench.results import write_section  # noqa: E402
-from near_duplicates import cluster_id_for, signature  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "datasets" / "news-pages" / "truth.jsonl"
 SECTION = "## A year of news in one archive (bench/archive_scale.py)"

@@ -9,7 +9,7 @@
    article goes through the project's own code (near_duplicates.signature, the SQLite LSH
    index, and the DedupePipeline's rule: join the cluster of the most similar stored article).
    Precision and recall are computed over article pairs that share a cluster, for a sweep of
-   thresholds, so the threshold in near_duplicates.py is a measured choice.
+   thresholds, so the threshold in archive/near_duplicates.py is a measured choice.
 2. Fills an index with --stored articles and times the check for one more article: the
    signature (computed in the extraction worker) and the lookup in SQLite (in the crawl).
 """
@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import near_duplicates as nd  # noqa: E402 (after the path set-up above)
-from near_duplicates import NearDuplicateIndex, cluster_id_for, signature  # noqa: E402
-from schema import open_db  # noqa: E402
+import archive.near_duplicates as nd  # noqa: E402 (after the path set-up above)
+from archive.near_duplicates import NearDuplicateIndex, cluster_id_for, signature  # noqa: E402
+from archive.schema import open_db  # noqa: E402
 
 SYLLABLES = [
     "ka",
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shipped = nd.THRESHOLD
     quality(args.stories, args.seed)
-    print(f"threshold shipped in near_duplicates.py: {shipped}")
+    print(f"threshold shipped in archive/near_duplicates.py: {shipped}")
     cost(args.stored, args.seed, shipped)
     return 0
 

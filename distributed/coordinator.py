@@ -16,7 +16,8 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from archive import Archive, utc_now
+from archive.store import Archive, utc_now
+from config.sources import format_duration
 from distributed.redis_link import (
     ALIVE_WITHIN_MS,
     MIN_GRACE,
@@ -32,7 +33,6 @@ from distributed.redis_link import (
     worker_key,
 )
 from distributed.shared_queue import encode_request
-from sources import format_duration
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import redis
     from scrapy import Request, Spider
 
-    from sources import Source
+    from config.sources import Source
 
 
 @dataclasses.dataclass(frozen=True)

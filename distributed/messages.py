@@ -12,8 +12,8 @@ import dataclasses
 import json
 from typing import Any
 
-from items import ArticleItem
-from raw_html import CompressedHtml
+from archive.raw_html import CompressedHtml
+from crawl.items import ArticleItem
 
 
 def encode_item(item: ArticleItem, run_id: int | None = None) -> str:

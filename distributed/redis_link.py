@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import redis
 
-from extensions import redact
-from sources import redact_credentials
+from config.sources import redact_credentials
+from crawl.extensions import redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable

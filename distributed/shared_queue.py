@@ -14,8 +14,8 @@ from scrapy_redis import picklecompat
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 
+from crawl.request_queue import request_to_dict
 from distributed.redis_link import WORKER_ID, RedisDown, RedisLink, busy_key, round_key
-from request_queue import request_to_dict
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 
-from archive import utc_now
+from archive.store import utc_now
+from crawl.extensions import RUN_COUNTS, FailureRecorder
+from crawl.middlewares import SkipStoredArticlesMiddleware
 from distributed.messages import encode_item
 from distributed.redis_link import (
     HEARTBEAT,
@@ -45,8 +47,6 @@ from distributed.redis_link import (
     stored_key,
     worker_key,
 )
-from extensions import RUN_COUNTS, FailureRecorder
-from middlewares import SkipStoredArticlesMiddleware
 
 if TYPE_CHECKING:
     import redis
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-    from items import ArticleItem
+    from crawl.items import ArticleItem
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def apply_worker_settings(settings: Any, redis_url: str, *, exit_when_idle: floa
     _replace(
         settings,
         "SPIDER_MIDDLEWARES",
-        {"middlewares.SkipStoredArticlesMiddleware": None},
+        {"crawl.middlewares.SkipStoredArticlesMiddleware": None},
         {"distributed.worker.SharedSkipStoredMiddleware": 950},
     )
     _replace(settings, "DOWNLOADER_MIDDLEWARES", {}, {"distributed.politeness.SharedPolitenessMiddleware": 950})
@@ -96,7 +96,7 @@ def apply_worker_settings(settings: Any, redis_url: str, *, exit_when_idle: floa
         settings,
         "EXTENSIONS",
         # No database on a worker: run records go to the writer; the queue lives in Redis.
-        {"extensions.CrawlRunRecorder": None, "extensions.DiskRequestQueue": None},
+        {"crawl.extensions.CrawlRunRecorder": None, "crawl.extensions.DiskRequestQueue": None},
         {"distributed.worker.WorkerRunRecorder": 100},
     )
 

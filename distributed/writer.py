@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive import Archive, utc_now
+from archive.store import Archive, utc_now
+from crawl.extensions import RUN_COUNTS, failure_recorded
 from distributed.messages import decode_item
 from distributed.redis_link import (
     HEARTBEAT,
@@ -28,7 +29,6 @@ from distributed.redis_link import (
     RedisLink,
     stored_key,
 )
-from extensions import RUN_COUNTS, failure_recorded
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -133,16 +133,16 @@ class Writer:
         self._open_stages()
 
     def _open_stages(self) -> None:
-        import archive
+        import archive.store
         from pipelines.dedupe import DedupePipeline
         from pipelines.store import StorePipeline
 
         # A fresh archive: its in-memory "decided this run" caches must match what is committed.
-        for old in archive._SHARED.values():
+        for old in archive.store._SHARED.values():
             old.close()
-        archive._SHARED.clear()
+        archive.store._SHARED.clear()
         path = str(Path(self.settings.get("NEWS_DB_PATH")).resolve())
-        self.archive = archive._SHARED[path] = WriterArchive.open(path)
+        self.archive = archive.store._SHARED[path] = WriterArchive.open(path)
         self.crawler = _WriterCrawler(self.settings)
         self.store_failure: str | None = None
         self.crawler.signals.connect(self._store_failed, signal=failure_recorded)

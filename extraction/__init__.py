@@ -3,7 +3,7 @@
 `extract_article(html, url, hints)` is a pure function (no I/O, picklable arguments and result)
 so the extract pipeline can run it in worker processes.
 
-The names are loaded on first use, so the crawl process, which only imports `extraction.worker`
+The names are loaded on first use, so the crawl process, which only imports `crawl.extraction_worker`
 to hand pages to the workers, never loads trafilatura itself.
 """
 

@@ -1,1 +1,1 @@
-"""Item pipeline stages, in order: extract → classify → canonical → dedupe → store (see settings.py)."""
+"""Item pipeline stages, in order: extract → classify → canonical → dedupe → store (see crawl/settings.py)."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from urls import canonical_url, in_domains, is_http_url
+from crawl.urls import canonical_url, in_domains, is_http_url
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from items import ArticleItem
+    from crawl.items import ArticleItem
 
 
 def resolve_canonical(item: ArticleItem, allowed_domains: tuple[str, ...]) -> tuple[str, dict[str, str]]:

@@ -9,7 +9,7 @@ from scrapy.exceptions import DropItem
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from items import ArticleItem
+    from crawl.items import ArticleItem
 
 # og:type / JSON-LD @type values that mark a page as something other than an article.
 NOT_ARTICLE_TYPES = {

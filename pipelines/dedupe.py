@@ -15,13 +15,13 @@ import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from archive import Archive
-from near_duplicates import cluster_id_for
+from archive.near_duplicates import cluster_id_for
+from archive.store import Archive
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from items import ArticleItem
+    from crawl.items import ArticleItem
 
 
 def normalize_space(text: str | None) -> str:

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
 
-from extensions import count_failed_page, report_failure
-from extraction.worker import extract_page
+from crawl.extensions import count_failed_page, report_failure
+from crawl.extraction_worker import extract_page
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from items import ArticleItem
+    from crawl.items import ArticleItem
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class SharedPool:
             # forkserver: workers fork from a clean process with the extractor preloaded,
             # never from the crawl process and its reactor threads.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["extraction.preload"])
+            context.set_forkserver_preload(["crawl.extraction_preload"])
             self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         self.users += 1
         return self.pool

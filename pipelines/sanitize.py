@@ -18,12 +18,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from urls import is_http_url
+from crawl.urls import is_http_url
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from items import ArticleItem
+    from crawl.items import ArticleItem
 
 # A tag starts with "<" and a letter (or "/" and a letter), as in HTML: "x < y" is not one.
 TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>")

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import task
 
-from archive import Archive, utc_now
-from extensions import report_failure
-from raw_html import raw_page_row
+from archive.raw_html import raw_page_row
+from archive.store import Archive, utc_now
+from crawl.extensions import report_failure
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from items import ArticleItem
+    from crawl.items import ArticleItem
 
 logger = logging.getLogger(__name__)
 

@@ -219,7 +219,7 @@ def _count_visible_tables_only() -> None:
     Database.table_counts = table_counts  # type: ignore[method-assign]
 
 
-# Facets of an unfiltered page answered from the summary tables the pipeline keeps (schema.py:
+# Facets of an unfiltered page answered from the summary tables the pipeline keeps (archive/schema.py:
 # keep_reads_fast_at_a_year, count_articles_per_author_and_publication_day). Datasette's own facet
 # queries count every row: at 100,000 articles its array facet (which de-duplicates whole rows, text
 # included) timed out and was dropped, and at a million the date facet too. A filtered page (a

@@ -21,14 +21,15 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
-from archive import Archive, utc_now
+from archive.raw_html import from_wire
+from archive.store import Archive, utc_now
+from config.sources import SourceConfigError, adhoc_source, find_source, load_sources
+from crawl.downloader import NotFetched
+from crawl.extensions import count_failed_page, report_failure
+from crawl.items import ArticleItem
+from crawl.revisits import oldest_relevant, parse_schedule, revisit_due
+from crawl.urls import canonical_url, in_domains, is_http_url, url_kind
 from distributed.worker import SharedRound
-from downloader import NotFetched
-from extensions import count_failed_page, report_failure
-from items import ArticleItem
-from raw_html import from_wire
-from revisits import oldest_relevant, parse_schedule, revisit_due
-from sources import SourceConfigError, adhoc_source, find_source, load_sources
 from spiders.discovery import (
     DiscoveryError,
     Entry,
@@ -39,7 +40,6 @@ from spiders.discovery import (
     sniff_kind,
 )
 from spiders.sitemap_turns import SitemapTurns
-from urls import canonical_url, in_domains, is_http_url, url_kind
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Iterator
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
-    from sources import Source
+    from config.sources import Source
 
 
 # The statuses of a robots.txt that mean "no rules" (RFC 9309 2.3.1.3): 4xx but 429.

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sources import find_source, load_sources
+from config.sources import find_source, load_sources
 from tests.feedsite import FeedSite
 from tests.test_daemon import (  # noqa: F401 (daemons and feedsite are fixtures)
     EVERY_SECOND,

@@ -19,8 +19,8 @@ from lxml import html as lxml_html
 from bench.peers import trafilatura_sitemap_input
 from bench.sitegen import SITEMAP_LIMIT, ensure_site, generate, iter_pages, read_index, read_manifest
 from bench.throughput import judge, write_sources
+from crawl.urls import canonical_url
 from spiders.discovery import SitemapLink, iter_sitemap, parse_feed
-from urls import canonical_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://127.0.0.1:9"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import scheduler
+from archive.schema import open_db
 from demo.server import SiteServer
 from scheduler import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, build_parser
-from schema import open_db
 from tests.conftest import ROOT, run_scheduler
 from tests.test_storage_faults import lock, read_only_dir, without_permission_overrides
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from crawl.middlewares import address_refusal
 from demo.faults import FaultServer
-from middlewares import address_refusal
 from scheduler import EXIT_FAILED
 from tests.conftest import ROOT
 from tests.test_security import StubResolver, guard, refusal

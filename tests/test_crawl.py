@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from archive.schema import open_db
 from demo.server import DEFAULT_ROOT, SiteServer
-from schema import open_db
 from tests.conftest import DEMO_SOURCES, ROOT, run_scheduler, scrapy_crawl, write_sources
 
 MANIFEST = json.loads((DEFAULT_ROOT / "manifest.json").read_text(encoding="utf-8"))
@@ -146,7 +146,7 @@ def test_scrapy_crawl_from_the_project_root(fresh_site: SiteServer, tmp_path: Pa
 
 
 def test_an_article_in_several_feeds_is_fetched_once(fresh_site: SiteServer, tmp_path: Path) -> None:
-    """Scrapy's fingerprints are not kept for article requests (dupefilter.py): the claimed URLs,
+    """Scrapy's fingerprints are not kept for article requests (crawl/dupefilter.py): the claimed URLs,
     then the database once written (a batch of one writes each article at once), stop the copies."""
     sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), fresh_site.base_url, tmp_path / "s.toml")
     result = scrapy_crawl(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
-from daemon import FINAL_STATUSES, Batch, Daemon, DaemonConfig, process_state
+from daemon.service import FINAL_STATUSES, Batch, Daemon, DaemonConfig, process_state
 from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY
 from tests.feedsite import FeedSite
 from tests.test_distributed import free_port, start_redis, stop_redis
@@ -444,8 +444,8 @@ def test_crawl_processes_that_crash_or_hang_still_end_with_a_recorded_status(
 def test_a_run_going_in_another_process_makes_the_daemon_skip_and_a_dead_ones_run_fails(
     fake_daemon: Callable[..., tuple[Daemon, Path]], tmp_path: Path
 ) -> None:
-    from archive import utc_now
-    from schema import open_db
+    from archive.schema import open_db
+    from archive.store import utc_now
 
     db = tmp_path / "data" / "news.db"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

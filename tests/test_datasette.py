@@ -27,7 +27,7 @@ import yaml
 from datasette.app import Datasette
 from datasette.utils import tilde_encode
 
-from schema import open_db
+from archive.schema import open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA: dict[str, Any] = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))

@@ -3,7 +3,7 @@
 Every `scheduler.py COMMAND` and every `--option` written in code (fenced blocks and `inline code`)
 must exist in the parser `scheduler.build_parser()` builds, read live, so a command added or
 renamed later is checked too; every `make TARGET` must be a target of the Makefile; every sources
-field documented must be one `sources.py` accepts, and every field it accepts must be documented
+field documented must be one `config/sources.py` accepts, and every field it accepts must be documented
 in docs/sources.md and in the header of sources.toml. Links between the documents must resolve.
 The front door's other promises are checked here as well: `make demo PORT=N`, the message that
 names it, and the header of the sources file the demo writes.
@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 import scheduler
+from config.sources import KNOWN_FIELDS, load_sources
 from demo import run as demo_run
 from demo import server as demo_server
-from sources import KNOWN_FIELDS, load_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -229,14 +229,18 @@ def fields_in_sources_toml_header() -> set[str]:
 
 def test_docs_sources_md_documents_exactly_the_fields_sources_py_accepts() -> None:
     documented = fields_in_docs_table()
-    assert documented - KNOWN_FIELDS == set(), "docs/sources.md documents fields sources.py does not accept"
-    assert KNOWN_FIELDS - documented == set(), "fields sources.py accepts that docs/sources.md does not document"
+    assert documented - KNOWN_FIELDS == set(), "docs/sources.md documents fields config/sources.py does not accept"
+    assert KNOWN_FIELDS - documented == set(), "fields config/sources.py accepts that docs/sources.md does not document"
 
 
 def test_sources_toml_header_documents_exactly_the_fields_sources_py_accepts() -> None:
     documented = fields_in_sources_toml_header()
-    assert documented - KNOWN_FIELDS == set(), "the sources.toml header documents fields sources.py does not accept"
-    assert KNOWN_FIELDS - documented == set(), "fields sources.py accepts that the sources.toml header leaves out"
+    assert documented - KNOWN_FIELDS == set(), (
+        "the sources.toml header documents fields config/sources.py does not accept"
+    )
+    assert KNOWN_FIELDS - documented == set(), (
+        "fields config/sources.py accepts that the sources.toml header leaves out"
+    )
 
 
 def test_every_sources_example_in_the_docs_loads(tmp_path: Path) -> None:

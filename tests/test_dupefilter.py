@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scrapy import Request
 
-from dupefilter import ArticleAwareDupeFilter
+from crawl.dupefilter import ArticleAwareDupeFilter
 
 
 def test_article_requests_leave_no_fingerprint_and_everything_else_is_filtered(tmp_path: Path) -> None:

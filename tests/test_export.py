@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from archive import Archive, Batch
-from archive_queries import export_articles, open_read_only
+from archive.queries import export_articles, open_read_only
+from archive.store import Archive, Batch
 from scheduler import write_export
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lxml.etree import fromstring
 
+from crawl.settings import NEWS_MIN_WORDS
 from extraction import ExtractionError, extract_article
 from extraction.authors import choose_authors, split_byline
 from extraction.body import clean_body, is_dateline, is_prompt
@@ -18,7 +19,6 @@ from extraction.dates import parse_date
 from extraction.language import choose_language, normalize
 from extraction.names import SiteNames, domain_keys
 from extraction.titles import choose_title, strip_site_name
-from settings import NEWS_MIN_WORDS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CASES = sorted(p.stem for p in FIXTURES.glob("article_*.json"))
@@ -809,8 +809,8 @@ def test_a_long_body_without_any_headline_signal_takes_its_title_from_the_url() 
 
 
 def _verdict(html: str, url: str = "https://example.org/news/brief") -> str | None:
+    from crawl.items import ArticleItem
     from extraction.core import extract_with_evidence
-    from items import ArticleItem
     from pipelines.classify import not_article_reason
 
     fields, evidence = extract_with_evidence(html, url, {})

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from config.sources import SourceConfigError, load_sources
+from crawl.middlewares import binary_kind, guess_encoding, retry_after_seconds
 from demo.faults import (
     CASES,
     CHARSET_PAGES,
@@ -28,8 +30,6 @@ from demo.faults import (
     charset_page,
     sources_toml,
 )
-from middlewares import binary_kind, guess_encoding, retry_after_seconds
-from sources import SourceConfigError, load_sources
 from tests.conftest import scrapy_crawl
 
 STAGES = {"fetch", "parse", "extract", "store"}

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from archive.raw_html import CompressedHtml, compress, from_wire, raw_html, raw_page_row
+from crawl.items import ArticleItem
 from distributed.messages import decode_item, encode_item
-from items import ArticleItem
-from raw_html import CompressedHtml, compress, from_wire, raw_html, raw_page_row
 
 HTML = "<html><body><article><h1>Ferry</h1><p>The evening crossing.</p></article></body></html>"
 

@@ -8,9 +8,9 @@ import pytest
 from datasketch import MinHashLSH
 from sqlite_utils import Database
 
-import near_duplicates as nd
-from near_duplicates import NearDuplicateIndex, signature, similarity
-from schema import open_db
+import archive.near_duplicates as nd
+from archive.near_duplicates import NearDuplicateIndex, signature, similarity
+from archive.schema import open_db
 
 STORY = (
     "The harbour council approved a new rock breakwater on Monday after a winter of storms "

@@ -14,15 +14,15 @@ from scrapy import Spider
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from archive import Archive
-from items import ArticleItem
+from archive.raw_html import from_wire, raw_html, raw_page_row
+from archive.schema import open_db
+from archive.store import Archive
+from crawl.items import ArticleItem
 from pipelines.canonical import CanonicalUrlPipeline, resolve_canonical
 from pipelines.classify import ArticleFilterPipeline
 from pipelines.dedupe import DedupePipeline, body_hash
 from pipelines.extract import ExtractPipeline
 from pipelines.store import StorePipeline
-from raw_html import from_wire, raw_html, raw_page_row
-from schema import open_db
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -95,7 +95,7 @@ def page(url: str, html: str, requested: str | None = None) -> ArticleItem:
 
 
 class Pipeline:
-    """All stages in settings.py order, as Scrapy would chain them."""
+    """All stages in crawl/settings.py order, as Scrapy would chain them."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -200,7 +200,7 @@ def test_a_page_that_came_gzipped_is_not_compressed_again_by_the_worker(tmp_path
 def test_unparseable_page_is_a_recorded_extract_failure(tmp_path: Path) -> None:
     crawler = make_crawler(tmp_path)
     reported: list[dict] = []
-    from extensions import failure_recorded
+    from crawl.extensions import failure_recorded
 
     crawler.signals.connect(lambda **kw: reported.append(kw), signal=failure_recorded, weak=False)
     with pytest.raises(DropItem, match="extraction failed"):

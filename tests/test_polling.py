@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from polling import choose_interval, is_adaptive, plan
-from schema import open_db
-from sources import SourceConfigError, load_sources
+from archive.schema import open_db
+from config.sources import SourceConfigError, load_sources
+from daemon.polling import choose_interval, is_adaptive, plan
 
 SOURCES = """
 [[source]]

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from datasette.utils import escape_fts
 
+from archive.schema import migrations, open_db
 from bench.archive_scale import ArchiveBuilder
-from schema import migrations, open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA: dict[str, Any] = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from scrapy.http import HtmlResponse
 
+from archive.raw_html import compress, from_wire, raw_html, raw_page_row
+from archive.schema import open_db
 from demo.server import DEFAULT_ROOT, SiteServer
-from raw_html import compress, from_wire, raw_html, raw_page_row
-from schema import open_db
 from tests.conftest import DEMO_SOURCES, scrapy_crawl, write_sources
 
 URL = "https://news.example/2026/11/20/ferry"

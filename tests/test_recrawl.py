@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from archive.schema import open_db
 from demo.server import DEFAULT_ROOT, SiteServer
-from schema import open_db
 from tests.conftest import DEMO_SOURCES, scrapy_crawl, write_sources
 
 MANIFEST = json.loads((DEFAULT_ROOT / "manifest.json").read_text(encoding="utf-8"))

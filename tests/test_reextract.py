@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from archive.near_duplicates import band_buckets, signature
+from archive.raw_html import raw_html, raw_page_row
+from archive.schema import open_db
 from extraction import extract_article
-from near_duplicates import band_buckets, signature
 from pipelines.dedupe import body_hash
-from raw_html import raw_html, raw_page_row
-from reextract import add_reextract_command, reextract
-from schema import open_db
+from pipelines.reextract import add_reextract_command, reextract
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BARRIER_URL = "https://harbourpost.example/news/tidal-barrier-opens"

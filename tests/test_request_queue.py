@@ -1,4 +1,4 @@
-"""Requests queued on disk (request_queue.py) keep their callbacks, named the way Scrapy names them."""
+"""Requests queued on disk (crawl/request_queue.py) keep their callbacks, named the way Scrapy names them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from scrapy import Request, Spider
 from scrapy.utils.test import get_crawler
 
-from request_queue import PickleLifoDiskQueue, request_to_dict
+from crawl.request_queue import PickleLifoDiskQueue, request_to_dict
 
 
 class Base(Spider):

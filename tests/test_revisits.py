@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from revisits import announced_change, parse_schedule, revisit_due
+from crawl.revisits import announced_change, parse_schedule, revisit_due
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SCHEDULE = parse_schedule("1h,6h,24h")

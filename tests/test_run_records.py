@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from archive.schema import open_db
+from crawl.extensions import PAGE_COUNTS
 from demo.server import DEFAULT_ROOT, SiteServer
-from extensions import PAGE_COUNTS
-from schema import open_db
 from tests.conftest import DEMO_SOURCES, ROOT, run_scheduler, write_sources
 from tests.feedsite import FeedSite
 
@@ -176,7 +176,7 @@ def test_a_killed_crawl_keeps_its_counts_and_the_next_command_closes_its_run(
 
 def test_a_live_daemon_closes_the_runs_itself(tmp_path: Path) -> None:
     """While a daemon runs, a command leaves the runs to it (it knows which crawls are its own)."""
-    from archive import Archive, process_state
+    from archive.store import Archive, process_state
 
     db_path = tmp_path / "news.db"
     archive = Archive.open(db_path)

@@ -1,4 +1,4 @@
-"""scheduler.py and jobs.py: schedules, next runs after a restart, batches, and the command line."""
+"""scheduler.py and daemon/jobs.py: schedules, next runs after a restart, batches, and the command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from jobs import (
+from archive.schema import open_db
+from config.sources import Source
+from daemon.jobs import (
     EPOCH,
     SlotTrigger,
     build_jobs,
@@ -21,8 +23,6 @@ from jobs import (
     schedule_changed,
 )
 from scheduler import EXIT_NOT_RUNNING, main
-from schema import open_db
-from sources import Source
 from tests.conftest import run_scheduler
 from tests.feedsite import FeedSite
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from schema import migrations, open_db
+from archive.schema import migrations, open_db
 
 
 def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:

@@ -20,17 +20,17 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse
 
-from demo.faults import PLAIN_ARTICLES, FaultServer, basic_auth
-from extensions import Redactor, known_secrets
-from middlewares import (
+from config.sources import redact_credentials
+from crawl.extensions import Redactor, known_secrets
+from crawl.middlewares import (
     FetchGuardMiddleware,
     GuardedRedirectMiddleware,
     UrlCredentialsMiddleware,
     address_kind,
     strip_credentials,
 )
+from demo.faults import PLAIN_ARTICLES, FaultServer, basic_auth
 from pipelines.sanitize import plain_text
-from sources import redact_credentials
 from tests.conftest import scrapy_crawl
 
 PUBLIC = "93.184.215.14"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sources import SourceConfigError, adhoc_source, find_source, load_sources, parse_duration
+from config.sources import SourceConfigError, adhoc_source, find_source, load_sources, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from archive.schema import open_db
 from demo.server import DEFAULT_ROOT, SiteServer
-from schema import open_db
 from tests.conftest import ROOT, scrapy_crawl
 
 DEMO_ARTICLES = 30  # every demo article is in the courier_feeds feeds (see tests/test_crawl.py)
@@ -311,7 +311,7 @@ def test_readers_never_see_database_is_locked_while_the_crawler_writes(
 
 
 def test_queue_folders_left_by_killed_crawls_are_removed_by_a_later_one(tmp_path: Path) -> None:
-    from extensions import DiskRequestQueue
+    from crawl.extensions import DiskRequestQueue
 
     old, fresh, other = tmp_path / "news-queue-old", tmp_path / "news-queue-fresh", tmp_path / "keep-me"
     for folder in (old, fresh, other):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from url_claims import ClaimedUrls
+from archive.url_claims import ClaimedUrls
 
 
 def test_claims_are_added_seen_and_released() -> None:

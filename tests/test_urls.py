@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from urls import canonical_url, in_domains, url_kind
+from crawl.urls import canonical_url, in_domains, url_kind
 
 
 @pytest.mark.parametrize(

@@ -18,14 +18,14 @@ import logging
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from archive import utc_now
+from archive.near_duplicates import NearDuplicateIndex, signature
+from archive.raw_html import raw_html
+from archive.schema import open_db
+from archive.store import utc_now
+from config.sources import SourceConfigError, load_sources
+from crawl.items import EXTRACTED_COLUMNS
 from extraction import ExtractionError, extract_article
-from items import EXTRACTED_COLUMNS
-from near_duplicates import NearDuplicateIndex, signature
 from pipelines.dedupe import body_hash
-from raw_html import raw_html
-from schema import open_db
-from sources import SourceConfigError, load_sources
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,7 +1,7 @@
 """What an extraction worker process does for one page.
 
 Light to import: the crawl process imports it to hand pages over, and trafilatura, lxml's
-cleaner and numpy load in the workers only (preloaded by extraction/preload.py). Nothing
+cleaner and numpy load in the workers only (preloaded by crawl/extraction_preload.py). Nothing
 here imports Scrapy, so neither do the workers.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 def extract_page(html: str, url: str, hints: dict[str, Any], compress_html: bool = False) -> dict[str, Any]:
     """Extraction plus what else a page costs in CPU, done here in parallel rather than in the
     single-threaded crawl: the body's MinHash signature, and the page compressed for raw_pages."""
+    from archive.near_duplicates import signature
+    from archive.raw_html import compress
     from extraction.core import extract_with_evidence
-    from near_duplicates import signature
-    from raw_html import compress
 
     fields, evidence = extract_with_evidence(html, url, hints)
     fields.update(evidence)  # page_words, article_markup: for the not-article verdict (pipelines/classify.py)

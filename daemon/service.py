@@ -4,7 +4,7 @@ How it works (STYLE.md 2.5, option A, with batching):
 
 - APScheduler 3 (BackgroundScheduler, MemoryJobStore) holds one job per enabled source, id
   ``crawl:<name>``, rebuilt from the sources file at start; each job's first run follows from the
-  source's last run in ``crawl_runs`` (jobs.py). A job does not crawl: it puts its source on the
+  source's last run in ``crawl_runs`` (daemon/jobs.py). A job does not crawl: it puts its source on the
   due queue, or records the run as skipped when the source's last run is still going.
 - The main thread takes sources off the queue in batches: sources due together that share a
   timeout crawl in one child process (``runner.py``), so process start-up is paid once per batch.
@@ -50,20 +50,20 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-import polling
-from archive import close_run, close_runs_of_gone_processes, process_state
-from jobs import build_jobs, job_id, make_trigger, next_batch, next_run_time, schedule_changed
-from runner import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
-from schema import open_db
-from sources import SourceConfigError, format_duration, load_sources
+from archive.schema import open_db
+from archive.store import close_run, close_runs_of_gone_processes, process_state
+from config.paths import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
+from config.sources import SourceConfigError, format_duration, load_sources
+from daemon import polling
+from daemon.jobs import build_jobs, job_id, make_trigger, next_batch, next_run_time, schedule_changed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from sqlite_utils import Database
 
+    from config.sources import Source
     from distributed.coordinator import Coordinator
-    from sources import Source
 
 logger = logging.getLogger(__name__)
 

@@ -68,9 +68,9 @@ from w3lib.encoding import html_body_declared_encoding, http_content_type_encodi
 from w3lib.http import basic_auth_header
 from w3lib.url import safe_url_string
 
-from archive import Archive
-from revisits import announced_change, parse_schedule, revisit_due
-from urls import canonical_url, host_of, in_domains
+from archive.store import Archive
+from crawl.revisits import announced_change, parse_schedule, revisit_due
+from crawl.urls import canonical_url, host_of, in_domains
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

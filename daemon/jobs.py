@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from sources import Source
+    from config.sources import Source
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -108,7 +108,7 @@ def make_trigger(source: Source) -> BaseTrigger:
         trigger = cron_trigger(source.cron)
         trigger.jitter = int(source.jitter.total_seconds()) or None
         return trigger
-    assert source.every is not None, "sources.py guarantees every or cron"
+    assert source.every is not None, "config/sources.py guarantees every or cron"
     return SlotTrigger(source.every, source.jitter)
 
 

@@ -30,8 +30,8 @@ from scrapy.logformatter import LogFormatter
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
-from archive import Archive
-from sources import redact_credentials
+from archive.store import Archive
+from config.sources import redact_credentials
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from scrapy.spiders import Spider
     from twisted.python.failure import Failure
 
-    from sources import Source
+    from config.sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -529,7 +529,7 @@ class ItemLogFormatter(LogFormatter):
     Scrapy logs the whole item, and an ArticleItem carries the page's HTML: one dropped 10 MB page
     was a 10 MB log line. Tracebacks stay where Scrapy attaches them: an item error (an exception
     in a pipeline) and a download error (a request without an errback to record its failure) are
-    our bugs. Set as LOG_FORMATTER in settings.py.
+    our bugs. Set as LOG_FORMATTER in crawl/settings.py.
     """
 
     def scraped(self, item: Any, response: Response | Failure | None, spider: Spider) -> LogFormatterResult:

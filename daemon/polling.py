@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sources import format_duration
+from config.sources import format_duration
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from sources import Source
+    from config.sources import Source
 
 WINDOW = timedelta(days=7)
 RETRY_AFTER_RE = re.compile(r"\(Retry-After: ([^)]+)\)")
@@ -125,7 +125,7 @@ def _failed_in_a_row(db: Database, source: str) -> int:
 
 def _retry_after(db: Database, source: str, now: datetime) -> timedelta | None:
     """How much longer the server asked us to wait, from the last run's failures."""
-    from middlewares import retry_after_seconds  # the same reading of the header as the crawl's
+    from crawl.middlewares import retry_after_seconds  # the same reading of the header as the crawl's
 
     row = db.execute(
         "SELECT f.reason, f.occurred_at FROM failures f WHERE f.source = ? AND f.reason LIKE '%Retry-After:%' "

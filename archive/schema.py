@@ -202,7 +202,7 @@ def track_changes_and_copies(db: Database) -> None:
         pk="url",
         if_not_exists=True,
     )
-    # Adaptive polling (polling.py): each adaptive source's current interval and why.
+    # Adaptive polling (daemon/polling.py): each adaptive source's current interval and why.
     db["source_polling"].create(
         {"source": str, "interval_s": float, "reason": str, "decided_at": str},
         pk="source",
@@ -310,7 +310,7 @@ def compress_raw_html_with_zstd(db: Database) -> None:
 
 @migrations()
 def index_near_duplicates_in_levels(db: Database) -> None:
-    # Band rows become (level, bucket, signature id) in one clustered key (see near_duplicates.py):
+    # Band rows become (level, bucket, signature id) in one clustered key (see archive/near_duplicates.py):
     # a URL in each of an article's 37 band rows made the index five times larger, and one
     # random-keyed index made each insert dirty a page of it. Existing rows are rebuilt in the last
     # level, written in key order.
@@ -345,7 +345,7 @@ def index_near_duplicates_in_levels(db: Database) -> None:
 
 def _rebuild_signature_bands(db: Database) -> None:
     """Every article's band rows again, from its stored signature, into the index's last level."""
-    from near_duplicates import LEVELS, band_buckets
+    from archive.near_duplicates import LEVELS, band_buckets
 
     db.execute("DELETE FROM signature_bands")
     # Through a temporary table so that SQLite sorts them (on disk if need be, in bounded memory).
@@ -366,7 +366,7 @@ def _rebuild_signature_bands(db: Database) -> None:
 def resign_bodies_with_numpy_minhash(db: Database) -> None:
     # near_duplicates.signature() no longer uses datasketch's SHA-1 MinHash (2.5 times slower):
     # stored signatures are computed again from the stored bodies, so old and new compare.
-    from near_duplicates import signature
+    from archive.near_duplicates import signature
 
     last = 0
     while rows := db.execute(
@@ -391,7 +391,7 @@ def resign_bodies_with_numpy_minhash(db: Database) -> None:
 @migrations()
 def keep_raw_html_as_sent(db: Database) -> None:
     # A page that came gzip-compressed is stored as those bytes (html_gzip) with the charset it was
-    # decoded with: no CPU spent compressing it again. Other pages stay zstd (raw_html.py).
+    # decoded with: no CPU spent compressing it again. Other pages stay zstd (archive/raw_html.py).
     columns = db["raw_pages"].columns_dict
     if "html_gzip" not in columns:
         db["raw_pages"].add_column("html_gzip", bytes)

@@ -1,6 +1,6 @@
 """Read-only queries on the archive for `export`, `search` and `status --json`.
 
-The SQL of the commands that only read lives here, beside archive.py (the crawl's reads and
+The SQL of the commands that only read lives here, beside archive/store.py (the crawl's reads and
 writes). Every function takes a connection from `open_read_only()`: these commands can never
 write, even by accident, and work on a database they may not write (a copy, a read-only mount).
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from schema import BUSY_TIMEOUT_SECONDS, migrations
+from archive.schema import BUSY_TIMEOUT_SECONDS, migrations
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -57,41 +57,41 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 800,
 }
 SPIDER_MIDDLEWARES = {
-    "middlewares.SkipStoredArticlesMiddleware": 950,
+    "crawl.middlewares.SkipStoredArticlesMiddleware": 950,
 }
-# https://docs.scrapy.org/en/latest/topics/downloader-middleware.html (see middlewares.py)
+# https://docs.scrapy.org/en/latest/topics/downloader-middleware.html (see crawl/middlewares.py)
 DOWNLOADER_MIDDLEWARES = {
-    "middlewares.UrlCredentialsMiddleware": 30,  # first: nothing after it sees a password
-    "middlewares.FetchGuardMiddleware": 40,  # before robots.txt is fetched for a refused host
+    "crawl.middlewares.UrlCredentialsMiddleware": 30,  # first: nothing after it sees a password
+    "crawl.middlewares.FetchGuardMiddleware": 40,  # before robots.txt is fetched for a refused host
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "middlewares.StrictRobotsTxtMiddleware": 100,  # an unreadable robots.txt refuses, not allows
-    "middlewares.RetryAfterMiddleware": 555,  # waits, then Scrapy's RetryMiddleware (550) retries
+    "crawl.middlewares.StrictRobotsTxtMiddleware": 100,  # an unreadable robots.txt refuses, not allows
+    "crawl.middlewares.RetryAfterMiddleware": 555,  # waits, then Scrapy's RetryMiddleware (550) retries
     # Responses come back down the numbers: an article's gzip bytes kept for raw_pages (595),
     # decompressed (590), checked for binary content (586), decoded (584), and only then is the
     # text read for a meta refresh (580).
-    "middlewares.WireBodyMiddleware": 595,
-    "middlewares.BinaryBodyMiddleware": 586,
-    "middlewares.CharsetMiddleware": 584,
+    "crawl.middlewares.WireBodyMiddleware": 595,
+    "crawl.middlewares.BinaryBodyMiddleware": 586,
+    "crawl.middlewares.CharsetMiddleware": 584,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
-    "middlewares.GuardedMetaRefreshMiddleware": 580,
+    "crawl.middlewares.GuardedMetaRefreshMiddleware": 580,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
-    "middlewares.GuardedRedirectMiddleware": 600,
+    "crawl.middlewares.GuardedRedirectMiddleware": 600,
 }
 # Only http and https are ever fetched (FetchGuardMiddleware refuses the rest first).
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # How FetchGuardMiddleware resolves a host to judge its addresses: host -> list of IPs.
-NEWS_RESOLVER = "middlewares.system_resolve"
+NEWS_RESOLVER = "crawl.middlewares.system_resolve"
 EXTENSIONS = {
-    "extensions.CrawlRunRecorder": 100,
+    "crawl.extensions.CrawlRunRecorder": 100,
     # pending requests on disk: a 50,000-URL sitemap must not sit in memory as Request objects
-    "extensions.DiskRequestQueue": 0,
+    "crawl.extensions.DiskRequestQueue": 0,
 }
-# Scrapy's pickle LIFO disk queue, naming callbacks without inspecting the spider (request_queue.py)
-SCHEDULER_DISK_QUEUE = "request_queue.PickleLifoDiskQueue"
-# Scrapy's duplicate filter, leaving article requests to the archive's check (dupefilter.py)
-DUPEFILTER_CLASS = "dupefilter.ArticleAwareDupeFilter"
-# Scrapy's downloader, dropping the requests still queued once the crawl is told to stop (downloader.py)
-DOWNLOADER = "downloader.StoppingDownloader"
+# Scrapy's pickle LIFO disk queue, naming callbacks without inspecting the spider (crawl/request_queue.py)
+SCHEDULER_DISK_QUEUE = "crawl.request_queue.PickleLifoDiskQueue"
+# Scrapy's duplicate filter, leaving article requests to the archive's check (crawl/dupefilter.py)
+DUPEFILTER_CLASS = "crawl.dupefilter.ArticleAwareDupeFilter"
+# Scrapy's downloader, dropping the requests still queued once the crawl is told to stop (crawl/downloader.py)
+DOWNLOADER = "crawl.downloader.StoppingDownloader"
 # Scrapy's own per-domain errors are logged; ours also land in the `failures` table.
 HTTPERROR_ALLOW_ALL = False
 
@@ -101,7 +101,7 @@ FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 # Logs are kept for months: one line per event, naming the URL and the reason.
 # Lines about items name the URL, never the item (which carries the page's HTML).
-LOG_FORMATTER = "extensions.ItemLogFormatter"
+LOG_FORMATTER = "crawl.extensions.ItemLogFormatter"
 # A request that failed after its retries is one line from the spider's errback (failure [fetch]
 # URL: reason), and an unreadable robots.txt one from StrictRobotsTxtMiddleware: Scrapy's own
 # "Gave up retrying" line would say the same again.

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from raw_html import CompressedHtml
+    from archive.raw_html import CompressedHtml
 
 # The columns of `articles` that extraction decides (and re-extraction rewrites).
 EXTRACTED_COLUMNS = (
@@ -25,7 +25,7 @@ EXTRACTED_COLUMNS = (
     "word_count",
     "provenance",
 )
-# The columns of `articles` that the pipeline fills from an item (see schema.py).
+# The columns of `articles` that the pipeline fills from an item (see archive/schema.py).
 ARTICLE_COLUMNS = (
     "url",
     "source",
@@ -72,7 +72,7 @@ class ArticleItem:
     page_canonical: str | None = None  # <link rel=canonical> or og:url, absolute
     is_amp: bool = False
     provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
-    signature: bytes = b""  # MinHash of the body (near_duplicates.py), computed with the extraction
+    signature: bytes = b""  # MinHash of the body (archive/near_duplicates.py), computed with the extraction
     raw_html: CompressedHtml | None = None  # `html` for raw_pages: the wire's gzip bytes, or zstd by a worker
 
     # Set by CanonicalUrlPipeline: other URLs of this article, with why they map to it.

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from near_duplicates import NearDuplicateIndex
-from schema import open_db
-from url_claims import ClaimedUrls
+from archive.near_duplicates import NearDuplicateIndex
+from archive.schema import open_db
+from archive.url_claims import ClaimedUrls
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from sqlite_utils import Database
 
-    from sources import Source
+    from config.sources import Source
 
 logger = logging.getLogger(__name__)
 

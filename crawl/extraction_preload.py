@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import gc
 
-import extraction.core
-import extraction.worker  # noqa: F401
-import near_duplicates  # noqa: F401
+import archive.near_duplicates  # noqa: F401
+import crawl.extraction_worker  # noqa: F401
 from extraction.language import _identifier
 
 _identifier()
