@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 
+from config.durations import format_duration, parse_duration
+from config.redaction import redact_credentials
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 DOMAIN_RE = re.compile(r"^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
-# The user:password@ of a URL (an authenticated source): never shown, logged or stored.
-CREDENTIALS_RE = re.compile(r"(?<=://)[^/?#\s@]+@")
-DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*w)?\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
 
 
 class SourceConfigError(ValueError):
@@ -79,34 +79,6 @@ class Source:
 LIST_OF_URLS = "a list of http(s) URLs"
 LIST_OF_DOMAINS = 'a list of domain names like "example.com"'
 LIST_OF_REGEXES = "a list of regular expressions"
-
-
-def redact_credentials(text: str) -> str:
-    """`text` with the ``user:password@`` of every URL in it replaced by ``***@``."""
-    return CREDENTIALS_RE.sub("***@", text)
-
-
-def format_duration(value: timedelta | None) -> str:
-    if value is None:
-        return "-"
-    seconds = int(value.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
-
-
-def parse_duration(value: Any, *, allow_zero: bool = False) -> timedelta:
-    """Parse "90s", "15m", "1h30m", "2d" or "1w" into a timedelta."""
-    if not isinstance(value, str) or not (match := DURATION_RE.match(value)) or not any(match.groups()):
-        raise ValueError(f'expected a duration like "30m", got {value!r}')
-    weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    duration = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if duration < timedelta(0) or (duration == timedelta(0) and not allow_zero):
-        raise ValueError(f"expected a positive duration, got {value!r}")
-    return duration
 
 
 def _urls(value: Any) -> tuple[str, ...]:

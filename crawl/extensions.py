@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
-from urllib.request import getproxies
 
 from scrapy import signals
 from scrapy.exceptions import DropItem
@@ -31,7 +29,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
 from archive.store import Archive
-from config.sources import redact_credentials
+from config.redaction import install_log_redaction, known_secrets, redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Request, Response
     from scrapy.logformatter import LogFormatterResult
-    from scrapy.settings import BaseSettings
     from scrapy.spiders import Spider
     from twisted.python.failure import Failure
 
@@ -118,80 +115,6 @@ def is_fatal_storage_error(error: BaseException | str) -> bool:
         return True
     name = getattr(error, "sqlite_errorname", "") or ""
     return name.startswith(FATAL_SQLITE_ERRORS) or any(m in str(error) for m in FATAL_STORAGE_MESSAGES)
-
-
-# --- no credentials in logs or failures ------------------------------------------------------
-
-
-class Redactor:
-    """Masks credentials in text: ``user:password@`` in URLs, and each known password anywhere."""
-
-    def __init__(self) -> None:
-        self.secrets: set[str] = set()
-        self.installed = False
-
-    def __call__(self, text: str) -> str:
-        text = redact_credentials(text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def clean(self, record: logging.LogRecord) -> None:
-        if not _would_be_emitted(record):
-            return  # formatting it would cost more than the rest of the crawl's logging (items' reprs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: logging reports it when the record is emitted
-            return
-        if (clean := self(message)) != message:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:  # formatters reuse exc_text as it is
-            record.exc_text = self(logging.Formatter().formatException(record.exc_info))
-
-
-redact = Redactor()
-
-
-def _would_be_emitted(record: logging.LogRecord) -> bool:
-    """Whether a handler will take this record (as `Logger.callHandlers` decides): Scrapy logs
-    every scraped item at DEBUG, which a crawl at INFO drops unformatted."""
-    logger: logging.Logger | None = logging.getLogger(record.name)
-    found = False
-    while logger is not None:
-        for handler in logger.handlers:
-            found = True
-            if record.levelno >= handler.level:
-                return True
-        logger = logger.parent if logger.propagate else None
-    return not found and logging.lastResort is not None and record.levelno >= logging.lastResort.level
-
-
-def known_secrets(settings: BaseSettings) -> set[str]:
-    """Passwords this crawl process holds: Scrapy's HTTP auth setting and the proxies' passwords."""
-    secrets = {settings.get("HTTPAUTH_PASS") or ""}
-    for url in getproxies().values():
-        try:
-            secrets.add(urlsplit(url if "://" in url else f"http://{url}").password or "")
-        except ValueError:
-            continue
-    return {s for s in secrets if len(s) >= 4}  # masking "ab" everywhere would mangle every line
-
-
-def install_log_redaction(secrets: set[str]) -> None:
-    """Every log record of this process is made before any handler sees it, so mask it there:
-    one hook covers Scrapy's "Overridden settings" line, request URLs and tracebacks alike."""
-    redact.secrets |= secrets
-    if redact.installed:
-        return
-    make_record = logging.getLogRecordFactory()
-
-    def redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
-        redact.clean(record)
-        return record
-
-    logging.setLogRecordFactory(redacting_record_factory)
-    redact.installed = True
 
 
 def report_failure(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from config.sources import parse_duration
+from config.durations import parse_duration
 from spiders.discovery import parse_date
 
 

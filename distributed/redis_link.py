@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import redis
 
-from config.sources import redact_credentials
-from crawl.extensions import redact
+from config.redaction import redact, redact_credentials
 
 if TYPE_CHECKING:
     from collections.abc import Callable

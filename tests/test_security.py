@@ -20,8 +20,7 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse
 
-from config.sources import redact_credentials
-from crawl.extensions import Redactor, known_secrets
+from config.redaction import Redactor, known_secrets, redact_credentials
 from crawl.middlewares import (
     FetchGuardMiddleware,
     GuardedRedirectMiddleware,

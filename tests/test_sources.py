@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from config.sources import SourceConfigError, adhoc_source, find_source, load_sources, parse_duration
+from config.durations import parse_duration
+from config.sources import SourceConfigError, adhoc_source, find_source, load_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 
