@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from archive.near_duplicates import NearDuplicateIndex
 from archive.schema import open_db
+from archive.transactions import immediate_transaction
 from archive.url_claims import ClaimedUrls
+from config.dates import utc_now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -31,11 +33,6 @@ if TYPE_CHECKING:
     from config.sources import Source
 
 logger = logging.getLogger(__name__)
-
-
-def utc_now() -> str:
-    """Timestamps are ISO 8601 UTC strings, second precision, in every table."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 # --- runs whose crawl process is gone --------------------------------------------------------------
@@ -65,9 +62,8 @@ def close_run(db: Database, run_id: int, status: str, reason: str, *, only_if: I
     it, which are written as they happen while the counts are saved every few seconds.
     """
     allowed = list(only_if)
-    now = utc_now()
-    db.conn.execute("BEGIN IMMEDIATE")  # the write lock first: see Archive.immediate_transaction
-    try:
+    now = utc_now_iso()
+    with immediate_transaction(db):
         cursor = db.conn.execute(
             "UPDATE crawl_runs SET status = ?, finish_reason = ?, finished_at = ?, "
             "duration_s = round((julianday(?) - julianday(started_at)) * 86400, 1), "
@@ -75,10 +71,6 @@ def close_run(db: Database, run_id: int, status: str, reason: str, *, only_if: I
             f"WHERE id = ? AND status IN ({', '.join('?' * len(allowed))})",
             [status, reason, now, now, run_id, *allowed],
         )
-    except BaseException:
-        db.conn.rollback()
-        raise
-    db.conn.commit()
     return cursor.rowcount > 0
 
 
@@ -200,7 +192,7 @@ class Archive:
                 "url": url,
                 "etag": etag,
                 "last_modified": last_modified,
-                "checked_at": utc_now(),
+                "checked_at": utc_now_iso(),
                 "children": children,
             },
             pk="url",
@@ -245,7 +237,7 @@ class Archive:
         """Refresh a source's row. An ad-hoc source (`crawl --url`) is marked as one: it has no
         schedule and is never enabled, so nothing reading the table takes it for a scheduled one."""
         row = source.summary()
-        row["updated_at"] = utc_now()
+        row["updated_at"] = utc_now_iso()
         row["adhoc"] = int(adhoc)
         if adhoc:
             row.update(enabled=0, schedule=None)
@@ -275,7 +267,7 @@ class Archive:
         table.insert(
             {
                 "source": source,
-                "started_at": utc_now(),
+                "started_at": utc_now_iso(),
                 "status": "running",
                 "pid": os.getpid(),
                 "log_file": log_file,
@@ -316,7 +308,7 @@ class Archive:
                 "stage": stage,
                 "http_status": http_status,
                 "reason": reason[:2000],
-                "occurred_at": utc_now(),
+                "occurred_at": utc_now_iso(),
             }
         )
 
@@ -335,20 +327,10 @@ class Archive:
 
     @contextmanager
     def immediate_transaction(self) -> Iterator[None]:
-        """A transaction that takes the write lock first (waiting up to the busy timeout).
-
-        sqlite-utils' atomic() begins a deferred transaction; its first statement is often a read
-        (table introspection), and a read transaction cannot become a write transaction once
-        another process has committed: SQLite answers "database is locked" at once, without
-        waiting. Several crawl processes write one archive, so batches begin IMMEDIATE.
-        """
-        self.db.conn.execute("BEGIN IMMEDIATE")
-        try:
+        """A write transaction on the archive (archive/transactions.py); the writer of a shared
+        crawl adds its run records to each one."""
+        with immediate_transaction(self.db):
             yield
-        except BaseException:
-            self.db.conn.rollback()
-            raise
-        self.db.conn.commit()
 
     def flush(self) -> int:
         """Write what is pending in one transaction; returns how many writes it held."""
@@ -365,7 +347,7 @@ class Archive:
 
     def write(self, batch: Batch) -> None:
         """Commit a batch in one transaction: articles first, then what refers to them."""
-        now = utc_now()
+        now = utc_now_iso()
         with self.immediate_transaction():
             if batch.new:
                 self.db["articles"].upsert_all(batch.new, pk="url")
