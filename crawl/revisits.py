@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from config.dates import parse_datetime
 from config.durations import parse_duration
-from spiders.discovery import parse_date
 
 
 def parse_schedule(value: str | list[str] | tuple[str, ...]) -> tuple[timedelta, ...]:
@@ -16,7 +16,7 @@ def parse_schedule(value: str | list[str] | tuple[str, ...]) -> tuple[timedelta,
 
 
 def _time(value: str | None) -> datetime | None:
-    return parse_date(value) if value else None
+    return parse_datetime(value) if value else None
 
 
 def revisit_due(

@@ -52,6 +52,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from archive.schema import open_db
 from archive.store import close_run, close_runs_of_gone_processes, process_state
+from config.dates import utc_now
 from config.paths import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
 from config.sources import SourceConfigError, format_duration, load_sources
 from daemon import polling
@@ -71,10 +72,6 @@ logger = logging.getLogger(__name__)
 FINAL_STATUSES = ("ok", "failed", "timed_out", "cancelled", "skipped")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def iso(moment: datetime) -> str:

@@ -16,7 +16,8 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from archive.store import Archive, utc_now
+from archive.store import Archive
+from config.dates import utc_now_iso
 from config.sources import format_duration
 from distributed.redis_link import (
     ALIVE_WITHIN_MS,
@@ -311,7 +312,7 @@ class Coordinator:
         self.finish_run(run_id, "skipped", reason, keep_pid=False)
 
     def finish_run(self, run_id: int, status: str, reason: str, *, keep_pid: bool = True) -> bool:
-        now = utc_now()
+        now = utc_now_iso()
         with self.archive.db.conn:
             cursor = self.archive.db.execute(
                 "UPDATE crawl_runs SET status = ?, finish_reason = ?, finished_at = ?, "

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 
-from archive.store import utc_now
+from config.dates import utc_now_iso
 from crawl.extensions import RUN_COUNTS, FailureRecorder
 from crawl.middlewares import SkipStoredArticlesMiddleware
 from distributed.messages import encode_item
@@ -419,7 +419,7 @@ class WorkerRunRecorder(FailureRecorder):
     def keep_failure(self, url: str | None, stage: str, reason: str, http_status: int | None) -> None:
         round: SharedRound = self.crawler.spider.round  # type: ignore[union-attr]
         round.failure(
-            {"url": url, "stage": stage, "reason": reason, "http_status": http_status, "occurred_at": utc_now()}
+            {"url": url, "stage": stage, "reason": reason, "http_status": http_status, "occurred_at": utc_now_iso()}
         )
 
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.store import Archive, utc_now
+from archive.store import Archive
+from config.dates import utc_now_iso
 from crawl.extensions import RUN_COUNTS, failure_recorded
 from distributed.messages import decode_item
 from distributed.redis_link import (
@@ -251,7 +252,7 @@ class Writer:
             "stage": "store",
             "http_status": None,
             "reason": reason,
-            "occurred_at": utc_now(),
+            "occurred_at": utc_now_iso(),
         }
 
     def acknowledge(self) -> None:
@@ -313,7 +314,7 @@ class Writer:
             records.update({alias: {"url": url} for alias, url in aliases if alias not in records})
             self._set_records(records)
             published += len(records)
-        self.link.call("publishing stored URLs", lambda client: client.set(STORED_MARKER, utc_now()))
+        self.link.call("publishing stored URLs", lambda client: client.set(STORED_MARKER, utc_now_iso()))
         logger.info("published %d stored URLs to Redis for the workers", published)
         return published
 

@@ -32,7 +32,7 @@ from extraction.candidates import (
     readability_candidate,
     same_text,
 )
-from extraction.dates import parse_date
+from extraction.dates import parse_date_iso
 from extraction.language import choose_language
 from extraction.names import SiteNames
 from extraction.repair import close_raw_text, remove_control_characters, swallowed
@@ -437,7 +437,7 @@ class FieldPicker:
 
     def _htmldate(self) -> str | None:
         """htmldate's reading of every date on the page, as trafilatura would call it."""
-        return parse_date(find_date(copy(self.tree), url=self.url, original_date=True, extensive_search=True))
+        return parse_date_iso(find_date(copy(self.tree), url=self.url, original_date=True, extensive_search=True))
 
     def _doc(self, name: str) -> Any:
         return getattr(self._trafilatura, name, None)
@@ -494,11 +494,11 @@ class FieldPicker:
         return self._first(
             "published_at",
             [
-                ("json-ld", parse_date(jsonld_text(self.ld.get("datePublished")))),
-                ("json-ld", parse_date(jsonld_text(self.ld.get("dateCreated")))),
-                ("meta", next(filter(None, (parse_date(v) for v in self._metas(_PUBLISHED_META))), None)),
-                ("time", next(filter(None, (parse_date(v) for v in marked_times)), None)),
-                ("feed", parse_date(self.hints.get("published"))),
+                ("json-ld", parse_date_iso(jsonld_text(self.ld.get("datePublished")))),
+                ("json-ld", parse_date_iso(jsonld_text(self.ld.get("dateCreated")))),
+                ("meta", next(filter(None, (parse_date_iso(v) for v in self._metas(_PUBLISHED_META))), None)),
+                ("time", next(filter(None, (parse_date_iso(v) for v in marked_times)), None)),
+                ("feed", parse_date_iso(self.hints.get("published"))),
                 ("htmldate", self._htmldate),
             ],
         )
@@ -507,9 +507,9 @@ class FieldPicker:
         return self._first(
             "modified_at",
             [
-                ("json-ld", parse_date(jsonld_text(self.ld.get("dateModified")))),
-                ("meta", next(filter(None, (parse_date(v) for v in self._metas(_MODIFIED_META))), None)),
-                ("feed", parse_date(self.hints.get("modified"))),
+                ("json-ld", parse_date_iso(jsonld_text(self.ld.get("dateModified")))),
+                ("meta", next(filter(None, (parse_date_iso(v) for v in self._metas(_MODIFIED_META))), None)),
+                ("feed", parse_date_iso(self.hints.get("modified"))),
             ],
         )
 

@@ -21,7 +21,7 @@ _MONTHS = {
 MIN_YEAR = 1900
 
 
-def parse_date(value: Any) -> str | None:
+def parse_date_iso(value: Any) -> str | None:
     """`value` as an ISO 8601 date or datetime string, or None if it is not a plausible date.
 
     Accepts ISO 8601 variants (Z, +0200, a space for T, long fractions), Unix timestamps in

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from archive.near_duplicates import NearDuplicateIndex, signature
 from archive.raw_html import raw_html
 from archive.schema import open_db
-from archive.store import utc_now
+from config.dates import utc_now_iso
 from config.sources import SourceConfigError, load_sources
 from crawl.items import EXTRACTED_COLUMNS
 from extraction import ExtractionError, extract_article
@@ -119,7 +119,7 @@ def _reextract_row(row: dict[str, Any]) -> dict[str, Any] | None:
     if "text" in changed:
         changed["body_hash"] = body_hash(fresh["text"])
     if set(changed) - {"provenance"}:
-        changed["updated_at"] = utc_now()
+        changed["updated_at"] = utc_now_iso()
         return changed
     return {}  # only where a value came from changed: the stored values stand
 

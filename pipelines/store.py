@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import task
 
 from archive.raw_html import raw_page_row
-from archive.store import Archive, utc_now
+from archive.store import Archive
+from config.dates import utc_now_iso
 from crawl.extensions import report_failure
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class StorePipeline:
     def process_item(self, item: ArticleItem) -> ArticleItem:
         if item.replaces and any(row["url"] == item.replaces for row in self.archive.pending.new):
             self.flush()  # the copy being replaced must be in the database before the swap
-        now = utc_now()
+        now = utc_now_iso()
         pending = self.archive.pending
         if item.replaces:
             pending.replaced[item.replaces] = item.url

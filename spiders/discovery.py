@@ -10,12 +10,13 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from xml.sax import SAXException
 
 import feedparser
 from lxml import etree
+
+from config.dates import parse_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,7 +55,7 @@ class Entry:
 
     def newest_date(self) -> datetime | None:
         for value in (self.modified, self.published):
-            if value and (parsed := parse_date(value)):
+            if value and (parsed := parse_datetime(value)):
                 return parsed
         return None
 
@@ -83,25 +84,10 @@ def sniff_kind(body: bytes, content_type: str = "") -> str:
 # --- dates --------------------------------------------------------------------------------
 
 
-def parse_date(value: str) -> datetime | None:
-    """ISO 8601 (with or without offset, date only) or RFC 822; naive values are taken as UTC."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _iso(value: str | None) -> str | None:
     if not value:
         return None
-    parsed = parse_date(value)
+    parsed = parse_datetime(value)
     return parsed.isoformat() if parsed else None
 
 

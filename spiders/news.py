@@ -22,7 +22,8 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archive.raw_html import from_wire
-from archive.store import Archive, utc_now
+from archive.store import Archive
+from config.dates import utc_now_iso
 from config.sources import SourceConfigError, adhoc_source, find_source, load_sources
 from crawl.downloader import NotFetched
 from crawl.extensions import count_failed_page, report_failure
@@ -313,7 +314,7 @@ class NewsSpider(Spider):
             requested_url=redirects[0],
             source=self.source.name,
             html=response.text,
-            fetched_at=utc_now(),
+            fetched_at=utc_now_iso(),
             http_status=response.status,
             content_type=self._content_type(response),
             discovered_via=via,

@@ -445,7 +445,7 @@ def test_a_run_going_in_another_process_makes_the_daemon_skip_and_a_dead_ones_ru
     fake_daemon: Callable[..., tuple[Daemon, Path]], tmp_path: Path
 ) -> None:
     from archive.schema import open_db
-    from archive.store import utc_now
+    from config.dates import utc_now_iso
 
     db = tmp_path / "data" / "news.db"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -453,7 +453,7 @@ def test_a_run_going_in_another_process_makes_the_daemon_skip_and_a_dead_ones_ru
     foreground = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "scheduler.py", "crawl"])
     try:
         archive = open_db(db)
-        now = utc_now()
+        now = utc_now_iso()
         archive["crawl_runs"].insert_all(
             [
                 {"source": "busy", "started_at": now, "status": "running", "pid": foreground.pid},

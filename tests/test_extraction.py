@@ -15,7 +15,7 @@ from crawl.settings import NEWS_MIN_WORDS
 from extraction import ExtractionError, extract_article
 from extraction.authors import choose_authors, split_byline
 from extraction.body import clean_body, is_dateline, is_prompt
-from extraction.dates import parse_date
+from extraction.dates import parse_date_iso
 from extraction.language import choose_language, normalize
 from extraction.names import SiteNames, domain_keys
 from extraction.titles import choose_title, strip_site_name
@@ -289,7 +289,7 @@ def test_first_signal_with_names_wins() -> None:
     ],
 )
 def test_parse_date(value: str, parsed: str | None) -> None:
-    assert parse_date(value) == parsed
+    assert parse_date_iso(value) == parsed
 
 
 # --- language -------------------------------------------------------------------------------
