@@ -14,20 +14,19 @@ the daemon's log, so a user can see why a source is crawled as often as it is.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from config.sources import format_duration
+from archive.polling import decided_interval, last_statuses, last_wait_request, new_articles_since, save_decision
+from config.durations import format_duration
+from config.retry_after import retry_after_in_reason, retry_after_seconds
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
-
+    from archive.runs import Database
     from config.sources import Source
 
 WINDOW = timedelta(days=7)
-RETRY_AFTER_RE = re.compile(r"\(Retry-After: ([^)]+)\)")
 
 
 @dataclass(frozen=True)
@@ -77,46 +76,33 @@ def plan(db: Database, source: Source, now: datetime | None = None) -> PollingDe
     """Read the source's recent history, decide its interval, and record the decision."""
     now = now or datetime.now(UTC)
     since = (now - WINDOW).replace(microsecond=0).isoformat()
-    new_articles = db.execute(
-        "SELECT count(*) FROM articles WHERE source = ? AND first_seen_at >= ?", [source.name, since]
-    ).fetchone()[0]
     decision = choose_interval(
         source,
-        new_articles=new_articles,
+        new_articles=new_articles_since(db, source.name, since),
         failed_in_a_row=_failed_in_a_row(db, source.name),
         retry_after=_retry_after(db, source.name, now),
     )
-    db["source_polling"].upsert(
-        {
-            "source": source.name,
-            "interval_s": decision.interval.total_seconds(),
-            "reason": decision.reason,
-            "decided_at": now.replace(microsecond=0).isoformat(),
-        },
-        pk="source",
+    save_decision(
+        db,
+        source.name,
+        interval_s=decision.interval.total_seconds(),
+        reason=decision.reason,
+        decided_at=now.replace(microsecond=0).isoformat(),
     )
     return decision
 
 
 def effective(source: Source, db: Database) -> Source:
     """The source as the daemon schedules it: an adaptive source at its last decided interval."""
-    if not is_adaptive(source) or "source_polling" not in db.table_names():
+    if not is_adaptive(source):
         return source
-    row = db.execute("SELECT interval_s FROM source_polling WHERE source = ?", [source.name]).fetchone()
-    return replace(source, every=timedelta(seconds=row[0])) if row else source
+    interval_s = decided_interval(db, source.name)
+    return replace(source, every=timedelta(seconds=interval_s)) if interval_s is not None else source
 
 
 def _failed_in_a_row(db: Database, source: str) -> int:
-    statuses = [
-        row[0]
-        for row in db.execute(
-            "SELECT status FROM crawl_runs WHERE source = ? AND status NOT IN ('running', 'skipped') "
-            "ORDER BY id DESC LIMIT 10",
-            [source],
-        )
-    ]
     count = 0
-    for status in statuses:
+    for status in last_statuses(db, source):
         if status not in ("failed", "timed_out"):
             break
         count += 1
@@ -125,18 +111,11 @@ def _failed_in_a_row(db: Database, source: str) -> int:
 
 def _retry_after(db: Database, source: str, now: datetime) -> timedelta | None:
     """How much longer the server asked us to wait, from the last run's failures."""
-    from crawl.middlewares import retry_after_seconds  # the same reading of the header as the crawl's
-
-    row = db.execute(
-        "SELECT f.reason, f.occurred_at FROM failures f WHERE f.source = ? AND f.reason LIKE '%Retry-After:%' "
-        "AND f.run_id = (SELECT max(id) FROM crawl_runs WHERE source = ? AND status != 'skipped') "
-        "ORDER BY f.id DESC LIMIT 1",
-        [source, source],
-    ).fetchone()
-    if row is None or not (match := RETRY_AFTER_RE.search(row[0])):
+    found = last_wait_request(db, source)
+    if found is None or (value := retry_after_in_reason(found[0])) is None:
         return None
-    occurred = datetime.fromisoformat(row[1])
-    seconds = retry_after_seconds(match.group(1), now=occurred)
+    occurred = datetime.fromisoformat(found[1])
+    seconds = retry_after_seconds(value, now=occurred)
     if seconds is None:
         return None
     remaining = occurred + timedelta(seconds=seconds) - now

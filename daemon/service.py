@@ -50,8 +50,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from archive.schema import open_db
-from archive.store import close_run, close_runs_of_gone_processes, process_state
+from archive.runs import RunBook, coordinator_runs_exist, heartbeat_row, process_state
 from config.dates import utc_now
 from config.paths import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
 from config.sources import SourceConfigError, format_duration, load_sources
@@ -59,10 +58,9 @@ from daemon import polling
 from daemon.jobs import build_jobs, job_id, make_trigger, next_batch, next_run_time, schedule_changed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
 
-    from sqlite_utils import Database
-
+    from archive.runs import Database
     from config.sources import Source
     from distributed.coordinator import Coordinator
 
@@ -188,149 +186,6 @@ def describe_exit(returncode: int) -> str:
         except ValueError:
             return f"killed by signal {-returncode}"
     return f"exited with code {returncode}"
-
-
-# --- the daemon's bookkeeping in the database -------------------------------------------------
-
-
-class RunBook:
-    """What the daemon reads and writes: runs only it can record, the heartbeat, next runs.
-
-    SQLite connections are per thread (the scheduler's, the supervisors' and the main thread).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-
-    @property
-    def db(self) -> Database:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = open_db(self.path)
-        return db
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[Database]:
-        """A write transaction that takes SQLite's write lock first, waiting up to the busy timeout.
-
-        A plain (deferred) BEGIN that reads and then writes fails at once with "database is
-        locked" when another process committed in between (WAL's snapshot rule): the busy
-        timeout never applies to it, and crawl processes commit all the time.
-        """
-        db = self.db
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.conn.rollback()
-            raise
-        db.conn.commit()
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-
-    # runs
-
-    def last_started(self) -> dict[str, datetime]:
-        """When each source's last real run started (skipped and never-started runs have no pid)."""
-        rows = self.db.execute(
-            "SELECT source, max(started_at) FROM crawl_runs WHERE pid IS NOT NULL GROUP BY source"
-        ).fetchall()
-        return {source: datetime.fromisoformat(started) for source, started in rows}
-
-    def max_run_id(self) -> int:
-        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM crawl_runs").fetchone()[0])
-
-    def record_run(
-        self,
-        source: str,
-        status: str,
-        reason: str,
-        *,
-        started_at: str | None = None,
-        pid: int | None = None,
-        log_file: str | None = None,
-    ) -> int:
-        """A run that ended before its crawl process could record it (or never had one)."""
-        now = iso(utc_now())
-        started_at = started_at or now
-        duration = (datetime.fromisoformat(now) - datetime.fromisoformat(started_at)).total_seconds()
-        table = self.db["crawl_runs"]
-        with self.writing():
-            table.insert(
-                {
-                    "source": source,
-                    "started_at": started_at,
-                    "finished_at": now,
-                    "duration_s": duration,
-                    "status": status,
-                    "finish_reason": reason,
-                    "pid": pid,
-                    "log_file": log_file,
-                }
-            )
-        return int(table.last_pk)  # type: ignore[arg-type]
-
-    def close_run(self, run_id: int, status: str, reason: str, *, only_if: Iterable[str]) -> bool:
-        """End a run the crawl process left open; only while its status is one of `only_if`."""
-        return close_run(self.db, run_id, status, reason, only_if=only_if)
-
-    def runs_of(self, pid: int, after_id: int) -> list[dict[str, Any]]:
-        return list(self.db["crawl_runs"].rows_where("pid = ? AND id > ?", [pid, after_id], order_by="id"))
-
-    def run(self, run_id: int) -> dict[str, Any]:
-        return self.db["crawl_runs"].get(run_id)
-
-    def running(self) -> list[dict[str, Any]]:
-        return list(self.db["crawl_runs"].rows_where("status = 'running'", order_by="id"))
-
-    # heartbeat and schedule
-
-    def heartbeat_start(self, config: DaemonConfig, sources: int) -> None:
-        now = iso(utc_now())
-        with self.writing():
-            self.db["daemon"].upsert(
-                {
-                    "id": 1,
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "started_at": now,
-                    "last_tick_at": now,
-                    "tick_s": config.tick.total_seconds(),
-                    "stopped_at": None,
-                    "status": "running",
-                    "sources_file": str(config.sources.resolve()),
-                    "sources": sources,
-                    "running": 0,
-                    "queued": 0,
-                },
-                pk="id",
-            )
-
-    def heartbeat(self, **values: Any) -> None:
-        with self.writing():
-            self.db["daemon"].update(1, {"last_tick_at": iso(utc_now()), **values})
-
-    def heartbeat_stop(self) -> None:
-        now = iso(utc_now())
-        with self.writing():
-            self.db["daemon"].update(1, {"last_tick_at": now, "stopped_at": now, "status": "stopped"})
-
-    def save_schedule(self, jobs: dict[str, tuple[str, str | None]], removed: Iterable[str]) -> None:
-        now = iso(utc_now())
-        rows = [
-            {"source": name, "schedule": schedule, "next_run_at": next_run, "updated_at": now}
-            for name, (schedule, next_run) in jobs.items()
-        ]
-        with self.writing():
-            if rows:
-                self.db["daemon_jobs"].upsert_all(rows, pk="source")
-            for name in removed:
-                self.db.execute("DELETE FROM daemon_jobs WHERE source = ?", [name])
 
 
 # --- batches ----------------------------------------------------------------------------------
@@ -486,7 +341,12 @@ class Daemon:
                 next_run_time=spec.next_run_time,
             )
         enabled = sum(s.enabled for s in sources)
-        self.book.heartbeat_start(self.config, enabled)
+        self.book.heartbeat_start(
+            pid=os.getpid(),
+            tick_s=self.config.tick.total_seconds(),
+            sources_file=str(self.config.sources.resolve()),
+            sources=enabled,
+        )
         self.scheduler.start()
         self.save_schedule()
         if self.coordinator is not None:
@@ -737,11 +597,7 @@ class Daemon:
         """Sources of `names` with a run going in a process this daemon did not start."""
         with self.lock:
             ours = {b.pid for b in self.batches.values() if b.pid}
-        marks = ", ".join("?" * len(names))
-        rows = self.book.db.execute(
-            f"SELECT id, source, pid FROM crawl_runs WHERE status = 'running' AND source IN ({marks})",
-            names,
-        ).fetchall()
+        rows = self.book.running_runs_of(names)
         return {
             source: f"run {run_id} is still going in process {pid}, not started by this daemon"
             for run_id, source, pid in rows
@@ -1005,8 +861,8 @@ class Daemon:
         # Until the rounds are taken over (Redis may be down), a run whose process is gone may be a
         # round a previous daemon opened: known once Redis answers.
         rounds_unknown = self.coordinator is not None and not self.rounds_taken_over
-        for row, reason in close_runs_of_gone_processes(
-            self.book.db, keep=lambda row: rounds_unknown or row["pid"] in ours
+        for row, reason in self.book.close_runs_of_gone_processes(
+            keep=lambda row: rounds_unknown or row["pid"] in ours
         ):
             event(logging.ERROR, row["source"], row["id"], "failed: %s", reason)
         busy: dict[str, dict[str, Any]] = {}
@@ -1059,7 +915,7 @@ class Daemon:
         changed = {name: v for name, v in jobs.items() if self._saved_schedule.get(name) != v}
         removed = self._saved_schedule.keys() - jobs.keys()
         if not self._saved_schedule:
-            removed = {r[0] for r in self.book.db.execute("SELECT source FROM daemon_jobs")} - jobs.keys()
+            removed = self.book.scheduled_sources() - jobs.keys()
         if changed or removed:
             self.book.save_schedule(changed, removed)
         self._saved_schedule = jobs
@@ -1157,12 +1013,9 @@ def install_signal_handlers(daemon: Daemon) -> None:
 
 def daemon_state(db: Database, now: datetime | None = None) -> dict[str, Any] | None:
     """The heartbeat row plus 'alive': running, ticking on time, and its pid still there."""
-    if not db["daemon"].exists():
+    row = heartbeat_row(db)
+    if row is None:
         return None
-    rows = list(db["daemon"].rows_where("id = 1"))
-    if not rows:
-        return None
-    row = rows[0]
     now = now or utc_now()
     since_tick = (now - datetime.fromisoformat(row["last_tick_at"])).total_seconds()
     fresh = since_tick <= 3 * (row["tick_s"] or 15) + 10
@@ -1173,10 +1026,5 @@ def daemon_state(db: Database, now: datetime | None = None) -> dict[str, Any] | 
     # A coordinator (run --redis) records its rounds with its own pid (and adopts a previous one's
     # open rounds); the runs of a daemon that crawls have the pids of its crawl processes. Until a
     # coordinator opens its first round, `running` is 0 either way.
-    row["coordinating"] = bool(
-        db.execute(
-            "SELECT EXISTS (SELECT 1 FROM crawl_runs WHERE pid = ? AND (started_at >= ? OR status = 'running'))",
-            [row["pid"], row["started_at"]],
-        ).fetchone()[0]
-    )
+    row["coordinating"] = coordinator_runs_exist(db, row["pid"], row["started_at"])
     return row
