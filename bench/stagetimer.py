@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # (module, class, method, stage label). Inclusive times: "store.sqlite" runs inside "store".
 WRAPPED = (
-    ("middlewares", "SkipStoredArticlesMiddleware", "get_processed_request", "dedup.skip_stored_lookup"),
+    ("crawl.skip_stored", "SkipStoredArticlesMiddleware", "get_processed_request", "dedup.skip_stored_lookup"),
     ("pipelines.classify", "ArticleFilterPipeline", "process_item", "classify"),
     ("pipelines.canonical", "CanonicalUrlPipeline", "process_item", "canonical"),
     ("pipelines.dedupe", "DedupePipeline", "process_item", "dedup"),

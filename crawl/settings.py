@@ -57,30 +57,30 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 800,
 }
 SPIDER_MIDDLEWARES = {
-    "crawl.middlewares.SkipStoredArticlesMiddleware": 950,
+    "crawl.skip_stored.SkipStoredArticlesMiddleware": 950,
 }
-# https://docs.scrapy.org/en/latest/topics/downloader-middleware.html (see crawl/middlewares.py)
+# https://docs.scrapy.org/en/latest/topics/downloader-middleware.html (ours: one module each in crawl/)
 DOWNLOADER_MIDDLEWARES = {
-    "crawl.middlewares.UrlCredentialsMiddleware": 30,  # first: nothing after it sees a password
-    "crawl.middlewares.FetchGuardMiddleware": 40,  # before robots.txt is fetched for a refused host
+    "crawl.url_credentials.UrlCredentialsMiddleware": 30,  # first: nothing after it sees a password
+    "crawl.fetch_guard.FetchGuardMiddleware": 40,  # before robots.txt is fetched for a refused host
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-    "crawl.middlewares.StrictRobotsTxtMiddleware": 100,  # an unreadable robots.txt refuses, not allows
-    "crawl.middlewares.RetryAfterMiddleware": 555,  # waits, then Scrapy's RetryMiddleware (550) retries
+    "crawl.robots.StrictRobotsTxtMiddleware": 100,  # an unreadable robots.txt refuses, not allows
+    "crawl.retry_after.RetryAfterMiddleware": 555,  # waits, then Scrapy's RetryMiddleware (550) retries
     # Responses come back down the numbers: an article's gzip bytes kept for raw_pages (595),
     # decompressed (590), checked for binary content (586), decoded (584), and only then is the
     # text read for a meta refresh (580).
-    "crawl.middlewares.WireBodyMiddleware": 595,
-    "crawl.middlewares.BinaryBodyMiddleware": 586,
-    "crawl.middlewares.CharsetMiddleware": 584,
+    "crawl.bodies.WireBodyMiddleware": 595,
+    "crawl.bodies.BinaryBodyMiddleware": 586,
+    "crawl.bodies.CharsetMiddleware": 584,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
-    "crawl.middlewares.GuardedMetaRefreshMiddleware": 580,
+    "crawl.redirects.GuardedMetaRefreshMiddleware": 580,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
-    "crawl.middlewares.GuardedRedirectMiddleware": 600,
+    "crawl.redirects.GuardedRedirectMiddleware": 600,
 }
 # Only http and https are ever fetched (FetchGuardMiddleware refuses the rest first).
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # How FetchGuardMiddleware resolves a host to judge its addresses: host -> list of IPs.
-NEWS_RESOLVER = "crawl.middlewares.system_resolve"
+NEWS_RESOLVER = "crawl.fetch_guard.system_resolve"
 EXTENSIONS = {
     "crawl.extensions.CrawlRunRecorder": 100,
     # pending requests on disk: a 50,000-URL sitemap must not sit in memory as Request objects

@@ -30,7 +30,7 @@ from scrapy.exceptions import DontCloseSpider
 
 from config.dates import utc_now_iso
 from crawl.extensions import RUN_COUNTS, FailureRecorder
-from crawl.middlewares import SkipStoredArticlesMiddleware
+from crawl.skip_stored import SkipStoredArticlesMiddleware
 from distributed.messages import encode_item
 from distributed.redis_link import (
     HEARTBEAT,
@@ -88,7 +88,7 @@ def apply_worker_settings(settings: Any, redis_url: str, *, exit_when_idle: floa
     _replace(
         settings,
         "SPIDER_MIDDLEWARES",
-        {"crawl.middlewares.SkipStoredArticlesMiddleware": None},
+        {"crawl.skip_stored.SkipStoredArticlesMiddleware": None},
         {"distributed.worker.SharedSkipStoredMiddleware": 950},
     )
     _replace(settings, "DOWNLOADER_MIDDLEWARES", {}, {"distributed.politeness.SharedPolitenessMiddleware": 950})

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from crawl.middlewares import address_refusal
+from crawl.fetch_guard import address_refusal
 from demo.faults import FaultServer
 from scheduler import EXIT_FAILED
 from tests.conftest import ROOT

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from config.sources import SourceConfigError, load_sources
-from crawl.middlewares import binary_kind, guess_encoding, retry_after_seconds
+from crawl.bodies import binary_kind, guess_encoding
+from crawl.retry_after import retry_after_seconds
 from demo.faults import (
     CASES,
     CHARSET_PAGES,

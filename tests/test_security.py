@@ -21,13 +21,9 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse
 
 from config.redaction import Redactor, known_secrets, redact_credentials
-from crawl.middlewares import (
-    FetchGuardMiddleware,
-    GuardedRedirectMiddleware,
-    UrlCredentialsMiddleware,
-    address_kind,
-    strip_credentials,
-)
+from crawl.fetch_guard import FetchGuardMiddleware, address_kind
+from crawl.redirects import GuardedRedirectMiddleware
+from crawl.url_credentials import UrlCredentialsMiddleware, strip_credentials
 from demo.faults import PLAIN_ARTICLES, FaultServer, basic_auth
 from pipelines.sanitize import plain_text
 from tests.conftest import scrapy_crawl

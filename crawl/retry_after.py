@@ -1,0 +1,75 @@
+"""RetryAfterMiddleware: a 429 or 503 with Retry-After is retried after that long, not at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import NotConfigured
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+
+def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header as seconds to wait: "120" or an HTTP date; None if absent or unreadable."""
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class RetryAfterMiddleware:
+    """A 429 or 503 that says when to come back (Retry-After) is retried then, not at once.
+
+    It only waits: Scrapy's RetryMiddleware, next in line, makes the retry and counts it
+    against RETRY_TIMES. A wait longer than NEWS_RETRY_AFTER_MAX is not retried in this run at
+    all (the failure is recorded), rather than retried against the server's wish.
+    """
+
+    CODES = (429, 503)
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        if not settings.getbool("RETRY_ENABLED"):
+            raise NotConfigured
+        self.crawler = crawler
+        self.max_wait = settings.getfloat("NEWS_RETRY_AFTER_MAX")
+        self.max_retries = settings.getint("RETRY_TIMES")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
+        return cls(crawler)
+
+    async def process_response(self, request: Request, response: Response) -> Response:
+        # Must return a Response: RetryMiddleware turns it into the retry (or gives up).
+        if response.status not in self.CODES or request.meta.get("dont_retry"):
+            return response
+        wait = retry_after_seconds(response.headers.get(b"Retry-After"))
+        retries = request.meta.get("max_retry_times", self.max_retries)
+        if wait is None or request.meta.get("retry_times", 0) >= retries:
+            return response
+        if wait > self.max_wait:
+            request.meta["dont_retry"] = True
+            self.crawler.stats.inc_value("news/retry_after/too_long")
+            logger.info("not retrying %s: Retry-After %gs is longer than NEWS_RETRY_AFTER_MAX", request, wait)
+            return response
+        self.crawler.stats.inc_value("news/retry_after/waited")
+        await asyncio.sleep(wait)
+        return response
