@@ -1,14 +1,16 @@
-"""RetryAfterMiddleware: a 429 or 503 with Retry-After is retried after that long, not at once."""
+"""RetryAfterMiddleware: a 429 or 503 with Retry-After is retried after that long, not at once.
+
+The header is read by config/retry_after.py, as adaptive polling reads it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from scrapy.exceptions import NotConfigured
+
+from config.retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -16,23 +18,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
 logger = logging.getLogger(__name__)
-
-
-def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
-    """A Retry-After header as seconds to wait: "120" or an HTTP date; None if absent or unreadable."""
-    if value is None:
-        return None
-    text = value.decode("latin-1") if isinstance(value, bytes) else value
-    text = text.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class RetryAfterMiddleware:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from config.retry_after import retry_after_seconds
 from config.sources import SourceConfigError, load_sources
 from crawl.bodies import binary_kind, guess_encoding
-from crawl.retry_after import retry_after_seconds
 from demo.faults import (
     CASES,
     CHARSET_PAGES,
