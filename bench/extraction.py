@@ -124,7 +124,7 @@ page; always og:title would cap it at 0.79. Reaching 0.95 needs knowing which fi
 publisher's reference parser reads, which is what the issue rules out (no publisher-keyed rules).
 Speed is CPU time of the extracting process (the machine is shared), one page at a time. The
 project runs trafilatura once (precision mode) on most pages, and a second time (default mode)
-only when the first keeps under 300 words (see extraction/core.py).
+only when the first keeps under 300 words (see extraction/body_choice.py).
 2026-12-06 (issue #19, commit 6d70500). Body candidates chosen by agreement (extraction/candidates.py):
 the precise pass is kept when long and uncontradicted (the JSON-LD articleBody, if any, is the same
 text; it is not mostly link text); otherwise the default pass runs; if the two passes find

@@ -15,28 +15,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from htmldate import find_date
-from trafilatura import bare_extraction
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from extraction.authors import choose_authors
 from extraction.body import block_text, blocks, clean_body
-from extraction.candidates import (
-    Candidate,
-    as_block_tree,
-    choose,
-    drop_unconfirmed_links,
-    link_share,
-    link_texts,
-    readability_candidate,
-    same_text,
-)
+from extraction.body_choice import ARTICLE_BODY_MIN_WORDS, extract_body
 from extraction.dates import parse_date_iso
 from extraction.language import choose_language
 from extraction.names import SiteNames
+from extraction.page_evidence import WORD_RE, has_article_markup, is_cut_off, visible_article_words
 from extraction.repair import close_raw_text, remove_control_characters, swallowed
-from extraction.standfirst import restore_standfirst
 from extraction.structured import (
     PageData,
     clean_text,
@@ -52,24 +42,9 @@ if TYPE_CHECKING:
     from lxml.etree import _Element
     from lxml.html import HtmlElement
 
-# \w runs, with each Han/Kana character counted on its own (as the evaluation does).
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 # JSON-LD articleBody replaces trafilatura's text only when trafilatura found less than this
 # share of it (text rendered by scripts, or a page trafilatura misreads).
 ARTICLE_BODY_FALLBACK_RATIO = 0.3
-ARTICLE_BODY_MIN_WORDS = 50
-# A precise pass at least this long has the article: the default-mode pass is not run.
-FULL_PASS_BELOW_WORDS = 300
-# The precise pass keeping less than this share of the full pass's words lost the article itself
-# (a page whose markup its stricter filters misjudge), not just boilerplate.
-PRECISE_MIN_SHARE = 0.25
-# A paragraph the full pass finds above the precise pass's first block is the article's lead when
-# it is at least this long (shorter ones are labels, bylines and captions).
-LEAD_MIN_WORDS = 15
-# A body this much of which is, block for block, the text of the page's links is a menu or a
-# list of teasers (a navigation table), not an article: the other candidates are consulted.
-LINK_BODY_SHARE = 0.5
 
 # Title tags other than OpenGraph's: Dublin Core, and the tags analytics and recommendation
 # services read (they usually carry the editorial headline rather than the social-media one).
@@ -196,195 +171,6 @@ def _forgiving_parse(html: str) -> HtmlElement | None:
         return document_fromstring(html.encode("utf-8", "replace"), parser=HTMLParser(recover=True, encoding="utf-8"))
     except (ParserError, ValueError):
         return None
-
-
-# Structured-data types and og:type values by which a page says it is an article.
-ARTICLE_TYPES = {
-    "article",
-    "newsarticle",
-    "reportagenewsarticle",
-    "analysisnewsarticle",
-    "opinionnewsarticle",
-    "backgroundnewsarticle",
-    "reviewnewsarticle",
-    "blogposting",
-    "liveblogposting",
-    "report",
-    "scholarlyarticle",
-}
-# Containers whose paragraphs are not the article's, when counting the page's own words.
-_NOT_ARTICLE_CONTAINERS = {"nav", "aside", "footer", "form", "figure", "menu", "template", "noscript"}
-
-
-def has_article_markup(tree: HtmlElement, page: PageData) -> bool:
-    """The page calls itself an article: structured data or og:type, or an <article> element
-    that carries a publication time (a <time> in it, or itemprop datePublished)."""
-    declared = [page.jsonld_type, page.first_meta("og:type")]
-    if any(isinstance(t, str) and t.strip().casefold() in ARTICLE_TYPES for t in declared):
-        return True
-    for article in tree.iter("article"):
-        if article.find(".//time") is not None or article.find(".//*[@itemprop='datePublished']") is not None:
-            return True
-    return False
-
-
-def is_cut_off(html: str) -> bool:
-    """The document stops before its end: neither `</body>` nor `</html>` in its last 4 KB.
-
-    HTML lets both be left out, but pages of news sites write them; one without them is almost
-    always a download cut short, and what it shows of its article is no whole brief."""
-    tail = html[-4096:].casefold()
-    return "</body" not in tail and "</html" not in tail
-
-
-def visible_article_words(tree: HtmlElement) -> int:
-    """Words of the visible paragraphs in the page's article region: the <article> (or, without
-    one, the <main>) holding the most paragraph words; 0 for a page with neither (its paragraphs
-    could be anything). Paragraphs in navigation, asides, footers, forms and figures, and those
-    that are mostly link text (teasers), are not counted. Read before trafilatura prunes the tree."""
-    regions = list(tree.iter("article")) or list(tree.iter("main"))
-    return max((_paragraph_words(region) for region in regions), default=0)
-
-
-def _paragraph_words(region: HtmlElement) -> int:
-    words = 0
-    for paragraph in region.iter("p"):
-        if any(a.tag in _NOT_ARTICLE_CONTAINERS or a.get("hidden") is not None for a in paragraph.iterancestors()):
-            continue
-        text = paragraph.text_content()
-        linked = sum(len(a.text_content()) for a in paragraph.iter("a"))
-        if linked * 2 >= len(text.strip()):
-            continue  # a teaser or a list of links
-        words += len(WORD_RE.findall(text))
-    return words
-
-
-def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None:
-    document = bare_extraction(
-        tree,  # trafilatura works on its own copy
-        url=url,
-        with_metadata=False,  # the page's metadata is read by FieldPicker, trafilatura's only if needed
-        include_comments=True,  # comments go to their own field (unused), not into the body
-        include_formatting=True,
-        output_format="markdown",
-        favor_precision=precise,
-        fast=precise,  # the precise pass needs no fallback extractors: they only add recall
-    )
-    return document.body if document is not None else None
-
-
-def extract_body(tree: HtmlElement, url: str, article_body: str = "") -> tuple[_Element | None, str]:
-    """The article body as a block tree like trafilatura's, and which candidate it came from.
-
-    trafilatura's precision mode drops more of what surrounds an article (teasers of other
-    stories, paywall offers, author boxes) than its default mode, and costs less (no fallback
-    extractors): it runs first. Its body is kept, with the standfirst it drops put back (see
-    standfirst.py), when it is long and nothing contradicts it: the structured data's
-    articleBody, when the page has one, is the same text, and it is not mostly link text (a
-    navigation table). Otherwise the default mode runs too. When the two passes find the same
-    text, the precise one is kept (the default one when the precise pass kept only a small part
-    of it: it lost the article), with lead paragraphs above its start put back. When they find
-    different texts, readability-lxml runs as well, and the candidate whose blocks the other
-    extractors confirm most is chosen (see candidates.py).
-    """
-    precise = _body_pass(tree, url, precise=True)
-    ld = Candidate.from_text("json-ld articleBody", article_body)
-    ld_witness = [ld] if ld.words >= ARTICLE_BODY_MIN_WORDS else []
-    first = Candidate.from_tree("trafilatura precise", precise) if precise is not None else None
-    links: set[str] | None = None
-    if first is not None and first.words >= FULL_PASS_BELOW_WORDS:
-        links = link_texts(tree)
-        if not _contradicted(first, ld_witness, links):
-            return _with_standfirst(tree, precise, "trafilatura precise")
-    full = _body_pass(tree, url, precise=False)
-    if first is None or full is None:
-        body, origin = (precise, "trafilatura precise") if full is None else (full, "trafilatura")
-        return _with_standfirst(tree, body, origin) if body is not None else (None, origin)
-    second = Candidate.from_tree("trafilatura", full)
-    if same_text(first, second):
-        return _same_text_passes(tree, precise, full, first, second)
-    return _by_agreement(tree, url, first, second, ld_witness, links if links is not None else link_texts(tree))
-
-
-def _contradicted(candidate: Candidate, ld_witness: list[Candidate], links: set[str]) -> bool:
-    """The structured data's articleBody is another text, or the body is mostly link text."""
-    if ld_witness and not same_text(candidate, ld_witness[0]):
-        return True
-    return link_share(candidate, links) >= LINK_BODY_SHARE
-
-
-def _same_text_passes(
-    tree: HtmlElement, precise: _Element, full: _Element, first: Candidate, second: Candidate
-) -> tuple[_Element, str]:
-    """Both passes found the same article: the precise one, unless it kept only a small part of
-    what the default pass found (its stricter filters then lost the article itself)."""
-    if first.words < PRECISE_MIN_SHARE * second.words:
-        return _with_standfirst(tree, full, "trafilatura (precise pass lost the article)")
-    restored = _restore_lead(precise, full)
-    if restored:
-        return precise, f"trafilatura precise (+{restored} lead paragraphs)"
-    return _with_standfirst(tree, precise, "trafilatura precise")
-
-
-_FAMILY = {
-    "trafilatura precise": "trafilatura",
-    "trafilatura": "trafilatura",
-    "readability": "readability",
-    "json-ld articleBody": "json-ld articleBody",
-}
-
-
-def _by_agreement(
-    tree: HtmlElement, url: str, first: Candidate, second: Candidate, ld_witness: list[Candidate], links: set[str]
-) -> tuple[_Element, str]:
-    """trafilatura's passes disagree: readability-lxml runs too, and the body is the candidate
-    most confirmed by the other extractors, without link-text blocks none of them found."""
-    candidates = [first, second, *ld_witness]
-    readable = readability_candidate(tree, url)
-    if readable is not None:
-        candidates.insert(2, readable)
-    choice = choose(candidates, _FAMILY)
-    if choice is None:  # nobody confirms anybody: the precise pass, as without a third opinion
-        body, origin = (first.tree, "trafilatura precise (passes disagree, unconfirmed)")
-        assert body is not None
-        return _with_standfirst(tree, body, origin)
-    chosen = choice.candidate
-    if chosen.tree is None:
-        chosen.tree = as_block_tree(chosen)
-    witnesses = [c for c in candidates if _FAMILY[c.name] != _FAMILY[chosen.name]]
-    dropped = drop_unconfirmed_links(chosen, witnesses, links)
-    origin = f"{chosen.name} ({choice.reason}" + (f", {dropped} link blocks dropped)" if dropped else ")")
-    return _with_standfirst(tree, chosen.tree, origin)
-
-
-def _with_standfirst(tree: HtmlElement, body: _Element, origin: str) -> tuple[_Element, str]:
-    restored = restore_standfirst(tree, body)
-    return body, origin + (f" (+{restored} standfirst paragraphs)" if restored else "")
-
-
-def _words(body: _Element | None) -> int:
-    return len(WORD_RE.findall(" ".join(body.itertext()))) if body is not None else 0
-
-
-def _restore_lead(precise: _Element, full: _Element) -> int:
-    """Copy paragraphs that the full pass has above the precise pass's first block into it."""
-    precise_blocks = blocks(precise)
-    if not precise_blocks:
-        return 0
-    first = block_text(precise_blocks[0])
-    lead: list[_Element] = []
-    for element in blocks(full):
-        if block_text(element) == first:
-            break
-        if element.getparent() is full and len(block_text(element).split()) >= LEAD_MIN_WORDS:
-            lead.append(element)
-    else:
-        return 0  # the precise pass's start is not in the full pass: nothing to line up
-    for position, element in enumerate(lead):
-        copied = copy(element)
-        copied.tail = None
-        precise.insert(position, copied)
-    return len(lead)
 
 
 def _absolute(base: str, value: str | None) -> str | None:

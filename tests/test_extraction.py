@@ -596,16 +596,16 @@ def test_link_list_in_the_header_is_not_a_standfirst() -> None:
 
 
 def test_default_mode_pass_runs_only_for_a_short_body(monkeypatch: pytest.MonkeyPatch) -> None:
-    import extraction.core
+    import extraction.body_choice
 
     passes: list[bool] = []
-    real_pass = extraction.core._body_pass
+    real_pass = extraction.body_choice._body_pass
 
     def counting_pass(tree: object, url: str, *, precise: bool) -> object:
         passes.append(precise)
         return real_pass(tree, url, precise=precise)
 
-    monkeypatch.setattr(extraction.core, "_body_pass", counting_pass)
+    monkeypatch.setattr(extraction.body_choice, "_body_pass", counting_pass)
     extract_article(_article_page(), "https://example.org/long")
     assert passes == [True]  # 24 paragraphs: the precise pass has the article
     passes.clear()
@@ -694,9 +694,9 @@ def _nav_table_page() -> str:
 def test_a_precise_pass_that_returned_a_navigation_table_is_outvoted(monkeypatch: pytest.MonkeyPatch) -> None:
     """trafilatura's precise pass returning the menu (as it does on some table layouts) is
     simulated; the default pass and readability-lxml run for real on the page."""
-    import extraction.core
+    import extraction.body_choice
 
-    real_pass = extraction.core._body_pass
+    real_pass = extraction.body_choice._body_pass
 
     def menu_for_precise(tree: object, url: str, *, precise: bool) -> object:
         if precise:
@@ -709,7 +709,7 @@ def test_a_precise_pass_that_returned_a_navigation_table_is_outvoted(monkeypatch
             return body
         return real_pass(tree, url, precise=precise)
 
-    monkeypatch.setattr(extraction.core, "_body_pass", menu_for_precise)
+    monkeypatch.setattr(extraction.body_choice, "_body_pass", menu_for_precise)
     result = extract_article(_nav_table_page(), "https://example.org/news/harbour-gets-its-quay")
     assert _SENTENCES[0] in result["text"]
     assert _LOOKALIKE in result["text"]

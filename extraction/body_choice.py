@@ -1,0 +1,164 @@
+"""The article body: which of the candidate texts (trafilatura's precise and default passes,
+readability-lxml, the structured data's articleBody) becomes the body, and why (its origin)."""
+
+from __future__ import annotations
+
+from copy import copy
+from typing import TYPE_CHECKING
+
+from trafilatura import bare_extraction
+
+from extraction.body import block_text, blocks
+from extraction.candidates import (
+    Candidate,
+    as_block_tree,
+    choose,
+    drop_unconfirmed_links,
+    link_share,
+    link_texts,
+    readability_candidate,
+    same_text,
+)
+from extraction.standfirst import restore_standfirst
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+    from lxml.html import HtmlElement
+
+# A JSON-LD articleBody shorter than this is no witness for a body, nor a body of its own.
+ARTICLE_BODY_MIN_WORDS = 50
+# A precise pass at least this long has the article: the default-mode pass is not run.
+FULL_PASS_BELOW_WORDS = 300
+# The precise pass keeping less than this share of the full pass's words lost the article itself
+# (a page whose markup its stricter filters misjudge), not just boilerplate.
+PRECISE_MIN_SHARE = 0.25
+# A paragraph the full pass finds above the precise pass's first block is the article's lead when
+# it is at least this long (shorter ones are labels, bylines and captions).
+LEAD_MIN_WORDS = 15
+# A body this much of which is, block for block, the text of the page's links is a menu or a
+# list of teasers (a navigation table), not an article: the other candidates are consulted.
+LINK_BODY_SHARE = 0.5
+
+
+def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None:
+    document = bare_extraction(
+        tree,  # trafilatura works on its own copy
+        url=url,
+        with_metadata=False,  # the page's metadata is read by FieldPicker, trafilatura's only if needed
+        include_comments=True,  # comments go to their own field (unused), not into the body
+        include_formatting=True,
+        output_format="markdown",
+        favor_precision=precise,
+        fast=precise,  # the precise pass needs no fallback extractors: they only add recall
+    )
+    return document.body if document is not None else None
+
+
+def extract_body(tree: HtmlElement, url: str, article_body: str = "") -> tuple[_Element | None, str]:
+    """The article body as a block tree like trafilatura's, and which candidate it came from.
+
+    trafilatura's precision mode drops more of what surrounds an article (teasers of other
+    stories, paywall offers, author boxes) than its default mode, and costs less (no fallback
+    extractors): it runs first. Its body is kept, with the standfirst it drops put back (see
+    standfirst.py), when it is long and nothing contradicts it: the structured data's
+    articleBody, when the page has one, is the same text, and it is not mostly link text (a
+    navigation table). Otherwise the default mode runs too. When the two passes find the same
+    text, the precise one is kept (the default one when the precise pass kept only a small part
+    of it: it lost the article), with lead paragraphs above its start put back. When they find
+    different texts, readability-lxml runs as well, and the candidate whose blocks the other
+    extractors confirm most is chosen (see candidates.py).
+    """
+    precise = _body_pass(tree, url, precise=True)
+    ld = Candidate.from_text("json-ld articleBody", article_body)
+    ld_witness = [ld] if ld.words >= ARTICLE_BODY_MIN_WORDS else []
+    first = Candidate.from_tree("trafilatura precise", precise) if precise is not None else None
+    links: set[str] | None = None
+    if first is not None and first.words >= FULL_PASS_BELOW_WORDS:
+        links = link_texts(tree)
+        if not _contradicted(first, ld_witness, links):
+            return _with_standfirst(tree, precise, "trafilatura precise")
+    full = _body_pass(tree, url, precise=False)
+    if first is None or full is None:
+        body, origin = (precise, "trafilatura precise") if full is None else (full, "trafilatura")
+        return _with_standfirst(tree, body, origin) if body is not None else (None, origin)
+    second = Candidate.from_tree("trafilatura", full)
+    if same_text(first, second):
+        return _same_text_passes(tree, precise, full, first, second)
+    return _by_agreement(tree, url, first, second, ld_witness, links if links is not None else link_texts(tree))
+
+
+def _contradicted(candidate: Candidate, ld_witness: list[Candidate], links: set[str]) -> bool:
+    """The structured data's articleBody is another text, or the body is mostly link text."""
+    if ld_witness and not same_text(candidate, ld_witness[0]):
+        return True
+    return link_share(candidate, links) >= LINK_BODY_SHARE
+
+
+def _same_text_passes(
+    tree: HtmlElement, precise: _Element, full: _Element, first: Candidate, second: Candidate
+) -> tuple[_Element, str]:
+    """Both passes found the same article: the precise one, unless it kept only a small part of
+    what the default pass found (its stricter filters then lost the article itself)."""
+    if first.words < PRECISE_MIN_SHARE * second.words:
+        return _with_standfirst(tree, full, "trafilatura (precise pass lost the article)")
+    restored = _restore_lead(precise, full)
+    if restored:
+        return precise, f"trafilatura precise (+{restored} lead paragraphs)"
+    return _with_standfirst(tree, precise, "trafilatura precise")
+
+
+_FAMILY = {
+    "trafilatura precise": "trafilatura",
+    "trafilatura": "trafilatura",
+    "readability": "readability",
+    "json-ld articleBody": "json-ld articleBody",
+}
+
+
+def _by_agreement(
+    tree: HtmlElement, url: str, first: Candidate, second: Candidate, ld_witness: list[Candidate], links: set[str]
+) -> tuple[_Element, str]:
+    """trafilatura's passes disagree: readability-lxml runs too, and the body is the candidate
+    most confirmed by the other extractors, without link-text blocks none of them found."""
+    candidates = [first, second, *ld_witness]
+    readable = readability_candidate(tree, url)
+    if readable is not None:
+        candidates.insert(2, readable)
+    choice = choose(candidates, _FAMILY)
+    if choice is None:  # nobody confirms anybody: the precise pass, as without a third opinion
+        body, origin = (first.tree, "trafilatura precise (passes disagree, unconfirmed)")
+        assert body is not None
+        return _with_standfirst(tree, body, origin)
+    chosen = choice.candidate
+    if chosen.tree is None:
+        chosen.tree = as_block_tree(chosen)
+    witnesses = [c for c in candidates if _FAMILY[c.name] != _FAMILY[chosen.name]]
+    dropped = drop_unconfirmed_links(chosen, witnesses, links)
+    origin = f"{chosen.name} ({choice.reason}" + (f", {dropped} link blocks dropped)" if dropped else ")")
+    return _with_standfirst(tree, chosen.tree, origin)
+
+
+def _with_standfirst(tree: HtmlElement, body: _Element, origin: str) -> tuple[_Element, str]:
+    restored = restore_standfirst(tree, body)
+    return body, origin + (f" (+{restored} standfirst paragraphs)" if restored else "")
+
+
+def _restore_lead(precise: _Element, full: _Element) -> int:
+    """Copy paragraphs that the full pass has above the precise pass's first block into it."""
+    precise_blocks = blocks(precise)
+    if not precise_blocks:
+        return 0
+    first = block_text(precise_blocks[0])
+    lead: list[_Element] = []
+    for element in blocks(full):
+        if block_text(element) == first:
+            break
+        if element.getparent() is full and len(block_text(element).split()) >= LEAD_MIN_WORDS:
+            lead.append(element)
+    else:
+        return 0  # the precise pass's start is not in the full pass: nothing to line up
+    for position, element in enumerate(lead):
+        copied = copy(element)
+        copied.tail = None
+        precise.insert(position, copied)
+    return len(lead)
