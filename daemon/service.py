@@ -1,6 +1,6 @@
 """The daemon behind `scheduler.py run`: every source on its schedule, unattended, for months.
 
-How it works (STYLE.md 2.5, option A, with batching):
+How it works (sources crawl in batches):
 
 - APScheduler 3 (BackgroundScheduler, MemoryJobStore) holds one job per enabled source, id
   ``crawl:<name>``, rebuilt from the sources file at start; each job's first run follows from the

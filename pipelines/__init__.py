@@ -1,1 +1,2 @@
-"""Item pipeline stages, in order: extract → classify → canonical → dedupe → store (see crawl/settings.py)."""
+"""Item pipeline stages, in order: extract → sanitize → classify → canonical → dedupe → store
+(see ITEM_PIPELINES in crawl/settings.py)."""
