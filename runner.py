@@ -1,7 +1,8 @@
-"""Run crawls in this process: what `scheduler.py crawl` does, and what the daemon's children run.
+"""The daemon's crawl process: crawl the named sources side by side, in this process.
 
 Several sources crawl side by side in one Scrapy process (one crawler each, one `crawl_runs`
-row each), so starting a process is paid once per batch, not once per source.
+row each), so starting a process is paid once per batch, not once per source. The process is
+built by crawl/process.py, which `scheduler.py crawl` and `worker` use too.
 
 The daemon starts each batch as a child process of its own::
 
@@ -15,196 +16,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from config.paths import STAMP_FORMAT, crawl_log_path
+from crawl.process import CrawlRequest, build_process, project_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-
-    from scrapy import Spider
-    from scrapy.crawler import Crawler
-
+    from collections.abc import Sequence
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CrawlRequest:
-    """One crawl to run: a configured source by name, or an ad-hoc URL."""
-
-    source: str | None = None
-    url: str | None = None
-    allow_private: bool = False
-    max_articles: int | None = None
-
-    def spider_kwargs(self) -> dict[str, Any]:
-        if self.url:
-            kwargs: dict[str, Any] = {"url": self.url, "allow_private": "1" if self.allow_private else "0"}
-            if self.max_articles:
-                kwargs["max_articles"] = str(self.max_articles)
-            return kwargs
-        return {"source": self.source}
-
-
-def project_settings(
-    db_path: str | os.PathLike[str],
-    sources_file: str | os.PathLike[str],
-    overrides: dict[str, Any] | None = None,
-) -> Any:
-    """Scrapy settings from crawl/settings.py, pointed at this database and sources file."""
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawl.settings")
-    from scrapy.utils.project import get_project_settings
-
-    settings = get_project_settings()
-    settings.set("NEWS_DB_PATH", str(db_path), priority="cmdline")
-    settings.set("NEWS_SOURCES_FILE", str(sources_file), priority="cmdline")
-    for name, value in (overrides or {}).items():
-        settings.set(name, value, priority="cmdline")
-    return settings
-
-
-def build_process(
-    requests: Sequence[CrawlRequest],
-    settings: Any,
-    crawler_settings: Mapping[str, dict[str, Any]] | None = None,
-    spider_class: type[Spider] | None = None,
-) -> tuple[Any, list[Crawler]]:
-    """A CrawlerProcess with one crawler per request, not started yet.
-
-    `crawler_settings` maps a source name to settings for that source's crawler only;
-    `spider_class` replaces the news spider (a shared crawl's workers run a subclass of it).
-    """
-    from scrapy.crawler import CrawlerProcess
-
-    from spiders.news import NewsSpider
-
-    process = CrawlerProcess(settings)
-    crawlers = []
-    for request in requests:
-        crawler = process.create_crawler(spider_class or NewsSpider)
-        for name, value in (crawler_settings or {}).get(request.source or "", {}).items():
-            crawler.settings.set(name, value, priority="cmdline")
-        crawlers.append(crawler)
-        process.crawl(crawler, **request.spider_kwargs())
-    return process, crawlers
-
-
-def run_crawls(
-    requests: Sequence[CrawlRequest],
-    settings: Any,
-    *,
-    progress: Callable[[Sequence[Crawler]], None] | None = None,
-    progress_every: float = 0.5,
-) -> float:
-    """Crawl every request side by side and block until all are done; returns seconds taken.
-
-    `progress` is called from a helper thread every `progress_every` seconds, and once at the end,
-    with the crawlers (their stats are read, never written, from that thread).
-    """
-    started = time.monotonic()
-    process, crawlers = build_process(requests, settings)
-    reporter = _ProgressThread(crawlers, progress, progress_every) if progress else None
-    if reporter:
-        reporter.start()
-    try:
-        process.start()
-    finally:
-        if reporter:
-            reporter.stop()
-    return time.monotonic() - started
-
-
-class _ProgressThread(threading.Thread):
-    def __init__(self, crawlers: Sequence[Crawler], callback: Callable[..., None], every: float) -> None:
-        super().__init__(name="crawl-progress", daemon=True)
-        self.crawlers = crawlers
-        self.callback = callback
-        self.every = every
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(self.every):
-            self.callback(self.crawlers)
-
-    def stop(self) -> None:
-        self.done.set()
-        self.join()
-        self.callback(self.crawlers)
-
-
-# --- the progress line of `scheduler.py crawl` ------------------------------------------------
-
-# Label -> the stats key summed over all crawlers.
-PROGRESS_COUNTS = {
-    "requests": "downloader/request_count",
-    "new": "news/articles/new",
-    "updated": "news/articles/updated",
-    "stored already": "news/requests/skipped_stored",
-    "failures": "news/failures",
-}
-
-
-def crawl_totals(crawlers: Sequence[Crawler]) -> dict[str, int]:
-    """Sum the progress counts over the crawlers; 'done' counts the crawlers that have finished."""
-    totals = dict.fromkeys(PROGRESS_COUNTS, 0)
-    done = 0
-    for crawler in crawlers:
-        try:
-            stats = crawler.stats
-        except RuntimeError:  # the crawl has not started yet: no stats collector so far
-            continue
-        for label, key in PROGRESS_COUNTS.items():
-            totals[label] += int(stats.get_value(key, 0) or 0)
-        done += stats.get_value("finish_reason") is not None  # set by CoreStats when it closes
-    totals["done"] = done
-    return totals
-
-
-class ProgressLine:
-    """One status line on a terminal, rewritten in place; on anything else (a pipe, a file), a whole
-    line when the counts changed, at most every `every` seconds, so logs stay readable."""
-
-    def __init__(self, stream: TextIO, *, rewrite: bool, every: float = 5.0) -> None:
-        self.stream = stream
-        self.rewrite = rewrite
-        self.every = every
-        self.started = time.monotonic()
-        self.line = ""
-        self.counts = ""
-        self.printed_counts = ""
-        self.printed_at = float("-inf")
-
-    def __call__(self, crawlers: Sequence[Crawler]) -> None:
-        totals = crawl_totals(crawlers)
-        self.counts = f"{totals['done']}/{len(crawlers)} sources done: " + ", ".join(
-            f"{totals[label]} {label}" for label in PROGRESS_COUNTS
-        )
-        self.line = f"[{time.monotonic() - self.started:5.1f}s] {self.counts}"
-        if self.rewrite:
-            self._write("\r\x1b[K" + self.line)
-        elif self.counts != self.printed_counts and time.monotonic() - self.printed_at >= self.every:
-            self._write(self.line + "\n")
-
-    def finish(self) -> None:
-        """End the line; off a terminal, print the final counts if they were not printed yet."""
-        if self.rewrite and self.line:
-            self.stream.write("\n")
-        elif self.counts != self.printed_counts:
-            self._write(self.line + "\n")
-        self.stream.flush()
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
-        self.printed_counts = self.counts
-        self.printed_at = time.monotonic()
 
 
 # --- the daemon's child process ---------------------------------------------------------------
@@ -269,7 +92,10 @@ def child_main(argv: list[str] | None = None) -> int:
     settings = project_settings(args.db, args.sources, overrides)
     # LOG_FILE per crawler only names the file in crawl_runs.log_file (CrawlRunRecorder reads it).
     per_crawler = {name: {"LOG_FILE": str(crawl_log_path(args.log_dir, name, args.stamp))} for name in args.names}
-    process, _ = build_process([CrawlRequest(source=name) for name in args.names], settings, per_crawler)
+    from spiders.news import NewsSpider
+
+    requests = [CrawlRequest(source=name) for name in args.names]
+    process, _ = build_process(requests, settings, per_crawler, spider_class=NewsSpider)
     _child_logging(settings, args.names, args.log_dir, args.stamp)
     process.start()
     return 1 if process.bootstrap_failed else 0

@@ -98,6 +98,16 @@ def source_known(db: Database, name: str) -> bool:
     return bool(row[0])
 
 
+def source_recorded(db: Database, name: str) -> bool:
+    """Has the archive any trace of this source: a sources row, an article or a crawl run?"""
+    row = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM sources WHERE name = ?) OR EXISTS (SELECT 1 FROM articles WHERE source = ?)"
+        " OR EXISTS (SELECT 1 FROM crawl_runs WHERE source = ?)",
+        [name, name, name],
+    ).fetchone()
+    return bool(row[0])
+
+
 def fts_query(db: Database, query: str, *, raw: bool) -> str:
     """The user's words as an FTS5 query: each quoted (so "NOT", "-" or ":" are words), unless
     `raw` asks for FTS5's own syntax (AND, OR, NEAR, "phrases", prefix*)."""
@@ -250,3 +260,58 @@ def article_count(db: Database, source: str | None = None) -> int:
     if source is None:
         return int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
     return int(db.execute("SELECT count(*) FROM articles WHERE source = ?", [source]).fetchone()[0])
+
+
+# --- status ----------------------------------------------------------------------------------
+
+# Every source that has runs, with its last run that was not skipped, in one query that seeks the
+# (source, started_at) index once per source: a year of hourly runs is 1.7 million rows, and a
+# DISTINCT, or an ORDER BY id per source, read all of them (4.2 s for `status`).
+LAST_RUN_OF_EACH_SOURCE = """
+WITH RECURSIVE ran(source) AS (
+    SELECT min(source) FROM crawl_runs
+    UNION ALL
+    SELECT (SELECT min(source) FROM crawl_runs WHERE source > ran.source) FROM ran WHERE ran.source IS NOT NULL
+)
+SELECT source,
+       (SELECT id FROM crawl_runs r WHERE r.source = ran.source AND r.status != 'skipped'
+        ORDER BY r.started_at DESC, r.id DESC LIMIT 1) AS last_run_id
+FROM ran WHERE source IS NOT NULL ORDER BY source
+"""
+
+
+def last_run_of_each_source(db: Database) -> dict[str, dict[str, Any] | None]:
+    """Each source with runs (ad-hoc ones too), in name order, with its last run that was not
+    skipped (None when all its runs were skips)."""
+    last_ids = dict(db.execute(LAST_RUN_OF_EACH_SOURCE).fetchall())
+    ids = [run_id for run_id in last_ids.values() if run_id is not None]
+    marks = ", ".join("?" * len(ids))
+    runs = {row["id"]: row for row in db["crawl_runs"].rows_where(f"id IN ({marks})", ids)}
+    return {source: runs.get(run_id) for source, run_id in last_ids.items()}
+
+
+def recent_failed_runs(db: Database, limit: int) -> list[tuple[int, str, str, str, str | None]]:
+    """The last `limit` failed or timed-out runs, newest first: id, source, started_at, status, reason."""
+    return db.execute(
+        "SELECT id, source, started_at, status, finish_reason FROM crawl_runs "
+        "WHERE status IN ('failed', 'timed_out') ORDER BY id DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
+# --- the summary of `crawl` and `push` (on the archive as archive.schema.open_db opened it) -----
+
+
+def latest_run_id(db: Database) -> int:
+    """The id of the last run recorded, 0 for none: the runs after it are the ones a command starts."""
+    return int(db.execute("SELECT coalesce(max(id), 0) FROM crawl_runs").fetchone()[0])
+
+
+def runs_of_process(db: Database, after_run_id: int, pid: int) -> list[dict[str, Any]]:
+    """The runs after `after_run_id` that process `pid` recorded, in order."""
+    return list(db["crawl_runs"].rows_where("id > ? AND pid = ?", [after_run_id, pid], order_by="id"))
+
+
+def first_failure_reason(db: Database, run_id: int) -> str | None:
+    row = db.execute("SELECT reason FROM failures WHERE run_id = ? ORDER BY id LIMIT 1", [run_id]).fetchone()
+    return row[0] if row else None

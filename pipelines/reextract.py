@@ -12,17 +12,14 @@ re-extraction never loses what only the feed knew.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from archive.near_duplicates import NearDuplicateIndex, signature
 from archive.raw_html import raw_html
 from archive.schema import open_db
 from config.dates import utc_now_iso
-from config.sources import SourceConfigError, load_sources
 from crawl.items import EXTRACTED_COLUMNS
 from extraction import ExtractionError, extract_article
 from pipelines.dedupe import body_hash
@@ -160,72 +157,3 @@ def _write(db: Database, updates: list[tuple[str, dict[str, Any]]]) -> None:
 def _replace_signature(db: Database, url: str, text: str) -> None:
     """Keep the near-duplicate index in step with a changed body (the cluster stays as it was)."""
     NearDuplicateIndex(db).replace(url, signature(text) if text else None)
-
-
-# --- command line ---------------------------------------------------------------------------
-
-
-def iso_date(value: str) -> str:
-    """An argparse type: an ISO 8601 date or timestamp, returned in its ISO form."""
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value).isoformat()
-        return datetime.fromisoformat(value).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date: {value!r} (e.g. 2024-05-01)") from None
-
-
-def add_reextract_command(subparsers: Any, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add `reextract` to a CLI's subcommands; `common_parent` supplies --db (and --sources)."""
-    command = subparsers.add_parser(
-        "reextract",
-        parents=[common_parent],
-        help="re-run extraction over the stored raw HTML",
-        description="Re-run extraction over the stored raw HTML and update the articles whose fields "
-        "changed (and their search index). Prints how many rows changed per field.",
-    )
-    command.add_argument("--source", metavar="NAME", help="only this source's articles")
-    command.add_argument(
-        "--since", type=iso_date, metavar="DATE", help="only articles fetched on or after DATE (ISO 8601)"
-    )
-    command.set_defaults(handler=cmd_reextract)
-    return command
-
-
-def cmd_reextract(args: argparse.Namespace) -> int:
-    if args.source:
-        check_source_known(args.db, args.source, getattr(args, "sources", None))
-    counts = reextract(args.db, source=args.source, since=args.since)
-    print(format_counts(counts))
-    return 0  # a page that cannot be re-extracted keeps its stored fields; it is counted, not fatal
-
-
-def check_source_known(db_path: Path, source: str, sources_file: Path | None) -> None:
-    """Raise SourceConfigError (a usage error) unless `source` is in the sources file or the
-    archive: a misspelt name would re-extract nothing and look like a success."""
-    if sources_file is not None:
-        try:
-            if any(s.name == source for s in load_sources(sources_file)):
-                return
-        except SourceConfigError:
-            pass  # a broken sources file: the archive may still know the name
-    db = open_db(db_path)
-    try:
-        known = db.execute(
-            "SELECT EXISTS (SELECT 1 FROM sources WHERE name = ?) OR EXISTS (SELECT 1 FROM articles WHERE source = ?)"
-            " OR EXISTS (SELECT 1 FROM crawl_runs WHERE source = ?)",
-            [source, source, source],
-        ).fetchone()[0]
-    finally:
-        db.close()
-    if not known:
-        where = f"{sources_file.name} or " if sources_file is not None else ""
-        raise SourceConfigError(f'reextract: no source named "{source}" in {where}the archive {db_path}')
-
-
-def format_counts(counts: dict[str, int]) -> str:
-    fields = ", ".join(f"{name} {counts[name]}" for name in FIELDS if name != "provenance")
-    return (
-        f"re-extracted {counts['articles']} articles: {counts['updated']} updated, "
-        f"{counts['failed']} failed\nchanged per field: {fields}"
-    )

@@ -19,7 +19,7 @@ import pytest
 
 from archive.queries import export_articles, open_read_only
 from archive.store import Archive, Batch
-from scheduler import write_export
+from commands.export import write_export
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = ("harbour", "council", "budget", "station", "market", "bridge", "winter", "garden", "school", "ferry")

@@ -13,9 +13,10 @@ import pytest
 from archive.near_duplicates import band_buckets, signature
 from archive.raw_html import raw_html, raw_page_row
 from archive.schema import open_db
+from commands.reextract import add_reextract_command
 from extraction import extract_article
 from pipelines.dedupe import body_hash
-from pipelines.reextract import add_reextract_command, reextract
+from pipelines.reextract import reextract
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BARRIER_URL = "https://harbourpost.example/news/tidal-barrier-opens"
