@@ -59,9 +59,9 @@ def _child_logging(settings: Any, names: Sequence[str], log_dir: Path, stamp: st
     for name in names if len(names) > 1 else ():
         path = crawl_log_path(log_dir, name, stamp)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.addFilter(_SourceFilter(name))
-        handlers.append(handler)
+        source_file = logging.FileHandler(path, encoding="utf-8")
+        source_file.addFilter(_SourceFilter(name))
+        handlers.append(source_file)
     for handler in handlers:
         handler.setLevel(level)
         handler.setFormatter(formatter)

@@ -37,7 +37,7 @@ from commands.shared import cmd_push, cmd_worker, cmd_writer
 from commands.status import cmd_list, cmd_status
 from config.paths import PROJECT_ROOT
 from config.sources import SourceConfigError, format_duration, parse_duration
-from daemon.service import DaemonConfig
+from daemon.config import DaemonConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable

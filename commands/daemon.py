@@ -15,7 +15,9 @@ logger = logging.getLogger("scheduler")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from daemon.service import Daemon, DaemonConfig, DaemonError, install_signal_handlers, setup_logging
+    from daemon.config import DaemonConfig, DaemonError
+    from daemon.logs import setup_logging
+    from daemon.loop import Daemon, install_signal_handlers
 
     config = DaemonConfig(
         db=args.db,
