@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import CrawlRequest, build_process, project_settings
+from crawl.process import CrawlRequest, build_process, project_settings
 from spiders.discovery import sniff_kind
 from spiders.news import NewsSpider
 
