@@ -9,24 +9,21 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from archive.schema import open_db
 from archive.store import close_run, close_runs_of_gone_processes, process_state
+from archive.transactions import immediate_transaction
+from config.dates import utc_now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
 __all__ = ["Database", "RunBook", "coordinator_runs_exist", "heartbeat_row", "process_state"]
-
-
-def _now() -> str:
-    """ISO 8601 UTC, second precision, as every table holds its timestamps."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 class RunBook:
@@ -48,20 +45,10 @@ class RunBook:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[Database]:
-        """A write transaction that takes SQLite's write lock first, waiting up to the busy timeout.
-
-        A plain (deferred) BEGIN that reads and then writes fails at once with "database is
-        locked" when another process committed in between (WAL's snapshot rule): the busy
-        timeout never applies to it, and crawl processes commit all the time.
-        """
+        """A write transaction on this thread's connection (archive/transactions.py: why IMMEDIATE)."""
         db = self.db
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(db):
             yield db
-        except BaseException:
-            db.conn.rollback()
-            raise
-        db.conn.commit()
 
     def close(self) -> None:
         """Close this thread's connection (a supervisor thread's, as it ends)."""
@@ -93,7 +80,7 @@ class RunBook:
         log_file: str | None = None,
     ) -> int:
         """A run that ended before its crawl process could record it (or never had one)."""
-        now = _now()
+        now = utc_now_iso()
         started_at = started_at or now
         duration = (datetime.fromisoformat(now) - datetime.fromisoformat(started_at)).total_seconds()
         table = self.db["crawl_runs"]
@@ -141,7 +128,7 @@ class RunBook:
     # --- heartbeat and schedule ---------------------------------------------------------------
 
     def heartbeat_start(self, *, pid: int, tick_s: float, sources_file: str, sources: int) -> None:
-        now = _now()
+        now = utc_now_iso()
         with self.writing():
             self.db["daemon"].upsert(
                 {
@@ -163,10 +150,10 @@ class RunBook:
 
     def heartbeat(self, **values: Any) -> None:
         with self.writing():
-            self.db["daemon"].update(1, {"last_tick_at": _now(), **values})
+            self.db["daemon"].update(1, {"last_tick_at": utc_now_iso(), **values})
 
     def heartbeat_stop(self) -> None:
-        now = _now()
+        now = utc_now_iso()
         with self.writing():
             self.db["daemon"].update(1, {"last_tick_at": now, "stopped_at": now, "status": "stopped"})
 
@@ -176,7 +163,7 @@ class RunBook:
 
     def save_schedule(self, jobs: dict[str, tuple[str, str | None]], removed: Iterable[str]) -> None:
         """Each source's (schedule, next run) into `daemon_jobs`; drop the `removed` sources."""
-        now = _now()
+        now = utc_now_iso()
         rows = [
             {"source": name, "schedule": schedule, "next_run_at": next_run, "updated_at": now}
             for name, (schedule, next_run) in jobs.items()

@@ -2,23 +2,27 @@
 or `scheduler.py push`).
 
 A round is one crawl of one source: one `crawl_runs` row (with the coordinator's pid), opened with
-the seeds the news spider's own `start()` builds against the archive (seed_requests), and closed
+the seeds the news spider's own `start()` builds against the archive (distributed/seeds.py, in a
+child process), and closed
 once its queue has been empty and no worker has worked on it for the grace period, or at the
 source's timeout. The validators the workers found are kept only if the round ends cleanly.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from archive.store import Archive
 from config.dates import utc_now_iso
-from config.sources import format_duration
+from config.durations import format_duration
+from config.paths import PROJECT_ROOT
 from distributed.redis_link import (
     ALIVE_WITHIN_MS,
     MIN_GRACE,
@@ -33,14 +37,12 @@ from distributed.redis_link import (
     seen_key,
     worker_key,
 )
-from distributed.shared_queue import encode_request
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
 
     import redis
-    from scrapy import Request, Spider
 
     from config.sources import Source
 
@@ -100,25 +102,29 @@ return validators
 """
 
 
-def seed_requests(settings: Any, name: str) -> tuple[list[Request], int, Spider]:
-    """The seeds of source `name`, built by the news spider's own `start()` against the archive
-    (feeds, sitemaps and start pages, with the validators of the last clean run, and the stored
-    articles whose re-visit is due). Returns (requests, re-visits among them, the spider)."""
-    from scrapy.crawler import Crawler
-    from scrapy.statscollectors import MemoryStatsCollector
+class SeedError(RuntimeError):
+    """The seeds of a source could not be built (a broken seed, an unreadable archive)."""
 
-    from spiders.news import NewsSpider
 
-    crawler = Crawler(NewsSpider, settings)  # never started: it only carries settings and stats
-    crawler.stats = MemoryStatsCollector(crawler)
-    spider = NewsSpider.from_crawler(crawler, source=name)
-    crawler.spider = spider
+def compute_seeds(db: Path, sources: Path, name: str) -> tuple[list[tuple[str, float, bytes]], int]:
+    """The seeds of source `name`, encoded for the shared queue, and how many are re-visits.
 
-    async def collect() -> list[Request]:
-        return [request async for request in spider.start()]
+    Built by the news spider in a short child process (distributed/seeds.py): the process that opens
+    rounds (the daemon) never imports Scrapy.
+    """
+    command = [sys.executable, "-m", "distributed.seeds", "--db", str(db), "--sources", str(sources), name]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise SeedError(lines[-1] if lines else f"the seeds process exited with code {done.returncode}")
+    return decode_seeds(done.stdout.decode().strip().splitlines()[-1])
 
-    requests = asyncio.run(collect())
-    return requests, int(crawler.stats.get_value("news/articles/revisited", 0)), spider
+
+def decode_seeds(line: str) -> tuple[list[tuple[str, float, bytes]], int]:
+    """What distributed/seeds.py printed, back as ([(fingerprint, score, data), ...], re-visits)."""
+    found = json.loads(line)
+    seeds = [(fingerprint, float(score), base64.b64decode(data)) for fingerprint, score, data in found["seeds"]]
+    return seeds, int(found["revisits"])
 
 
 class Coordinator:
@@ -129,11 +135,9 @@ class Coordinator:
     """
 
     def __init__(self, url: str, db: Path, sources: Path, *, grace: timedelta, log_file: str | None = None) -> None:
-        from runner import project_settings
-
         self.link = RedisLink.for_url(url)
         self.db_path = db
-        self.settings = project_settings(db, sources)
+        self.sources_path = sources
         # Workers mark themselves busy every HEARTBEAT: a shorter grace would end rounds between beats.
         self.grace_ms = int(max(grace.total_seconds(), MIN_GRACE) * 1000)
         self.log_file = log_file
@@ -163,10 +167,8 @@ class Coordinator:
         busy = self.busy(source.name)
         if busy is not None:
             return None, busy
-        requests, revisits, spider = seed_requests(self.settings, source.name)
-        args: list[Any] = []
-        for request in requests:
-            args.extend(encode_request(request, spider))
+        seeds, revisits = compute_seeds(self.db_path, self.sources_path, source.name)
+        args: list[Any] = [part for seed in seeds for part in seed]
         self.archive.sync_source(source)
         run_id = self.archive.start_run(source.name, log_file=self.log_file)
         if revisits:
@@ -191,7 +193,7 @@ class Coordinator:
             reason = "the previous round is still being crawled by the workers"
             self.finish_run(run_id, "skipped", reason, keep_pid=False)
             return None, reason
-        return run_id, f"round opened: {len(requests)} seeds queued for the workers ({revisits} re-visits)"
+        return run_id, f"round opened: {len(seeds)} seeds queued for the workers ({revisits} re-visits)"
 
     # --- closing --------------------------------------------------------------------------
 

@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
-from daemon.service import FINAL_STATUSES, Batch, Daemon, DaemonConfig, process_state
+from daemon.batch import Batch
+from daemon.config import FINAL_STATUSES, DaemonConfig
+from daemon.loop import Daemon
+from daemon.processes import process_state
 from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY
 from tests.feedsite import FeedSite
 from tests.test_distributed import free_port, start_redis, stop_redis
