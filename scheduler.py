@@ -35,8 +35,9 @@ from commands.export import cmd_export, cmd_search
 from commands.reextract import add_reextract_command
 from commands.shared import cmd_push, cmd_worker, cmd_writer
 from commands.status import cmd_list, cmd_status
+from config.durations import format_duration, parse_duration
 from config.paths import PROJECT_ROOT
-from config.sources import SourceConfigError, format_duration, parse_duration
+from config.sources import SourceConfigError
 from daemon.config import DaemonConfig
 
 if TYPE_CHECKING:
@@ -47,11 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_FAILED", "EXIT_NOT_RUNNING", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 DEFAULT_SOURCES = PROJECT_ROOT / "sources.toml"
-
-
 DEFAULT_DB = PROJECT_ROOT / "data" / "news.db"
-
-
 # --log-level takes these names in any case ("warning" is WARNING).
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commands.errors import EXIT_FAILED, EXIT_OK, UsageError
-from config.sources import find_source, format_duration, load_sources
+from config.durations import format_duration
+from config.redaction import redact_credentials
+from config.sources import NAME_RE, adhoc_source, find_source, load_sources
 
 if TYPE_CHECKING:
     import argparse
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from config.sources import adhoc_source, redact_credentials
     from spiders.probe import probe
 
     url = args.url.strip()
@@ -48,8 +49,6 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def refuse_taken(existing: list[Any], name: str, urls: list[str], sources_file: Path) -> None:
     """A name or URL another source has already: one line, nothing written."""
-    from config.sources import NAME_RE, redact_credentials
-
     if not NAME_RE.match(name):
         raise UsageError(f'add: --name: expected a lowercase slug like "guardian_world", got {name!r}')
     for source in existing:
@@ -62,8 +61,6 @@ def refuse_taken(existing: list[Any], name: str, urls: list[str], sources_file: 
 
 
 def describe_probe(found: Any) -> str:
-    from config.sources import redact_credentials
-
     lines = [f"{redact_credentials(found.url)}: {found.kind or 'not fetched'}"]
     for kind, items in (("feed", found.feeds), ("sitemap", found.sitemaps)):
         for item in items:
@@ -91,8 +88,6 @@ def source_table(name: str, url: str, found: Any, *, every: timedelta | None, al
 
     def strings(values: list[str]) -> str:
         return "[" + ", ".join(json.dumps(v) for v in values) + "]"  # JSON strings are TOML strings
-
-    from config.sources import redact_credentials
 
     today = datetime.now(UTC).date().isoformat()
     kind = {"feed": "a feed", "sitemap": "a sitemap"}.get(found.kind, "an HTML page")

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from commands.errors import EXIT_NOT_RUNNING, EXIT_OK
-from config.sources import SourceConfigError, format_duration, load_sources
+from config.durations import format_duration
+from config.sources import SourceConfigError, load_sources
 
 if TYPE_CHECKING:
     import argparse
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from archive.queries import open_read_only
-    from daemon.service import daemon_state
+    from daemon.status import daemon_state
 
     if args.json:
         return cmd_status_json(args)
@@ -126,7 +127,7 @@ def cmd_status_json(args: argparse.Namespace) -> int:
     import json
 
     from archive.queries import NoDatabase, open_read_only
-    from daemon.service import daemon_state
+    from daemon.status import daemon_state
 
     now = datetime.now(UTC).replace(microsecond=0)
     report: dict[str, Any] = {"checked_at": now.isoformat(), "database": str(args.db), "sources_file_error": None}
