@@ -3,15 +3,16 @@
 One `Archive` per crawl process and database file: every crawler in the process (one per
 source), its middleware, pipelines and run recorder share its connection and its pending
 batch, so writes from one process never wait on each other, and two sources that reach the
-same article in one process fetch and store it once.
+same article in one process fetch and store it once. crawl/archive_access.py opens and hands
+it to the crawlers; a shared crawl's writer opens its own.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
+import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,6 @@ from config.dates import utc_now_iso
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from scrapy.crawler import Crawler
     from sqlite_utils import Database
 
     from config.sources import Source
@@ -115,7 +115,8 @@ class Batch:
         return len(self.new) + len(self.updated) + len(self.seen) + len(self.aliases) + len(self.taken_down)
 
 
-_SHARED: dict[str, Archive] = {}
+# What a failed write raises: the layers above catch it without speaking SQLite themselves.
+StorageError = sqlite3.Error
 
 
 class Archive:
@@ -135,14 +136,6 @@ class Archive:
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Archive:
         return cls(open_db(path))
-
-    @classmethod
-    def for_crawler(cls, crawler: Crawler) -> Archive:
-        """The process's archive for the crawler's NEWS_DB_PATH, opened on first use."""
-        path = _resolved(crawler.settings.get("NEWS_DB_PATH"))
-        if path not in _SHARED:
-            _SHARED[path] = cls.open(path)
-        return _SHARED[path]
 
     def close(self) -> None:
         self.db.close()
@@ -379,10 +372,3 @@ class Archive:
                 self.db["url_aliases"].insert_all(batch.aliases, pk="alias", ignore=True)
             if batch.raw_pages:
                 self.db["raw_pages"].upsert_all(batch.raw_pages, pk="url")
-
-
-@functools.lru_cache(maxsize=64)
-def _resolved(path: str) -> str:
-    # Looked up for every item by several stages: resolving it each time (lstat of every
-    # directory in the path) cost 2% of the crawl process's CPU.
-    return str(Path(path).resolve())

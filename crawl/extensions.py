@@ -30,6 +30,7 @@ from twisted.internet import task
 
 from archive.store import Archive
 from config.redaction import install_log_redaction, known_secrets, redact
+from crawl.archive_access import crawl_archive
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -253,7 +254,7 @@ class CrawlRunRecorder(FailureRecorder):
 
     @property
     def archive(self) -> Archive:
-        return self._fresh or Archive.for_crawler(self.crawler)
+        return self._fresh or crawl_archive(self.crawler)
 
     def start_run(self, spider: Spider | None) -> None:
         source: Source | None = getattr(spider, "source", None)

@@ -13,9 +13,9 @@ from crawl.revisits import announced_change, parse_schedule, revisit_due
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
     from archive.interfaces import ArticleLookup
-    from scrapy.http import Response
 
 
 class SkipStoredArticlesMiddleware(BaseSpiderMiddleware):

@@ -6,8 +6,8 @@ requests from the shared queue (shared_queue.RedisScheduler), and in place of th
 write to SQLite come the ones here, which hand everything to the writer through Redis:
 
 - SharedRound: a crawler's part in the rounds of its source (beats, run records, idleness)
-- RedisArchive, worker_spider_class(): the news spider reading stored articles and validators
-  from Redis
+- RedisArchive, WorkerSpider: the news spider reading stored articles and validators from Redis
+  (RedisArchive is an archive.interfaces.ArticleLookup)
 - SharedSkipStoredMiddleware: stored articles are not downloaded again
 - WorkerRunRecorder: failures counted and sent to the writer
 - PushItemPipeline: finished items sent to the writer
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import time
@@ -29,6 +28,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 
 from config.dates import utc_now_iso
+from crawl.archive_access import article_lookup, install_archive
 from crawl.extensions import RUN_COUNTS, FailureRecorder
 from crawl.skip_stored import SkipStoredArticlesMiddleware
 from distributed.messages import encode_item
@@ -47,6 +47,7 @@ from distributed.redis_link import (
     stored_key,
     worker_key,
 )
+from spiders.news import NewsSpider
 
 if TYPE_CHECKING:
     import redis
@@ -67,6 +68,7 @@ def apply_worker_settings(settings: Any, redis_url: str, *, exit_when_idle: floa
     for name, value in {
         "NEWS_REDIS_URL": redis_url,
         "NEWS_REDIS_WORKER": True,
+        "NEWS_SHARED_ROUND": "distributed.worker.SharedRound",  # made by NewsSpider.from_crawler
         "NEWS_REDIS_EXIT_WHEN_IDLE": exit_when_idle,
         "REDIS_URL": redis_url,
         "SCHEDULER": "distributed.shared_queue.RedisScheduler",
@@ -125,8 +127,8 @@ return 1
 
 
 class SharedRound:
-    """One crawler's part in the shared rounds of its source (created by NewsSpider.from_crawler
-    when NEWS_REDIS_WORKER is set).
+    """One crawler's part in the shared rounds of its source (created by NewsSpider.from_crawler,
+    which NEWS_SHARED_ROUND tells to). It installs the crawler's archive: a RedisArchive.
 
     Workers never seed: the coordinator opens each round with the source's seeds, so `claim()` is
     always False and the spider's `start()` yields nothing. The crawler learns which round (run)
@@ -156,6 +158,7 @@ class SharedRound:
         self.counted: dict[str, int] = {}  # the stats at the last count
         self.validators: dict[int, dict[str, Any]] = {}  # run -> url -> validators not sent yet
         self.archive = RedisArchive(self)
+        install_archive(crawler, self.archive)  # what the spider and SharedSkipStoredMiddleware read
         self.busy_script = self.link.client.register_script(_BUSY)
         self.heartbeat: Any = None  # a LoopingCall, made when the spider opens: making one imports
         # the reactor, which must not happen before Scrapy installs the asyncio one
@@ -368,23 +371,17 @@ class RedisArchive:
         return json.loads(data) if data else None
 
 
-@functools.cache
-def worker_spider_class() -> type[Spider]:
+class WorkerSpider(NewsSpider):
     """The news spider as a worker runs it: seeds come from the coordinator (SharedRound.claim()
-    is False, so `start()` yields none), and its archive is Redis (RedisArchive).
+    is False, so `start()` yields none), and its archive is Redis (RedisArchive, which SharedRound
+    installs)."""
 
-    Built on first use because spiders.news imports this module (for SharedRound).
-    """
-    from spiders.news import NewsSpider
+    def closed(self, reason: str) -> None:
+        """Validators go to the round (SharedRound), which keeps them if it ends cleanly."""
 
-    class WorkerSpider(NewsSpider):
-        @property
-        def archive(self) -> Any:
-            return self.round.archive  # type: ignore[union-attr]
 
-        def closed(self, reason: str) -> None:
-            """Validators go to the round (SharedRound), which keeps them if it ends cleanly."""
-
+def worker_spider_class() -> type[Spider]:
+    """The spider class a worker's crawlers run."""
     return WorkerSpider
 
 
@@ -403,9 +400,9 @@ class SharedSkipStoredMiddleware(SkipStoredArticlesMiddleware):
         # Must either return the request (to schedule it) or None (to drop it).
         if request.meta.get("news_kind") != "article":
             return request
-        archive: RedisArchive = self.crawler.spider.round.archive  # type: ignore[union-attr]
+        archive = article_lookup(self.crawler)
         stored = archive.stored_url_for(request.url)
-        if stored is not None and not (stored == request.url and self._fetch_again(request, archive)):  # type: ignore[arg-type]
+        if stored is not None and not (stored == request.url and self._fetch_again(request, archive)):
             archive.pending.seen.add(stored)
             self.crawler.stats.inc_value("news/requests/skipped_stored")
             return None

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.store import Archive
+from archive.dedupe import decide
+from archive.schema import open_db
+from archive.shared_writes import WriterArchive, records_seen_since, stored_records
+from archive.staging import must_flush_first, stage
+from archive.store import StorageError
 from config.dates import utc_now_iso
-from crawl.extensions import RUN_COUNTS, failure_recorded
+from crawl.extensions import RUN_COUNTS
 from distributed.messages import decode_item
 from distributed.redis_link import (
     HEARTBEAT,
@@ -32,13 +33,12 @@ from distributed.redis_link import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
     import redis
 
 logger = logging.getLogger(__name__)
 
-RUN_COLUMNS = tuple(RUN_COUNTS)
 STATUS_COLUMNS = {
     "new": "articles_new",
     "updated": "articles_updated",
@@ -46,67 +46,6 @@ STATUS_COLUMNS = {
     "duplicate": "articles_duplicate",
     "alias": "articles_duplicate",
 }
-
-
-class BatchNotStored(RuntimeError):
-    """Part of a batch could not be written: nothing of it is acknowledged."""
-
-
-class _WriterCrawler:
-    """What the dedupe and store pipelines read from a crawler: settings, stats, signals."""
-
-    def __init__(self, settings: Any) -> None:
-        from scrapy.signalmanager import SignalManager
-        from scrapy.statscollectors import MemoryStatsCollector
-
-        self.settings = settings
-        self.signals = SignalManager(self)
-        self.stats = MemoryStatsCollector(self)  # type: ignore[arg-type]
-        self.spider = None
-
-
-class WriterArchive(Archive):
-    """The writer's archive: each batch also carries the workers' run records (failures, counts),
-    written in the batch's own transaction, so a batch is stored whole or not at all."""
-
-    def __init__(self, db: Any) -> None:
-        super().__init__(db)
-        self.failures: list[dict[str, Any]] = []
-        self.counts: dict[int, Counter[str]] = {}
-
-    @contextmanager
-    def immediate_transaction(self) -> Iterator[None]:
-        with super().immediate_transaction():
-            yield
-            self._write_run_records()
-
-    def flush(self) -> int:
-        records = len(self.failures) + len(self.counts)
-        if records and not len(self.pending):
-            with self.immediate_transaction():
-                pass
-            return records
-        return super().flush() + records
-
-    def _write_run_records(self) -> None:
-        wanted = json.dumps([*self.counts, *(row["run_id"] for row in self.failures)])
-        runs = {
-            row[0]
-            for row in self.db.execute(
-                "SELECT id FROM crawl_runs WHERE id IN (SELECT value FROM json_each(?))", [wanted]
-            )
-        }
-        for row in self.failures:
-            if row["run_id"] not in runs:  # a run this archive does not have (another database)
-                row["run_id"] = None
-        if self.failures:
-            self.db["failures"].insert_all(self.failures)
-        for run_id, counts in self.counts.items():
-            columns = [c for c in counts if c in RUN_COLUMNS]
-            if run_id in runs and columns:
-                sets = ", ".join(f"{c} = coalesce({c}, 0) + ?" for c in columns)
-                self.db.execute(f"UPDATE crawl_runs SET {sets} WHERE id = ?", [*(counts[c] for c in columns), run_id])
-        self.failures, self.counts = [], {}
 
 
 class Writer:
@@ -134,22 +73,11 @@ class Writer:
         self._open_stages()
 
     def _open_stages(self) -> None:
-        import archive.store
-        from pipelines.dedupe import DedupePipeline
-        from pipelines.store import StorePipeline
-
         # A fresh archive: its in-memory "decided this run" caches must match what is committed.
-        for old in archive.store._SHARED.values():
-            old.close()
-        archive.store._SHARED.clear()
-        path = str(Path(self.settings.get("NEWS_DB_PATH")).resolve())
-        self.archive = archive.store._SHARED[path] = WriterArchive.open(path)
-        self.crawler = _WriterCrawler(self.settings)
-        self.store_failure: str | None = None
-        self.crawler.signals.connect(self._store_failed, signal=failure_recorded)
-        self.dedupe = DedupePipeline(self.crawler)  # type: ignore[arg-type]
-        self.store = StorePipeline(self.crawler)  # type: ignore[arg-type]
-        self.store.batch_size = 1 << 30  # we commit, once per batch, before acknowledging
+        if getattr(self, "archive", None) is not None:
+            self.archive.close()
+        self.archive = WriterArchive(open_db(self.settings.get("NEWS_DB_PATH")), run_columns=RUN_COUNTS)
+        self.keep_raw = self.settings.getbool("NEWS_KEEP_RAW_HTML")
 
     def request_stop(self) -> None:
         self.stopping = True
@@ -159,9 +87,6 @@ class Writer:
         if time.monotonic() - self.last_beat >= HEARTBEAT:
             self.link.call("beating", lambda client: client.set(WRITER_KEY, WORKER_ID, ex=WORKER_TTL))
             self.last_beat = time.monotonic()
-
-    def _store_failed(self, url: str | None, stage: str, reason: str, http_status: int | None = None) -> None:
-        self.store_failure = f"{url}: {reason}"
 
     # --- the queue ------------------------------------------------------------------------
 
@@ -205,9 +130,7 @@ class Writer:
             except (ValueError, TypeError, KeyError) as exc:
                 self.archive.failures.append(self._failure_row(None, None, f"unreadable message dropped: {exc!r}"))
                 logger.error("writer: dropped a message it could not read: %r", exc)
-        if self.store_failure:
-            raise BatchNotStored(self.store_failure)
-        self.stored += self.archive.flush()
+        self.stored += self.archive.flush()  # we commit, once per batch, before acknowledging
         self.unacknowledged = touched
         self.acknowledge()
 
@@ -217,8 +140,10 @@ class Writer:
         pending = self.archive.pending
         if kind == "item":
             item = decode_item(message)
-            item = self.dedupe.process_item(item)
-            self.store.process_item(item)
+            decide(self.archive, item)  # the dedupe and store steps of a crawl's pipelines
+            if must_flush_first(self.archive, item):
+                self.archive.flush()  # a StorageError: nothing of the batch is acknowledged
+            stage(self.archive, item, keep_raw=self.keep_raw)
             self._count(message.get("run_id"), {STATUS_COLUMNS[item.status]: 1})
             return {item.url, *(u for u in (item.duplicate_of, item.replaces) if u), *item.aliases}
         if kind == "failure":
@@ -272,27 +197,7 @@ class Writer:
 
     def _stored_records(self, urls: set[str]) -> dict[str, dict[str, Any]]:
         """How the workers should see each URL: a stored article (with its fetch times) or an alias."""
-        records: dict[str, dict[str, Any]] = {}
-        chunk = sorted(urls)
-        db = self.archive.db
-        for start in range(0, len(chunk), 500):
-            part = json.dumps(chunk[start : start + 500])
-            for url, fetched, first_seen, taken_down in db.execute(
-                "SELECT url, fetched_at, first_seen_at, taken_down_at FROM articles "
-                "WHERE url IN (SELECT value FROM json_each(?))",
-                [part],
-            ):
-                records[url] = {
-                    "url": url,
-                    "fetched_at": fetched,
-                    "first_seen_at": first_seen,
-                    "taken_down_at": taken_down,
-                }
-            for alias, url in db.execute(
-                "SELECT alias, url FROM url_aliases WHERE alias IN (SELECT value FROM json_each(?))", [part]
-            ):
-                records.setdefault(alias, {"url": url})
-        return records
+        return stored_records(self.archive.db, urls)
 
     def publish_stored(self) -> int:
         """Publish every article seen within NEWS_REDIS_STORED_TTL (and its aliases) to Redis, when
@@ -300,18 +205,8 @@ class Writer:
         if self.link.call("checking stored URLs", lambda client: client.exists(STORED_MARKER)):
             return 0
         since = (datetime.now(UTC) - timedelta(seconds=self.ttl)).replace(microsecond=0).isoformat()
-        db = self.archive.db
-        rows = db.execute(
-            "SELECT url, fetched_at, first_seen_at, taken_down_at FROM articles WHERE last_seen_at >= ?", [since]
-        )
         published = 0
-        while batch := rows.fetchmany(1000):
-            records = {u: {"url": u, "fetched_at": f, "first_seen_at": s, "taken_down_at": t} for u, f, s, t in batch}
-            aliases = db.execute(
-                "SELECT alias, url FROM url_aliases WHERE url IN (SELECT value FROM json_each(?))",
-                [json.dumps(list(records))],
-            ).fetchall()
-            records.update({alias: {"url": url} for alias, url in aliases if alias not in records})
+        for records in records_seen_since(self.archive.db, since):
             self._set_records(records)
             published += len(records)
         self.link.call("publishing stored URLs", lambda client: client.set(STORED_MARKER, utc_now_iso()))
@@ -361,7 +256,7 @@ class Writer:
                     # next acknowledgement would delete uncommitted: put it back in the queue first.
                     self.needs_recovery = True
                 time.sleep(min(1.0, self.link.wait_time()))  # short naps: a stop request is noticed
-            except (sqlite3.Error, BatchNotStored) as exc:
+            except StorageError as exc:
                 logger.error("writer: could not commit a batch: %s; retrying in %.0fs", exc, sqlite_delay)
                 time.sleep(sqlite_delay)
                 sqlite_delay = min(sqlite_delay * 2, 60.0)

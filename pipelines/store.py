@@ -1,17 +1,19 @@
-"""StorePipeline: batched, transactional writes of articles, aliases and raw HTML to SQLite."""
+"""StorePipeline: batched, transactional writes of articles, aliases and raw HTML to SQLite.
+
+The Scrapy adapter of the store step (archive/staging.py): it decides when a batch is written.
+"""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.internet import task
 
-from archive.raw_html import raw_page_row
-from archive.store import Archive
-from config.dates import utc_now_iso
+from archive.staging import must_flush_first, stage
+from archive.store import Archive, StorageError
+from crawl.archive_access import crawl_archive
 from crawl.extensions import report_failure
 
 if TYPE_CHECKING:
@@ -20,25 +22,6 @@ if TYPE_CHECKING:
     from crawl.items import ArticleItem
 
 logger = logging.getLogger(__name__)
-
-
-REVISION_COLUMNS = (
-    "url",
-    "title",
-    "authors",
-    "published_at",
-    "modified_at",
-    "text",
-    "body_hash",
-    "fetched_at",
-)
-
-
-def revision_row(previous: dict[str, Any], *, replaced_at: str) -> dict[str, Any]:
-    """The replaced version of an article, with what the new version changed."""
-    row = {name: previous[name] for name in REVISION_COLUMNS}
-    row.update(version=previous["version"] or 1, replaced_at=replaced_at, changed=previous["changed"])
-    return row
 
 
 class StorePipeline:
@@ -57,53 +40,16 @@ class StorePipeline:
 
     @property
     def archive(self) -> Archive:
-        return Archive.for_crawler(self.crawler)
+        return crawl_archive(self.crawler)
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
-        if item.replaces and any(row["url"] == item.replaces for row in self.archive.pending.new):
-            self.flush()  # the copy being replaced must be in the database before the swap
-        now = utc_now_iso()
-        pending = self.archive.pending
-        if item.replaces:
-            pending.replaced[item.replaces] = item.url
-        target = item.url if item.status in ("new", "updated", "unchanged") else item.duplicate_of
-        if item.status in ("new", "updated"):
-            row = item.article_row()
-            row.update(first_seen_at=item.first_seen_at or now, last_seen_at=now)
-            row["updated_at"] = now if item.status == "updated" else None
-            (pending.new if item.status == "new" else pending.updated).append(row)
-            if item.previous is not None:
-                pending.revisions.append(revision_row(item.previous, replaced_at=now))
-            if self.keep_raw:
-                pending.raw_pages.append(
-                    raw_page_row(
-                        item.url,
-                        item.html,
-                        fetched_at=item.fetched_at,
-                        http_status=item.http_status,
-                        content_type=item.content_type,
-                        compressed=item.raw_html,
-                    )
-                )
-        elif target:
-            pending.seen.add(target)
-            if item.status == "unchanged":  # fetched again: the re-visit clock moves on
-                pending.refetched[target] = item.fetched_at
-        for alias, reason in item.aliases.items():
-            if alias != target:
-                pending.aliases.append(
-                    {
-                        "alias": alias,
-                        "url": target,
-                        "reason": reason,
-                        "source": item.source,
-                        "first_seen_at": now,
-                    }
-                )
+        if must_flush_first(self.archive, item):
+            self.flush()
+        stage(self.archive, item, keep_raw=self.keep_raw)
         self.pending_urls.append(item.url)
         if self.oldest_pending is None:
             self.oldest_pending = time.monotonic()
-        if len(pending) >= self.batch_size:
+        if len(self.archive.pending) >= self.batch_size:
             self.flush()
         return item
 
@@ -126,7 +72,7 @@ class StorePipeline:
     def flush(self) -> None:
         try:
             written = self.archive.flush()
-        except sqlite3.Error as exc:
+        except StorageError as exc:
             logger.error("could not store %d articles: %s", len(self.pending_urls), exc)
             for url in self.pending_urls:
                 report_failure(self.crawler, url=url, stage="store", reason=f"{type(exc).__name__}: {exc}")

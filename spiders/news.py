@@ -12,25 +12,26 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
+from scrapy.utils.misc import load_object
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archive.raw_html import from_wire
 from archive.store import Archive
 from config.dates import utc_now_iso
 from config.sources import SourceConfigError, adhoc_source, find_source, load_sources
+from crawl.archive_access import article_lookup, crawl_archive
 from crawl.downloader import NotFetched
 from crawl.extensions import count_failed_page, report_failure
 from crawl.items import ArticleItem
 from crawl.revisits import oldest_relevant, parse_schedule, revisit_due
 from crawl.urls import canonical_url, in_domains, is_http_url, url_kind
-from distributed.worker import SharedRound
 from spiders.discovery import (
     DiscoveryError,
     Entry,
@@ -49,7 +50,22 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
+    from archive.interfaces import ArticleLookup
     from config.sources import Source
+
+
+class SharedRound(Protocol):
+    """A crawler's part in the rounds of a shared crawl: the class NEWS_SHARED_ROUND names
+    (distributed.worker.SharedRound, set by `scheduler.py worker`), made with the crawler and the
+    source's name. Named in a setting so that spiders/ imports nothing from distributed/."""
+
+    def claim(self) -> bool:
+        """Whether this crawler pushes the seeds."""
+        ...
+
+    def spider_idle(self) -> None:
+        """Connected to spider_idle: hand everything over, then wait for the next round (or close)."""
+        ...
 
 
 # The statuses of a robots.txt that mean "no rules" (RFC 9309 2.3.1.3): 4xx but 429.
@@ -88,8 +104,8 @@ class NewsSpider(Spider):
         spider.allowed_domains = list(spider.source.allowed_domains)
         if spider.source.delay is not None:
             crawler.settings.set("DOWNLOAD_DELAY", spider.source.delay.total_seconds(), priority="spider")
-        if crawler.settings.getbool("NEWS_REDIS_WORKER"):
-            spider.round = SharedRound(crawler, spider.source.name)
+        if round_class := crawler.settings.get("NEWS_SHARED_ROUND"):
+            spider.round = load_object(round_class)(crawler, spider.source.name)
             crawler.signals.connect(spider.round.spider_idle, signal=signals.spider_idle)
         else:  # a shared crawl's workers share one queue: there the turns would not be seen
             spider.sitemap_turns = SitemapTurns(crawler)
@@ -109,7 +125,7 @@ class NewsSpider(Spider):
     # --- seeds ------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
-        # A worker of a shared crawl (NEWS_REDIS_WORKER) never seeds: claim() is always False and
+        # A worker of a shared crawl (NEWS_SHARED_ROUND) never seeds: claim() is always False and
         # its requests come from the shared queue. The seeds of each round are built by this very
         # method, on a spider without a round, by the coordinator that opens it
         # (distributed.coordinator.seed_requests).
@@ -147,15 +163,16 @@ class NewsSpider(Spider):
         return Request(url, callback=callback, errback=self.on_error, cb_kwargs=kwargs, meta=meta, headers=headers)
 
     @property
-    def archive(self) -> Archive:
-        return Archive.for_crawler(self.crawler)
+    def archive(self) -> ArticleLookup:
+        """What the spider reads stored articles and validators from (a worker's is in Redis)."""
+        return article_lookup(self.crawler)
 
     def _due_revisits(self) -> list[str]:
         """Stored articles of this source whose scheduled re-visit is due."""
         schedule = parse_schedule(self.crawler.settings.get("NEWS_REVISIT_AFTER", ""))
         if not schedule:
             return []
-        recent = self.archive.recent_articles(self.source.name, oldest_relevant(schedule))
+        recent = crawl_archive(self.crawler).recent_articles(self.source.name, oldest_relevant(schedule))
         due = [a["url"] for a in recent if revisit_due(a["first_seen_at"], a["fetched_at"], schedule)]
         self.crawler.stats.inc_value("news/articles/revisited", len(due))
         return due
@@ -182,7 +199,7 @@ class NewsSpider(Spider):
         if reason != "finished" or stats.get_value("news/failures/store", 0) or stats.get_value("news/storage_error"):
             return
         for url, known in self.fresh_validators.items():
-            self.archive.save_validators(url, **known)
+            crawl_archive(self.crawler).save_validators(url, **known)
 
     # --- callbacks --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from scrapy.utils.test import get_crawler
 from archive.raw_html import from_wire, raw_html, raw_page_row
 from archive.schema import open_db
 from archive.store import Archive
+from crawl.archive_access import crawl_archive
 from crawl.items import ArticleItem
 from pipelines.canonical import CanonicalUrlPipeline, resolve_canonical
 from pipelines.classify import ArticleFilterPipeline
@@ -366,7 +367,7 @@ def test_written_articles_are_looked_up_in_the_database_not_kept_in_memory(tmp_p
     """After each write the process forgets what it wrote (memory flat in a long crawl), and
     still knows it: a copy, a re-fetch and a change in the same crawl are judged against the database."""
     run = Pipeline(make_crawler(tmp_path, NEWS_STORE_BATCH_SIZE=1))
-    archive = Archive.for_crawler(run.crawler)
+    archive = crawl_archive(run.crawler)
     url = f"{BASE}/2026/11/20/evening-ferry"
     archive.claimed.add(url)  # as SkipStoredArticlesMiddleware does when it lets the request through
     assert run.run(page(url, article_html())).status == "new"
