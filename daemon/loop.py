@@ -275,11 +275,11 @@ class Daemon:
 
     def _busy(self, name: str) -> str | None:
         """Why `name` cannot run now, or None. Called with the lock held."""
-        if name in self.state.queue:
-            return self.dispatcher.queued_reason
-        own = self.dispatcher.busy(name)
+        own = self.dispatcher.busy(name)  # first: a coordinator's source stays queued while its round opens
         if own is not None:
             return own
+        if name in self.state.queue:
+            return self.dispatcher.queued_reason
         row = self.state.elsewhere.get(name)
         if row is not None and process_state(row["pid"]) != "gone":
             return f"run {row['id']} is still going in process {row['pid']}, not started by this daemon"

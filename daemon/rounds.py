@@ -35,6 +35,8 @@ class SharedRounds:
         self.coordinator: Coordinator | None = None
         self.rounds: dict[str, int] = {}  # source -> run id of its open round (guarded by state.lock)
         self.rounds_taken_over = False  # the open rounds were read from Redis once
+        # Sources whose round is being opened: their seeds take a child process a second or two.
+        self.opening: set[str] = set()
 
     def start(self) -> None:
         """Connect to Redis and take over the rounds a previous daemon left open."""
@@ -57,6 +59,8 @@ class SharedRounds:
     def busy(self, name: str) -> str | None:
         if name in self.rounds:
             return f"the previous round (run {self.rounds[name]}) is still being crawled by the workers"
+        if name in self.opening:
+            return "the previous round is still being crawled by the workers (its seeds are being queued)"
         return None
 
     def running(self) -> int:
@@ -94,17 +98,23 @@ class SharedRounds:
             due = [name for name in state.queue if name in state.sources]
         for name in due:
             source = state.sources[name]
+            with state.lock:
+                self.opening.add(name)  # stays queued until its round is open (Redis may be down)
             try:
                 run_id, what = coordinator.open_round(source, source.timeout)
             except RedisDown:
+                with state.lock:
+                    self.opening.discard(name)
                 return coordinator.link.wait_time()
             except Exception as exc:  # a broken seed (or database): this run fails, the daemon goes on
                 logger.exception("source=%s: cannot open a round", name)
                 with state.lock:
+                    self.opening.discard(name)
                     state.queue.pop(name, None)
                 state.record(name, "failed", f"cannot open a round: {exc}")
                 continue
             with state.lock:
+                self.opening.discard(name)
                 state.queue.pop(name, None)
                 if run_id is not None:
                     self.rounds[name] = run_id

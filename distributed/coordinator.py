@@ -11,6 +11,7 @@ source's timeout. The validators the workers found are kept only if the round en
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import os
@@ -106,23 +107,63 @@ class SeedError(RuntimeError):
     """The seeds of a source could not be built (a broken seed, an unreadable archive)."""
 
 
-def compute_seeds(db: Path, sources: Path, name: str) -> tuple[list[tuple[str, float, bytes]], int]:
-    """The seeds of source `name`, encoded for the shared queue, and how many are re-visits.
+class SeedProcess:
+    """The child process that builds seeds (distributed/seeds.py): Scrapy and the spider are
+    imported there, once, never in the coordinator's process (the daemon's)."""
 
-    Built by the news spider in a short child process (distributed/seeds.py): the process that opens
-    rounds (the daemon) never imports Scrapy.
-    """
-    command = [sys.executable, "-m", "distributed.seeds", "--db", str(db), "--sources", str(sources), name]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-    if done.returncode != 0:
-        lines = done.stderr.decode(errors="replace").strip().splitlines()
-        raise SeedError(lines[-1] if lines else f"the seeds process exited with code {done.returncode}")
-    return decode_seeds(done.stdout.decode().strip().splitlines()[-1])
+    def __init__(self, db: Path, sources: Path) -> None:
+        self.command = [sys.executable, "-m", "distributed.seeds", "--db", str(db), "--sources", str(sources)]
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        """Start the child and wait until it is ready: a round then opens as fast as in-process."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        self.close()
+        self.process = subprocess.Popen(
+            self.command, cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        self.process.stdout.readline()  # {"ready": true}, or nothing if it died (seeds() says so)
+
+    def seeds(self, name: str) -> tuple[list[tuple[str, float, bytes]], int]:
+        """The seeds of source `name`, encoded for the shared queue, and how many are re-visits."""
+        self.start()
+        assert self.process is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        try:
+            self.process.stdin.write(name + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died: the empty answer below says so
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait()
+            raise SeedError(f"the seeds process exited with code {code} (its errors are in the daemon's log)")
+        return decode_seeds(line)
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        assert process.stdin is not None
+        assert process.stdout is not None
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()  # it ends at the end of its input
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
 
 
 def decode_seeds(line: str) -> tuple[list[tuple[str, float, bytes]], int]:
     """What distributed/seeds.py printed, back as ([(fingerprint, score, data), ...], re-visits)."""
     found = json.loads(line)
+    if "error" in found:
+        raise SeedError(found["error"])
     seeds = [(fingerprint, float(score), base64.b64decode(data)) for fingerprint, score, data in found["seeds"]]
     return seeds, int(found["revisits"])
 
@@ -137,7 +178,8 @@ class Coordinator:
     def __init__(self, url: str, db: Path, sources: Path, *, grace: timedelta, log_file: str | None = None) -> None:
         self.link = RedisLink.for_url(url)
         self.db_path = db
-        self.sources_path = sources
+        self.seed_process = SeedProcess(db, sources)
+        self.seed_process.start()  # Scrapy's import, once, before the first round is due
         # Workers mark themselves busy every HEARTBEAT: a shorter grace would end rounds between beats.
         self.grace_ms = int(max(grace.total_seconds(), MIN_GRACE) * 1000)
         self.log_file = log_file
@@ -147,6 +189,7 @@ class Coordinator:
         self.open_script = self.link.client.register_script(_OPEN)
 
     def close(self) -> None:
+        self.seed_process.close()
         self.archive.close()
 
     # --- opening --------------------------------------------------------------------------
@@ -167,7 +210,7 @@ class Coordinator:
         busy = self.busy(source.name)
         if busy is not None:
             return None, busy
-        seeds, revisits = compute_seeds(self.db_path, self.sources_path, source.name)
+        seeds, revisits = self.seed_process.seeds(source.name)
         args: list[Any] = [part for seed in seeds for part in seed]
         self.archive.sync_source(source)
         run_id = self.archive.start_run(source.name, log_file=self.log_file)

@@ -1,13 +1,15 @@
-"""A round's seeds, computed in a short child process so that the process that opens rounds (the
-daemon, or `scheduler.py push`) never imports Scrapy or the spider:
+"""A round's seeds, built in a child process so that the process that opens rounds (the daemon, or
+`scheduler.py push`) never imports Scrapy or the spider:
 
-    python -m distributed.seeds --db DB --sources FILE NAME
+    python -m distributed.seeds --db DB --sources FILE
 
-prints one line of JSON, ``{"revisits": N, "seeds": [[fingerprint, score, data], ...]}``: the seeds
-the news spider's own `start()` builds against the archive (feeds, sitemaps and start pages, with
-the validators of the last clean run, and the stored articles whose re-visit is due), each encoded
-as the shared queue stores it (data in base64). A seed that cannot be built exits 1 with one line
-on stderr saying why.
+reads source names on stdin, one a line, and answers each with one line of JSON on stdout:
+``{"revisits": N, "seeds": [[fingerprint, score, data], ...]}``, the seeds the news spider's own
+`start()` builds against the archive (feeds, sitemaps and start pages, with the validators of the
+last clean run, and the stored articles whose re-visit is due), each encoded as the shared queue
+stores it (data in base64); or ``{"error": "why"}``. Its first line, once Scrapy is
+imported, is ``{"ready": true}``. The process lives as long as its coordinator, so
+Scrapy is imported once, not once per round.
 """
 
 from __future__ import annotations
@@ -61,14 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distributed.seeds", description=__doc__)
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--sources", type=Path, required=True)
-    parser.add_argument("name")
     args = parser.parse_args(argv)
-    try:
-        found = encoded_seeds(args.db, args.sources, args.name)
-    except Exception as exc:  # the parent records the run as failed with this line
-        print(str(exc).replace("\n", " "), file=sys.stderr)
-        return 1
-    print(json.dumps(found))
+    import spiders.news  # noqa: F401  (Scrapy and the spider, imported before the first request)
+
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        try:
+            found = encoded_seeds(args.db, args.sources, name)
+        except Exception as exc:  # the coordinator records the run as failed with this line
+            found = {"error": str(exc).replace("\n", " ")}
+        print(json.dumps(found), flush=True)
     return 0
 
 
