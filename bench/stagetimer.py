@@ -38,7 +38,7 @@ WRAPPED = (
     ("pipelines.store", "StorePipeline", "close_spider", "store"),
     ("archive", "Archive", "write", "store.sqlite_and_fts"),
     ("archive", "Archive", "flush", "store.flush"),
-    ("extensions", "CrawlRunRecorder", "failure", "failures"),
+    ("crawl.run_records", "CrawlRunRecorder", "failure", "failures"),
 )
 # Module-level functions, patched where their callers look them up.
 WRAPPED_FUNCTIONS = (("pipelines.store", "raw_page_row", "store.raw_html_compress"),)

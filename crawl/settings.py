@@ -82,9 +82,9 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # How FetchGuardMiddleware resolves a host to judge its addresses: host -> list of IPs.
 NEWS_RESOLVER = "crawl.fetch_guard.system_resolve"
 EXTENSIONS = {
-    "crawl.extensions.CrawlRunRecorder": 100,
+    "crawl.run_records.CrawlRunRecorder": 100,
     # pending requests on disk: a 50,000-URL sitemap must not sit in memory as Request objects
-    "crawl.extensions.DiskRequestQueue": 0,
+    "crawl.disk_queue.DiskRequestQueue": 0,
 }
 # Scrapy's pickle LIFO disk queue, naming callbacks without inspecting the spider (crawl/request_queue.py)
 SCHEDULER_DISK_QUEUE = "crawl.request_queue.PickleLifoDiskQueue"
@@ -101,7 +101,7 @@ FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 # Logs are kept for months: one line per event, naming the URL and the reason.
 # Lines about items name the URL, never the item (which carries the page's HTML).
-LOG_FORMATTER = "crawl.extensions.ItemLogFormatter"
+LOG_FORMATTER = "crawl.log_format.ItemLogFormatter"
 # A request that failed after its retries is one line from the spider's errback (failure [fetch]
 # URL: reason), and an unreadable robots.txt one from StrictRobotsTxtMiddleware: Scrapy's own
 # "Gave up retrying" line would say the same again.

@@ -29,7 +29,8 @@ from scrapy.exceptions import DontCloseSpider
 
 from config.dates import utc_now_iso
 from crawl.archive_access import article_lookup, install_archive
-from crawl.extensions import RUN_COUNTS, FailureRecorder
+from crawl.failures import FailureRecorder
+from crawl.run_records import RUN_COUNTS
 from crawl.skip_stored import SkipStoredArticlesMiddleware
 from distributed.messages import encode_item
 from distributed.redis_link import (
@@ -98,7 +99,7 @@ def apply_worker_settings(settings: Any, redis_url: str, *, exit_when_idle: floa
         settings,
         "EXTENSIONS",
         # No database on a worker: run records go to the writer; the queue lives in Redis.
-        {"crawl.extensions.CrawlRunRecorder": None, "crawl.extensions.DiskRequestQueue": None},
+        {"crawl.run_records.CrawlRunRecorder": None, "crawl.disk_queue.DiskRequestQueue": None},
         {"distributed.worker.WorkerRunRecorder": 100},
     )
 

@@ -17,7 +17,7 @@ from archive.shared_writes import WriterArchive, records_seen_since, stored_reco
 from archive.staging import must_flush_first, stage
 from archive.store import StorageError
 from config.dates import utc_now_iso
-from crawl.extensions import RUN_COUNTS
+from crawl.run_records import RUN_COUNTS
 from distributed.messages import decode_item
 from distributed.redis_link import (
     HEARTBEAT,

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
 
-from crawl.extensions import count_failed_page, report_failure
 from crawl.extraction_worker import extract_page
+from crawl.failures import count_failed_page, report_failure
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

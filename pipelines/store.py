@@ -14,7 +14,7 @@ from twisted.internet import task
 from archive.staging import must_flush_first, stage
 from archive.store import Archive, StorageError
 from crawl.archive_access import crawl_archive
-from crawl.extensions import report_failure
+from crawl.failures import report_failure
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -28,7 +28,7 @@ from config.dates import utc_now_iso
 from config.sources import SourceConfigError, adhoc_source, find_source, load_sources
 from crawl.archive_access import article_lookup, crawl_archive
 from crawl.downloader import NotFetched
-from crawl.extensions import count_failed_page, report_failure
+from crawl.failures import count_failed_page, report_failure
 from crawl.items import ArticleItem
 from crawl.revisits import oldest_relevant, parse_schedule, revisit_due
 from crawl.urls import canonical_url, in_domains, is_http_url, url_kind
@@ -178,7 +178,7 @@ class NewsSpider(Spider):
         return due
 
     def _not_modified(self, response: Response) -> bool:
-        """A 304 for a conditional request (counted by extensions.PageCounter); otherwise remember
+        """A 304 for a conditional request (counted by failures.PageCounter); otherwise remember
         the new validators."""
         if response.status == 304:
             return True

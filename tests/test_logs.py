@@ -19,8 +19,8 @@ from scrapy import Request
 from scrapy.exceptions import DropItem
 from twisted.python.failure import Failure
 
-from crawl.extensions import ItemLogFormatter
 from crawl.items import ArticleItem
+from crawl.log_format import ItemLogFormatter
 from tests.conftest import ROOT, scrapy_crawl
 from tests.feedsite import FeedSite
 from tests.test_daemon import DaemonProcess, runs, wait_for, write

@@ -201,7 +201,7 @@ def test_a_page_that_came_gzipped_is_not_compressed_again_by_the_worker(tmp_path
 def test_unparseable_page_is_a_recorded_extract_failure(tmp_path: Path) -> None:
     crawler = make_crawler(tmp_path)
     reported: list[dict] = []
-    from crawl.extensions import failure_recorded
+    from crawl.failures import failure_recorded
 
     crawler.signals.connect(lambda **kw: reported.append(kw), signal=failure_recorded, weak=False)
     with pytest.raises(DropItem, match="extraction failed"):

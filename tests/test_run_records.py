@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from archive.schema import open_db
-from crawl.extensions import PAGE_COUNTS
+from crawl.run_records import PAGE_COUNTS
 from demo.server import DEFAULT_ROOT, SiteServer
 from tests.conftest import DEMO_SOURCES, ROOT, run_scheduler, write_sources
 from tests.feedsite import FeedSite

@@ -139,7 +139,7 @@ def test_a_read_only_database_stops_the_crawl_before_any_fetch(read_only_dir: Pa
         server.stop()
     assert result.returncode == 1
     error = f"cannot write the archive database {db}: attempt to write a readonly database"
-    assert f"[extensions] ERROR: {error}; the crawl of courier_feeds does not start" in result.stderr
+    assert f"[crawl.run_records] ERROR: {error}; the crawl of courier_feeds does not start" in result.stderr
     assert result.stderr.count("Traceback") <= 1  # Scrapy reports the failed start once; no loop
     assert requests == []
     assert db.read_bytes() == before
@@ -150,7 +150,7 @@ def test_a_database_where_no_file_can_be_created_is_one_clear_error(read_only_di
     db = read_only_dir / "sub" / "news.db"
     result = run_refused(crawl_command("courier_feeds", db, demo_sources))
     assert result.returncode == 1
-    assert f"[extensions] ERROR: cannot write the archive database {db}: [Errno 13] Permission denied" in (
+    assert f"[crawl.run_records] ERROR: cannot write the archive database {db}: [Errno 13] Permission denied" in (
         result.stderr
     )
     assert result.stderr.count("Traceback") <= 1
@@ -311,7 +311,7 @@ def test_readers_never_see_database_is_locked_while_the_crawler_writes(
 
 
 def test_queue_folders_left_by_killed_crawls_are_removed_by_a_later_one(tmp_path: Path) -> None:
-    from crawl.extensions import DiskRequestQueue
+    from crawl.disk_queue import DiskRequestQueue
 
     old, fresh, other = tmp_path / "news-queue-old", tmp_path / "news-queue-fresh", tmp_path / "keep-me"
     for folder in (old, fresh, other):
