@@ -16,18 +16,16 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from archive.near_duplicates import NearDuplicateIndex, signature
+from archive.dedupe import body_hash
 from archive.raw_html import raw_html
+from archive.reextraction import stored_pages, update_articles
 from archive.schema import open_db
 from config.dates import utc_now_iso
 from crawl.items import EXTRACTED_COLUMNS
 from extraction import ExtractionError, extract_article
-from pipelines.dedupe import body_hash
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from sqlite_utils import Database
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ def reextract(
     try:
         after = ""
         while True:
-            rows = _batch(db, after=after, source=source, since=since, limit=batch_size)
+            rows = stored_pages(db, FIELDS, after=after, source=source, since=since, limit=batch_size)
             if not rows:
                 break
             after = rows[-1]["url"]
@@ -74,32 +72,12 @@ def reextract(
                     for name in changed:
                         if name in counts:
                             counts[name] += 1
-            _write(db, updates)
+            update_articles(db, updates)
             counts["updated"] += len(updates)
             logger.info("re-extracted %d articles, %d updated so far", counts["articles"], counts["updated"])
     finally:
         db.close()
     return counts
-
-
-def _batch(db: Database, *, after: str, source: str | None, since: str | None, limit: int) -> list[dict]:
-    """The next articles with stored HTML, by URL (keyset paging: writes never shift the window)."""
-    where = ["a.url > ?"]
-    params: list[Any] = [after]
-    if source:
-        where.append("a.source = ?")
-        params.append(source)
-    if since:
-        where.append("a.fetched_at >= ?")
-        params.append(since)
-    columns = ", ".join(f"a.{name}" for name in FIELDS)
-    sql = (
-        f"SELECT a.url, {columns}, r.html_gzip, r.charset, r.html_zstd, r.html_zlib"
-        f" FROM articles a JOIN raw_pages r ON r.url = a.url WHERE {' AND '.join(where)} ORDER BY a.url LIMIT ?"
-    )
-    cursor = db.execute(sql, [*params, limit])
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def _reextract_row(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -142,18 +120,3 @@ def _hints(row: dict[str, Any]) -> dict[str, Any]:
         if str(provenance.get(name, "")).startswith("feed") and row[name]:
             hints[hint] = _stored(name, row[name])
     return hints
-
-
-def _write(db: Database, updates: list[tuple[str, dict[str, Any]]]) -> None:
-    if not updates:
-        return
-    with db.atomic():
-        for url, changed in updates:
-            db["articles"].update(url, changed)
-            if "text" in changed:
-                _replace_signature(db, url, changed["text"])
-
-
-def _replace_signature(db: Database, url: str, text: str) -> None:
-    """Keep the near-duplicate index in step with a changed body (the cluster stays as it was)."""
-    NearDuplicateIndex(db).replace(url, signature(text) if text else None)
