@@ -47,7 +47,7 @@ def last_wait_request(db: Database, source: str) -> tuple[str, str] | None:
 
 
 def save_decision(db: Database, source: str, *, interval_s: float, reason: str, decided_at: str) -> None:
-    db["source_polling"].upsert(
+    db.table("source_polling").upsert(
         {"source": source, "interval_s": interval_s, "reason": reason, "decided_at": decided_at},
         pk="source",
     )

@@ -83,7 +83,7 @@ class RunBook:
         now = utc_now_iso()
         started_at = started_at or now
         duration = (datetime.fromisoformat(now) - datetime.fromisoformat(started_at)).total_seconds()
-        table = self.db["crawl_runs"]
+        table = self.db.table("crawl_runs")
         with self.writing():
             table.insert(
                 {
@@ -97,7 +97,7 @@ class RunBook:
                     "log_file": log_file,
                 }
             )
-        return int(table.last_pk)  # type: ignore[arg-type]
+        return int(table.last_pk)  # type: ignore[arg-type]  # last_pk is typed Any | None
 
     def close_run(self, run_id: int, status: str, reason: str, *, only_if: Iterable[str]) -> bool:
         """End a run the crawl process left open; only while its status is one of `only_if`."""
@@ -109,13 +109,13 @@ class RunBook:
 
     def runs_of(self, pid: int, after_id: int) -> list[dict[str, Any]]:
         """The runs process `pid` recorded with ids above `after_id` (one crawl process's)."""
-        return list(self.db["crawl_runs"].rows_where("pid = ? AND id > ?", [pid, after_id], order_by="id"))
+        return list(self.db.table("crawl_runs").rows_where("pid = ? AND id > ?", [pid, after_id], order_by="id"))
 
     def run(self, run_id: int) -> dict[str, Any]:
-        return self.db["crawl_runs"].get(run_id)
+        return self.db.table("crawl_runs").get(run_id)
 
     def running(self) -> list[dict[str, Any]]:
-        return list(self.db["crawl_runs"].rows_where("status = 'running'", order_by="id"))
+        return list(self.db.table("crawl_runs").rows_where("status = 'running'", order_by="id"))
 
     def running_runs_of(self, sources: list[str]) -> list[tuple[int, str, int | None]]:
         """(run id, source, pid) of each run of `sources` still marked running."""
@@ -130,7 +130,7 @@ class RunBook:
     def heartbeat_start(self, *, pid: int, tick_s: float, sources_file: str, sources: int) -> None:
         now = utc_now_iso()
         with self.writing():
-            self.db["daemon"].upsert(
+            self.db.table("daemon").upsert(
                 {
                     "id": 1,
                     "pid": pid,
@@ -150,12 +150,12 @@ class RunBook:
 
     def heartbeat(self, **values: Any) -> None:
         with self.writing():
-            self.db["daemon"].update(1, {"last_tick_at": utc_now_iso(), **values})
+            self.db.table("daemon").update(1, {"last_tick_at": utc_now_iso(), **values})
 
     def heartbeat_stop(self) -> None:
         now = utc_now_iso()
         with self.writing():
-            self.db["daemon"].update(1, {"last_tick_at": now, "stopped_at": now, "status": "stopped"})
+            self.db.table("daemon").update(1, {"last_tick_at": now, "stopped_at": now, "status": "stopped"})
 
     def scheduled_sources(self) -> set[str]:
         """The sources `daemon_jobs` has a next run for (as a previous daemon left it)."""
@@ -170,7 +170,7 @@ class RunBook:
         ]
         with self.writing():
             if rows:
-                self.db["daemon_jobs"].upsert_all(rows, pk="source")
+                self.db.table("daemon_jobs").upsert_all(rows, pk="source")
             for name in removed:
                 self.db.execute("DELETE FROM daemon_jobs WHERE source = ?", [name])
 
@@ -180,9 +180,9 @@ class RunBook:
 
 def heartbeat_row(db: Database) -> dict[str, Any] | None:
     """The daemon's heartbeat row, or None if no daemon ever ran on this archive."""
-    if not db["daemon"].exists():
+    if not db.table("daemon").exists():
         return None
-    rows = list(db["daemon"].rows_where("id = 1"))
+    rows = list(db.table("daemon").rows_where("id = 1"))
     return rows[0] if rows else None
 
 
