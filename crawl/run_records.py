@@ -7,7 +7,7 @@ Two guarantees live here too, because every crawl passes through this extension 
 
 - A database that cannot be written (read-only, disk full, not a database) stops the crawl
   with one clear line, never a traceback per page: at start the crawl does not begin
-  (StorageError, exit status 1); mid-crawl it closes as ``storage_error`` (run status failed).
+  (ArchiveUnwritable, exit status 1); mid-crawl it closes as ``storage_error`` (run status failed).
 - Credentials never reach a log line or the `failures` table: ``user:password@`` in URLs and
   the passwords the process knows (HTTPAUTH_PASS, proxies from the environment) are masked.
 """
@@ -15,18 +15,17 @@ Two guarantees live here too, because every crawl passes through this extension 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
-from archive.store import Archive
+from archive.store import Archive, StorageError
 from config.redaction import install_log_redaction, known_secrets, redact
 from crawl.archive_access import crawl_archive
 from crawl.failures import FailureRecorder
-from crawl.storage_errors import StorageError, is_fatal_storage_error
+from crawl.storage_errors import ArchiveUnwritable, is_fatal_storage_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -115,10 +114,10 @@ class CrawlRunRecorder(FailureRecorder):
             if source is not None:
                 self.archive.sync_source(source, adhoc=bool(getattr(spider, "adhoc_url", None)))
             self.run_id = self.archive.start_run(self.source, log_file=self.crawler.settings.get("LOG_FILE"))
-        except (sqlite3.Error, OSError) as exc:
+        except (StorageError, OSError) as exc:
             message = self._storage_message(exc)
             logger.error("%s; the crawl of %s does not start", message, self.source)
-            raise StorageError(message) from None
+            raise ArchiveUnwritable(message) from None
 
     def close_runs_of_dead_crawls(self) -> None:
         """Once per process and database: runs a crawl killed outright left 'running' are closed."""
@@ -195,7 +194,7 @@ class CrawlRunRecorder(FailureRecorder):
         for attempt in (1, 2):
             try:
                 write(self.archive)
-            except (sqlite3.Error, OSError) as exc:
+            except (StorageError, OSError) as exc:
                 self.stop_for_storage(exc)
                 if attempt == 2 or not self._reopen():
                     return False
@@ -209,7 +208,7 @@ class CrawlRunRecorder(FailureRecorder):
         self._reopened = True
         try:
             self._fresh = Archive.open(self.crawler.settings.get("NEWS_DB_PATH"))
-        except (sqlite3.Error, OSError):
+        except (StorageError, OSError):
             return False
         return True
 

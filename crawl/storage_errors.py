@@ -24,8 +24,9 @@ FATAL_STORAGE_MESSAGES = (
 )
 
 
-class StorageError(RuntimeError):
-    """The archive database cannot be written; the message is one line naming the file and why."""
+class ArchiveUnwritable(RuntimeError):
+    """The archive database cannot be written, so a crawl does not start; the message is one line
+    naming the file and why. (archive.store.StorageError is the failed write itself.)"""
 
 
 def is_fatal_storage_error(error: BaseException | str) -> bool:
