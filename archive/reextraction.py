@@ -43,6 +43,6 @@ def update_articles(db: Database, updates: list[tuple[str, dict[str, Any]]]) -> 
         return
     with db.atomic():
         for url, changed in updates:
-            db["articles"].update(url, changed)
+            db.table("articles").update(url, changed)
             if "text" in changed:
                 NearDuplicateIndex(db).replace(url, signature(changed["text"]) if changed["text"] else None)

@@ -52,7 +52,7 @@ class WriterArchive(Archive):
             if row["run_id"] not in runs:  # a run this archive does not have (another database)
                 row["run_id"] = None
         if self.failures:
-            self.db["failures"].insert_all(self.failures)
+            self.db.table("failures").insert_all(self.failures)
         for run_id, counts in self.counts.items():
             columns = [c for c in counts if c in self.run_columns]
             if run_id in runs and columns:

@@ -74,9 +74,10 @@ class Writer:
 
     def _open_stages(self) -> None:
         # A fresh archive: its in-memory "decided this run" caches must match what is committed.
-        if getattr(self, "archive", None) is not None:
-            self.archive.close()
-        self.archive = WriterArchive(open_db(self.settings.get("NEWS_DB_PATH")), run_columns=RUN_COUNTS)
+        old: WriterArchive | None = getattr(self, "archive", None)
+        if old is not None:
+            old.close()
+        self.archive: WriterArchive = WriterArchive(open_db(self.settings.get("NEWS_DB_PATH")), run_columns=RUN_COUNTS)
         self.keep_raw = self.settings.getbool("NEWS_KEEP_RAW_HTML")
 
     def request_stop(self) -> None:
