@@ -641,3 +641,12 @@ def count_articles_per_author_and_publication_day(db: Database) -> None:
         " WHERE json_type(CASE WHEN json_valid(articles.authors) THEN articles.authors END) = 'array'"
         " AND j.value IS NOT NULL) GROUP BY value"
     )
+
+
+@migrations()
+def index_daily_counts_by_source_and_language(db: Database) -> None:
+    # The articles page's source and language facets add up articles_per_day (320,000 rows at a
+    # year): read in source or language order from a covering index, without sorting the table.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_articles_per_day_source ON articles_per_day (source, articles)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_articles_per_day_language ON articles_per_day (language, articles)")
+    db.execute("ANALYZE articles_per_day")
