@@ -650,3 +650,13 @@ def index_daily_counts_by_source_and_language(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS idx_articles_per_day_source ON articles_per_day (source, articles)")
     db.execute("CREATE INDEX IF NOT EXISTS idx_articles_per_day_language ON articles_per_day (language, articles)")
     db.execute("ANALYZE articles_per_day")
+
+
+@migrations()
+def index_articles_by_source_language_authors(db: Database) -> None:
+    # An articles page filtered by source counts its language and authors facets from this index
+    # alone: the largest source's 41,000 articles (of a million) took 0.5 s read from the table,
+    # and Datasette dropped both facets.
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_articles_source_language_authors ON articles (source, language, authors)"
+    )
