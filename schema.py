@@ -660,3 +660,9 @@ def index_articles_by_source_language_authors(db: Database) -> None:
     db.execute(
         "CREATE INDEX IF NOT EXISTS idx_articles_source_language_authors ON articles (source, language, authors)"
     )
+
+
+@migrations()
+def index_url_aliases_by_first_seen(db: Database) -> None:
+    # The url_aliases page is newest first: without an index it sorted 200,000 aliases (1M articles).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_url_aliases_first_seen_at ON url_aliases (first_seen_at)")

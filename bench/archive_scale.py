@@ -532,7 +532,8 @@ def report(n: int, build: dict[str, float], db: Path, timed: list[dict[str, Any]
         "",
         f"Command: `nice -n 10 .venv/bin/python bench/archive_scale.py --articles {n}`  ",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}  ",
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+        f"load average {os.getloadavg()[0]:.1f} at the end (other people's work included)  ",
         f"Run: {datetime.now(UTC).replace(microsecond=0).isoformat()}, commit {commit()}  ",
         f"Archive: {', '.join(f'{v:,} {k}' for k, v in counts(db).items())}; "
         f"built in {build.get('total_s', 0):,.0f} s (articles {build.get('articles_s', 0):,.0f} s, "
