@@ -19,7 +19,7 @@ out) or truncates its rows is reported as such. File sizes per table come from d
 
 Signatures: MinHash of a 5,000-character body costs 0.7 ms, which would make the signatures alone
 12 minutes of a 1M build on this machine; a variant of a text reuses the signature of its text and
-rotation (2,064 distinct signatures), which gives the near-duplicate tables their real size.
+rotation (2,008 distinct signatures), which gives the near-duplicate tables their real size.
 """
 
 from __future__ import annotations
