@@ -569,3 +569,28 @@ def count_articles_per_author_and_publication_day(db: Database) -> None:
         " WHERE json_type(CASE WHEN json_valid(articles.authors) THEN articles.authors END) = 'array'"
         " AND j.value IS NOT NULL) GROUP BY value"
     )
+
+
+@migrations()
+def index_daily_counts_by_source_and_language(db: Database) -> None:
+    # The articles page's source and language facets add up articles_per_day (320,000 rows at a
+    # year): read in source or language order from a covering index, without sorting the table.
+    db.execute("CREATE INDEX IF NOT EXISTS idx_articles_per_day_source ON articles_per_day (source, articles)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_articles_per_day_language ON articles_per_day (language, articles)")
+    db.execute("ANALYZE articles_per_day")
+
+
+@migrations()
+def index_articles_by_source_language_authors(db: Database) -> None:
+    # An articles page filtered by source counts its language and authors facets from this index
+    # alone: the largest source's 41,000 articles (of a million) took 0.5 s read from the table,
+    # and Datasette dropped both facets.
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_articles_source_language_authors ON articles (source, language, authors)"
+    )
+
+
+@migrations()
+def index_url_aliases_by_first_seen(db: Database) -> None:
+    # The url_aliases page is newest first: without an index it sorted 200,000 aliases (1M articles).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_url_aliases_first_seen_at ON url_aliases (first_seen_at)")

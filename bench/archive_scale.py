@@ -19,7 +19,7 @@ out) or truncates its rows is reported as such. File sizes per table come from d
 
 Signatures: MinHash of a 5,000-character body costs 0.7 ms, which would make the signatures alone
 12 minutes of a 1M build on this machine; a variant of a text reuses the signature of its text and
-rotation (2,064 distinct signatures), which gives the near-duplicate tables their real size.
+rotation (2,008 distinct signatures), which gives the near-duplicate tables their real size.
 """
 
 from __future__ import annotations
@@ -532,7 +532,8 @@ def report(n: int, build: dict[str, float], db: Path, timed: list[dict[str, Any]
         "",
         f"Command: `nice -n 10 .venv/bin/python bench/archive_scale.py --articles {n}`  ",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}  ",
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+        f"load average {os.getloadavg()[0]:.1f} at the end (other people's work included)  ",
         f"Run: {datetime.now(UTC).replace(microsecond=0).isoformat()}, commit {commit()}  ",
         f"Archive: {', '.join(f'{v:,} {k}' for k, v in counts(db).items())}; "
         f"built in {build.get('total_s', 0):,.0f} s (articles {build.get('articles_s', 0):,.0f} s, "

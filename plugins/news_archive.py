@@ -244,17 +244,18 @@ SUMMARY_TABLES = {table for table, _, _ in SUMMARY_FACETS}  # rowid tables, all 
 
 
 class _SummaryAnswers:
-    """Datasette, except that its one facet query is answered by a summary query instead."""
+    """Datasette, except that its one facet query is answered by our query instead."""
 
-    def __init__(self, datasette: Any, sql: str) -> None:
+    def __init__(self, datasette: Any, sql: str, with_params: bool) -> None:
         self._datasette = datasette
         self._sql = sql
+        self._with_params = with_params
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._datasette, name)
 
     async def execute(self, database: str, sql: str, params: Any = None, **kwargs: Any) -> Any:
-        return await self._datasette.execute(database, self._sql, **kwargs)
+        return await self._datasette.execute(database, self._sql, params if self._with_params else None, **kwargs)
 
 
 def _facets_from_summaries() -> None:
@@ -267,38 +268,42 @@ def _facets_from_summaries() -> None:
 
 
 def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
-    def narrowed(facet: Any) -> Any:
-        """The facet over its rows' id and array column only: Datasette's array facet de-duplicates
-        whole rows (`distinct j.value, inner.*`), article texts included."""
-        columns = ", ".join(
-            escape_sqlite(c["config"].get("column") or c["config"]["simple"]) for c in facet.get_configs()
-        )
-        table = re.escape(escape_sqlite(facet.table))
-        narrow = copy.copy(facet)
-        head = f"select rowid, {columns} from {escape_sqlite(facet.table)}"
-        narrow.sql = re.sub(rf"^select .*? from {table}\b", lambda _: head, facet.sql, count=1, flags=re.S)
-        return narrow
-
     def unfiltered(facet: Any) -> bool:
         table = re.escape(escape_sqlite(facet.table or ""))
         return not facet.params and re.fullmatch(rf"select .* from {table}\s*", facet.sql, re.S) is not None
 
+    def query_for(facet: Any, column: str) -> tuple[str, bool] | None:
+        """Our query for one facet and whether it takes the page's parameters; None: Datasette's."""
+        limit = facet.get_facet_size() + 1
+        summary = SUMMARY_FACETS.get((facet.table, facet.type, column))
+        if unfiltered(facet) and summary is not None:
+            return f"select * from ({summary}) order by count desc, value limit {limit}", False
+        if facet.type == "array" and facet.table in SUMMARY_TABLES and not unfiltered(facet):
+            # Each distinct item of a row's list counts once (its first occurrence), as in
+            # Datasette's array facet, which de-duplicates whole rows instead (`distinct j.value,
+            # inner.*`), article texts included: 2.5 s for one source's 41,000 articles.
+            items = (
+                f"json_each(case when json_valid(page.{escape_sqlite(column)}) then page.{escape_sqlite(column)} end)"
+            )
+            return (
+                f"select j.value as value, count(*) as count from ({facet.sql}) as page, {items} as j"
+                f" where j.type = 'text' and j.key = (select min(k.key) from {items} as k where k.value = j.value)"
+                f" group by j.value order by count desc, value limit {limit}"
+            ), True
+        return None
+
     async def facet_results(self: Any) -> tuple[list[dict[str, Any]], list[str]]:
-        if self.table in SUMMARY_TABLES and self.type == "array" and not unfiltered(self):
-            return await original(narrowed(self))
-        if not self.table or not unfiltered(self):
+        if not self.table or (self.table not in SUMMARY_TABLES):
             return await original(self)
         results: list[dict[str, Any]] = []
         timed_out: list[str] = []
         for config in self.get_configs():
             column = config["config"].get("column") or config["config"]["simple"]
-            summary = SUMMARY_FACETS.get((self.table, self.type, column))
             facet = copy.copy(self)
             facet.get_configs = lambda config=config: [config]
-            if summary is not None:
-                limit = self.get_facet_size() + 1
-                sql = f"select * from ({summary}) order by count desc, value limit {limit}"
-                facet.ds = _SummaryAnswers(self.ds, sql)
+            ours = query_for(self, column)
+            if ours is not None:
+                facet.ds = _SummaryAnswers(self.ds, *ours)
             found, late = await original(facet)
             results += found
             timed_out += late
