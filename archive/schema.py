@@ -1,14 +1,22 @@
 """`open_db()`, which every writer and reader uses: a connection with the archive's migrations
 (archive/migrations.py) applied.
 
-Tables (documented column by column in metadata.yml and the README):
+Tables (documented column by column in metadata.yml, which Datasette shows, and docs/database.md):
 
-- ``sources``      the configured sources, refreshed from the sources file at each crawl
-- ``articles``     one row per article, keyed by its canonical URL, with ``articles_fts`` over it
-- ``url_aliases``  other URLs of a stored article (redirects, AMP pages, canonical links, copies)
-- ``raw_pages``    the fetched HTML of each article, compressed (gzip as sent, or zstd), for re-extraction
-- ``crawl_runs``   one row per crawl of a source, with its status and counts
-- ``failures``     every fetch, parse, extract or store failure, with the run it happened in
+- ``sources``              the configured sources, refreshed from the sources file at each crawl
+- ``articles``             one row per article, keyed by its canonical URL, with ``articles_fts`` over it
+- ``article_revisions``    earlier texts of articles whose publisher changed them
+- ``url_aliases``          other URLs of a stored article (redirects, AMP pages, canonical links, copies)
+- ``raw_pages``            the fetched HTML of each article, compressed, for re-extraction
+- ``article_signatures``, ``signature_bands``  MinHash signatures and their LSH buckets (near-duplicates)
+- ``crawl_runs``, ``failures``  one row per crawl of a source with its counts; every failure, with its run
+- ``http_validators``      ETag / Last-Modified of feeds, sitemaps and listings, for conditional requests
+- ``source_polling``       adaptive polling's interval per source
+- ``daemon``, ``daemon_jobs``  the daemon's heartbeat and each source's next run
+- ``articles_per_day``, ``articles_per_publication_day``, ``articles_per_author``, ``crawl_runs_per_day``,
+  ``article_cluster_sizes``  summary tables kept exact by triggers, so Datasette's charts and facets
+  never count a year of rows (archive/summary_triggers.py)
+- ``article_clusters``     (a view) each article with its near-duplicate cluster and its size
 """
 
 from __future__ import annotations
