@@ -51,12 +51,15 @@ lock-check: .venv-uv/bin/uv
 demo: $(STAMP)
 	$(BIN)/python -m demo.run $(if $(PORT),--port $(PORT))
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
 
+# Style, types and the layer contracts of docs/architecture.md (tests/test_architecture.py checks them too).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .
