@@ -20,7 +20,7 @@ migrations = Migrations("news")
 
 @migrations()
 def create_core_tables(db: Database) -> None:
-    db["sources"].create(
+    db.table("sources").create(
         {
             "name": str,
             "enabled": int,
@@ -34,7 +34,7 @@ def create_core_tables(db: Database) -> None:
         pk="name",
         if_not_exists=True,
     )
-    db["articles"].create(
+    db.table("articles").create(
         {
             "url": str,
             "source": str,
@@ -63,13 +63,13 @@ def create_core_tables(db: Database) -> None:
         not_null={"source", "first_seen_at", "last_seen_at"},
         if_not_exists=True,
     )
-    db["url_aliases"].create(
+    db.table("url_aliases").create(
         {"alias": str, "url": str, "reason": str, "source": str, "first_seen_at": str},
         pk="alias",
         foreign_keys=[("url", "articles", "url")],
         if_not_exists=True,
     )
-    db["raw_pages"].create(
+    db.table("raw_pages").create(
         {
             "url": str,
             "fetched_at": str,
@@ -82,7 +82,7 @@ def create_core_tables(db: Database) -> None:
         foreign_keys=[("url", "articles", "url")],
         if_not_exists=True,
     )
-    db["crawl_runs"].create(
+    db.table("crawl_runs").create(
         {
             "id": int,
             "source": str,
@@ -107,7 +107,7 @@ def create_core_tables(db: Database) -> None:
         not_null={"source", "started_at", "status"},
         if_not_exists=True,
     )
-    db["failures"].create(
+    db.table("failures").create(
         {
             "id": int,
             "run_id": int,
@@ -134,26 +134,28 @@ def create_core_tables(db: Database) -> None:
         ("failures", ["run_id"]),
         ("failures", ["occurred_at"]),
     ):
-        db[table].create_index(columns, if_not_exists=True)
+        db.table(table).create_index(columns, if_not_exists=True)
 
 
 @migrations()
 def add_articles_search(db: Database) -> None:
     # Triggers keep the index in step with every insert, update and delete, including
     # those a user makes by hand, so search is current while the crawler writes.
-    if not db["articles_fts"].exists():
-        db["articles"].enable_fts(["title", "description", "text"], create_triggers=True, tokenize="porter unicode61")
+    if not db.table("articles_fts").exists():
+        db.table("articles").enable_fts(
+            ["title", "description", "text"], create_triggers=True, tokenize="porter unicode61"
+        )
 
 
 @migrations()
 def track_changes_and_copies(db: Database) -> None:
     """Revisions of changed articles, near-duplicate clusters, take-downs and HTTP validators."""
-    articles = db["articles"]
+    articles = db.table("articles")
     for column, kind in (("version", int), ("cluster_id", int), ("taken_down_at", str)):
         if column not in articles.columns_dict:
             articles.add_column(column, kind)
     articles.create_index(["cluster_id"], if_not_exists=True)
-    db["article_revisions"].create(
+    db.table("article_revisions").create(
         {
             "id": int,
             "url": str,
@@ -173,20 +175,20 @@ def track_changes_and_copies(db: Database) -> None:
         not_null={"url", "replaced_at"},
         if_not_exists=True,
     )
-    db["article_revisions"].create_index(["url", "version"], if_not_exists=True)
+    db.table("article_revisions").create_index(["url", "version"], if_not_exists=True)
     # MinHash signatures and their LSH band buckets: a persistent near-duplicate index that
     # answers "which stored articles look like this one?" with indexed lookups, never a scan.
-    db["article_signatures"].create(
+    db.table("article_signatures").create(
         {"url": str, "signature": bytes},
         pk="url",
         foreign_keys=[("url", "articles", "url")],
         if_not_exists=True,
     )
-    db["signature_bands"].create({"band": int, "bucket": int, "url": str}, if_not_exists=True)
+    db.table("signature_bands").create({"band": int, "bucket": int, "url": str}, if_not_exists=True)
     # Only `bucket` is indexed: rows are found by bucket, and deleted by bucket and URL (every
     # index costs time on each insert, and inserts are the hot path here).
-    db["signature_bands"].create_index(["bucket"], if_not_exists=True)
-    db["http_validators"].create(
+    db.table("signature_bands").create_index(["bucket"], if_not_exists=True)
+    db.table("http_validators").create(
         {
             "url": str,
             "etag": str,
@@ -198,12 +200,12 @@ def track_changes_and_copies(db: Database) -> None:
         if_not_exists=True,
     )
     # Adaptive polling (daemon/polling.py): each adaptive source's current interval and why.
-    db["source_polling"].create(
+    db.table("source_polling").create(
         {"source": str, "interval_s": float, "reason": str, "decided_at": str},
         pk="source",
         if_not_exists=True,
     )
-    runs = db["crawl_runs"]
+    runs = db.table("crawl_runs")
     for column in ("not_modified", "articles_revisited", "articles_taken_down"):
         if column not in runs.columns_dict:
             runs.add_column(column, int)
@@ -231,7 +233,7 @@ def track_changes_and_copies(db: Database) -> None:
 def add_daemon_tables(db: Database) -> None:
     # One row (id 1): the daemon's pid and heartbeat, so `status` and Datasette can tell
     # whether it is alive (running, and last_tick_at within a few tick_s).
-    db["daemon"].create(
+    db.table("daemon").create(
         {
             "id": int,
             "pid": int,
@@ -250,14 +252,14 @@ def add_daemon_tables(db: Database) -> None:
         if_not_exists=True,
     )
     # Each scheduled source's next run, as the daemon's scheduler has it (jitter included).
-    db["daemon_jobs"].create(
+    db.table("daemon_jobs").create(
         {"source": str, "schedule": str, "next_run_at": str, "updated_at": str},
         pk="source",
         if_not_exists=True,
     )
     # The daemon looks up runs still going, and a run's rows by the pid of its crawl process.
-    db["crawl_runs"].create_index(["status"], if_not_exists=True)
-    db["crawl_runs"].create_index(["pid"], if_not_exists=True)
+    db.table("crawl_runs").create_index(["status"], if_not_exists=True)
+    db.table("crawl_runs").create_index(["pid"], if_not_exists=True)
 
 
 # --- raw HTML compressed with zstd ---------------------------------------------------------------
@@ -267,8 +269,8 @@ def add_daemon_tables(db: Database) -> None:
 def compress_raw_html_with_zstd(db: Database) -> None:
     # New pages are stored zstd-compressed (a third of zlib's CPU, 12% fewer bytes). Rows written before
     # keep html_zlib and are read as they are (raw_html.raw_html); nothing is rewritten.
-    if "html_zstd" not in db["raw_pages"].columns_dict:
-        db["raw_pages"].add_column("html_zstd", bytes)
+    if "html_zstd" not in db.table("raw_pages").columns_dict:
+        db.table("raw_pages").add_column("html_zstd", bytes)
 
 
 # --- the near-duplicate index as a log-structured merge tree --------------------------------------
@@ -358,11 +360,11 @@ def resign_bodies_with_numpy_minhash(db: Database) -> None:
 def keep_raw_html_as_sent(db: Database) -> None:
     # A page that came gzip-compressed is stored as those bytes (html_gzip) with the charset it was
     # decoded with: no CPU spent compressing it again. Other pages stay zstd (archive/raw_html.py).
-    columns = db["raw_pages"].columns_dict
+    columns = db.table("raw_pages").columns_dict
     if "html_gzip" not in columns:
-        db["raw_pages"].add_column("html_gzip", bytes)
+        db.table("raw_pages").add_column("html_gzip", bytes)
     if "charset" not in columns:
-        db["raw_pages"].add_column("charset", str)
+        db.table("raw_pages").add_column("charset", str)
 
 
 # --- ad-hoc sources, and a count for every page a run fetched ------------------------------------
@@ -372,14 +374,14 @@ def keep_raw_html_as_sent(db: Database) -> None:
 def mark_adhoc_sources_and_count_every_page(db: Database) -> None:
     # `crawl --url` sources are marked as such: no schedule, never enabled (rows written before
     # this said "enabled, every 1h", which no daemon ever ran).
-    if "adhoc" not in db["sources"].columns_dict:
-        db["sources"].add_column("adhoc", int, not_null_default=0)
+    if "adhoc" not in db.table("sources").columns_dict:
+        db.table("sources").add_column("adhoc", int, not_null_default=0)
     db.execute("UPDATE sources SET adhoc = 1, enabled = 0, schedule = NULL WHERE name LIKE 'adhoc\\_%' ESCAPE '\\'")
     # Every page a run fetched lands in exactly one count: the article outcomes and not_modified
     # were there; these are the pages read to find articles (feeds, sitemaps, listings, robots.txt),
     # answers retried or redirected (the page counts where it lands), and error answers or article
     # pages that could not be used (not HTML, extraction failed).
-    runs = db["crawl_runs"]
+    runs = db.table("crawl_runs")
     for column in ("pages_discovery", "pages_retried_or_redirected", "pages_failed"):
         if column not in runs.columns_dict:
             runs.add_column(column, int)

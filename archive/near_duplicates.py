@@ -148,7 +148,8 @@ class NearDuplicateIndex:
         candidates = self._stored_candidates(keys)
         for url in {url for key in keys for url in self.pending.get(key, ())}:
             candidates.setdefault(url, self.pending_signatures[url])
-        candidates.pop(exclude, None)
+        if exclude is not None:
+            candidates.pop(exclude, None)
         found = []
         for url, other in candidates.items():
             score = similarity(sig, other)

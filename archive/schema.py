@@ -23,16 +23,20 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
 from archive.migrations import migrations
 from archive.transactions import immediate_transaction
 
+if TYPE_CHECKING:
+    import os
+
 BUSY_TIMEOUT_SECONDS = 30
 
 
-def connect(path: str | Path) -> Database:
+def connect(path: str | os.PathLike[str]) -> Database:
     """A connection with the settings every process needs: WAL and a generous busy timeout."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +49,7 @@ def connect(path: str | Path) -> Database:
     return db
 
 
-def open_db(path: str | Path) -> Database:
+def open_db(path: str | os.PathLike[str]) -> Database:
     """Open (creating if needed) the archive at `path` with every migration applied."""
     db = connect(path)
     if migrations.pending(db):

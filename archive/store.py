@@ -80,7 +80,7 @@ def close_runs_of_gone_processes(
     """Close as failed each run still marked running whose crawl process is gone (killed, crashed,
     the machine restarted), except those `keep` says to leave; returns each closed run and why."""
     closed = []
-    for row in db["crawl_runs"].rows_where("status = 'running'", order_by="id"):
+    for row in db.table("crawl_runs").rows_where("status = 'running'", order_by="id"):
         if keep(row) or (row["pid"] and process_state(row["pid"]) != "gone"):
             continue
         reason = f"crawl process {row['pid']} is gone: it crashed or was killed"
@@ -91,7 +91,7 @@ def close_runs_of_gone_processes(
 
 def daemon_alive(db: Database) -> bool:
     """Whether a daemon process is running on this archive (it looks after the runs itself)."""
-    if not db["daemon"].exists():
+    if not db.table("daemon").exists():
         return False
     row = db.execute("SELECT pid FROM daemon WHERE id = 1 AND status = 'running'").fetchone()
     return bool(row and row[0] and process_state(row[0]) != "gone")
@@ -152,7 +152,7 @@ class Archive:
         return row[0] if row else None
 
     def article(self, url: str) -> dict[str, Any] | None:
-        rows = list(self.db["articles"].rows_where("url = ?", [url], limit=1))
+        rows = list(self.db.table("articles").rows_where("url = ?", [url], limit=1))
         return rows[0] if rows else None
 
     def stored_article(self, url: str) -> dict[str, Any] | None:
@@ -174,13 +174,13 @@ class Archive:
     # --- HTTP validators (conditional requests for feeds and sitemaps) ---------------------
 
     def validators(self, url: str) -> dict[str, Any] | None:
-        rows = list(self.db["http_validators"].rows_where("url = ?", [url], limit=1))
+        rows = list(self.db.table("http_validators").rows_where("url = ?", [url], limit=1))
         return rows[0] if rows else None
 
     def save_validators(
         self, url: str, *, etag: str | None, last_modified: str | None, children: list[str] | None = None
     ) -> None:
-        self.db["http_validators"].upsert(
+        self.db.table("http_validators").upsert(
             {
                 "url": url,
                 "etag": etag,
@@ -234,7 +234,7 @@ class Archive:
         row["adhoc"] = int(adhoc)
         if adhoc:
             row.update(enabled=0, schedule=None)
-        self.db["sources"].upsert(row, pk="name")
+        self.db.table("sources").upsert(row, pk="name")
 
     def close_runs_of_dead_crawls(self) -> list[tuple[dict[str, Any], str]]:
         """Runs left 'running' by a crawl killed outright (kill -9 of a foreground crawl, a machine
@@ -256,7 +256,7 @@ class Archive:
             )
 
     def start_run(self, source: str, *, log_file: str | None = None) -> int:
-        table = self.db["crawl_runs"]
+        table = self.db.table("crawl_runs")
         table.insert(
             {
                 "source": source,
@@ -266,13 +266,16 @@ class Archive:
                 "log_file": log_file,
             }
         )
-        return int(table.last_pk)  # type: ignore[arg-type]
+        run_id = table.last_pk
+        if run_id is None:  # sqlite-utils sets last_pk on every insert: None would be its bug, not ours
+            raise RuntimeError("sqlite-utils gave no id for the new crawl_runs row")
+        return int(run_id)
 
     def finish_run(self, run_id: int, *, status: str, finish_reason: str, counts: dict[str, int]) -> None:
         finished = datetime.now(UTC).replace(microsecond=0)
-        started = self.db["crawl_runs"].get(run_id)["started_at"]
+        started = self.db.table("crawl_runs").get(run_id)["started_at"]
         duration = (finished - datetime.fromisoformat(started)).total_seconds()
-        self.db["crawl_runs"].update(
+        self.db.table("crawl_runs").update(
             run_id,
             {
                 "finished_at": finished.isoformat(),
@@ -293,7 +296,7 @@ class Archive:
         reason: str,
         http_status: int | None = None,
     ) -> None:
-        self.db["failures"].insert(
+        self.db.table("failures").insert(
             {
                 "run_id": run_id,
                 "source": source,
@@ -343,13 +346,13 @@ class Archive:
         now = utc_now_iso()
         with self.immediate_transaction():
             if batch.new:
-                self.db["articles"].upsert_all(batch.new, pk="url")
+                self.db.table("articles").upsert_all(batch.new, pk="url")
             for old, new in batch.replaced.items():
                 self._replace(old, new)
             if batch.revisions:
-                self.db["article_revisions"].insert_all(batch.revisions, pk="id")
+                self.db.table("article_revisions").insert_all(batch.revisions, pk="id")
             if batch.updated:
-                self.db["articles"].upsert_all(batch.updated, pk="url")
+                self.db.table("articles").upsert_all(batch.updated, pk="url")
             self.near.write({row["url"] for row in batch.new + batch.updated})
             if batch.refetched:
                 self.db.conn.executemany(
@@ -369,6 +372,6 @@ class Archive:
             if batch.aliases:
                 for alias in batch.aliases:  # copies of a replaced article now point at its successor
                     alias["url"] = batch.replaced.get(alias["url"], alias["url"])
-                self.db["url_aliases"].insert_all(batch.aliases, pk="alias", ignore=True)
+                self.db.table("url_aliases").insert_all(batch.aliases, pk="alias", ignore=True)
             if batch.raw_pages:
-                self.db["raw_pages"].upsert_all(batch.raw_pages, pk="url")
+                self.db.table("raw_pages").upsert_all(batch.raw_pages, pk="url")
