@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 from extraction.titles import compare_key, letters_key
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lxml.etree import _Element
 
 _BLOCK_TAGS = {"p", "head", "quote", "item", "code"}
@@ -317,7 +319,7 @@ def _strip_link_hints(body: _Element) -> None:
                 setattr(element, attribute, _LINK_HINT_RE.sub("", value))
 
 
-def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labels: list[str] = ()) -> Counter[str]:
+def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labels: Sequence[str] = ()) -> Counter[str]:
     """Remove non-article blocks from trafilatura's body tree in place; returns counts by rule.
 
     `headlines` are the page's versions of its headline (any of them may open the body),

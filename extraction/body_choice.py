@@ -4,7 +4,7 @@ readability-lxml, the structured data's articleBody) becomes the body, and why (
 from __future__ import annotations
 
 from copy import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from trafilatura import bare_extraction
 
@@ -24,6 +24,7 @@ from extraction.standfirst import restore_standfirst
 if TYPE_CHECKING:
     from lxml.etree import _Element
     from lxml.html import HtmlElement
+    from trafilatura.settings import Document
 
 # A JSON-LD articleBody shorter than this is no witness for a body, nor a body of its own.
 ARTICLE_BODY_MIN_WORDS = 50
@@ -41,15 +42,20 @@ LINK_BODY_SHARE = 0.5
 
 
 def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None:
-    document = bare_extraction(
-        tree,  # trafilatura works on its own copy
-        url=url,
-        with_metadata=False,  # the page's metadata is read by FieldPicker, trafilatura's only if needed
-        include_comments=True,  # comments go to their own field (unused), not into the body
-        include_formatting=True,
-        output_format="markdown",
-        favor_precision=precise,
-        fast=precise,  # the precise pass needs no fallback extractors: they only add recall
+    # With as_dict left False trafilatura returns a Document (or None); its hint, one union for
+    # both cases, has no overload that says so.
+    document = cast(
+        "Document | None",
+        bare_extraction(
+            tree,  # trafilatura works on its own copy
+            url=url,
+            with_metadata=False,  # the page's metadata is read by FieldPicker, trafilatura's only if needed
+            include_comments=True,  # comments go to their own field (unused), not into the body
+            include_formatting=True,
+            output_format="markdown",
+            favor_precision=precise,
+            fast=precise,  # the precise pass needs no fallback extractors: they only add recall
+        ),
     )
     return document.body if document is not None else None
 

@@ -39,6 +39,8 @@ from extraction.structured import (
 from extraction.titles import choose_title, url_slug_title
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lxml.etree import _Element
     from lxml.html import HtmlElement
 
@@ -122,7 +124,7 @@ def extract_with_evidence(
     if tree is None:
         raise ExtractionError("not a parseable HTML document")
     page = read_page_data(tree)  # before trafilatura, which prunes the tree
-    evidence = {
+    evidence: dict[str, Any] = {
         "page_words": visible_article_words(tree),
         # A page cut off in transit may carry article markup around two sentences: it is no brief.
         "article_markup": has_article_markup(tree, page) and not is_cut_off(html),
@@ -138,7 +140,7 @@ def extract_with_evidence(
     text, markdown = picker.body(body, title, authors)
     if not title and text:
         title = picker.fallback_title(body)
-    result = {
+    result: dict[str, Any] = {
         "title": title,
         "authors": authors,
         "published_at": picker.published(),
@@ -182,7 +184,7 @@ def title_signals(page: PageData, hints: dict[str, Any]) -> dict[str, list[str]]
     ld_headline = jsonld_text(page.jsonld.get("headline")) or (
         jsonld_text(page.jsonld.get("name")) if page.jsonld_type else None
     )
-    signals = {
+    signals: dict[str, Sequence[str | None]] = {
         "json-ld": [ld_headline],
         "h1": page.h1[:5],
         "feed": [hints.get("title")],

@@ -7,7 +7,11 @@ its URL carries the domain; a text "is the site" when its comparison key matches
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Second-level labels under which registries sell names ("example.co.uk", "example.com.tr").
 _SECOND_LEVEL = {"co", "com", "org", "net", "ac", "gov", "edu", "or", "ne", "go"}
@@ -54,7 +58,7 @@ def path_sections(url: str | None) -> list[str]:
 class SiteNames:
     """The names one page gives its site, and a test for whether a text is one of them."""
 
-    def __init__(self, names: list[str], url: str | None, sections: list[str] = ()) -> None:
+    def __init__(self, names: list[str], url: str | None, sections: Sequence[str] = ()) -> None:
         self.names = [n for n in names if n]
         self.keys = {k for n in self.names for k in keys(n) if len(k) >= 2}
         self.domain = {k for k in domain_keys(url) if len(k) >= 2}

@@ -239,20 +239,21 @@ def jsonld_people(value: Any) -> list[tuple[str, str]]:
     """(name, kind) pairs from a JSON-LD author value; kind is "person", "organization" or ""."""
     out: list[tuple[str, str]] = []
     for item in as_list(value):
+        raw_name: Any  # a JSON-LD name may be a string, a list of them, or anything a site puts there
         if isinstance(item, str):
-            name, kind = item, ""
+            raw_name, kind = item, ""
         elif isinstance(item, dict):
-            name = item.get("name")
-            if isinstance(name, list):
-                name = name[0] if name else None
-            if not isinstance(name, str) and isinstance(item.get("givenName"), str):
-                name = f"{item['givenName']} {item.get('familyName') or ''}"
+            raw_name = item.get("name")
+            if isinstance(raw_name, list):
+                raw_name = raw_name[0] if raw_name else None
+            if not isinstance(raw_name, str) and isinstance(item.get("givenName"), str):
+                raw_name = f"{item['givenName']} {item.get('familyName') or ''}"
             types = _types(item)
             kind = "organization" if types & {"Organization", "NewsMediaOrganization"} else ""
             kind = "person" if "Person" in types else kind
         else:
             continue
-        name = clean_text(name)
+        name = clean_text(raw_name)
         if name:
             out.append((name, kind))
     return out

@@ -149,8 +149,8 @@ def _cleaned_signals(signals: dict[str, list[str]], sites: SiteNames) -> dict[st
     """Each signal's texts with site names cut, leaving out those that are only a site name."""
     cleaned: dict[str, list[str]] = {}
     for origin in PRECEDENCE:
-        texts = [strip_site_name(t, sites) for t in signals.get(origin, [])]
-        texts = [t for t in texts if t and len(t) >= _MIN_LENGTH and not sites.matches(t)]
+        stripped = [strip_site_name(t, sites) for t in signals.get(origin, [])]
+        texts = [t for t in stripped if t and len(t) >= _MIN_LENGTH and not sites.matches(t)]
         if texts:
             cleaned[origin] = texts
     return cleaned
