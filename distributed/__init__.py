@@ -28,7 +28,9 @@ The modules, one job each:
   spider, the stored-article check, the run recorder, the pipeline that pushes items)
 - `politeness`: per-host concurrency and delay across all workers
 - `messages`: items as they travel from the workers to the writer
-- `coordinator`: opening and closing rounds (Coordinator, seed_requests)
+- `coordinator`: opening and closing rounds (Coordinator, SeedProcess)
+- `seeds`: a round's first requests, computed in a child process so the daemon never imports Scrapy
+  (`python -m distributed.seeds`, driven by SeedProcess)
 - `writer`: storing the workers' items and run records in the archive (Writer)
 
 Redis keys (all under ``news:``):
