@@ -78,7 +78,7 @@ class BinaryBodyMiddleware:
             return response
         kind = binary_kind(response.body)
         if kind is not None:
-            content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+            content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
             raise IgnoreRequest(f"refused: {kind} served as {content_type or 'HTML'}")
         return response
 
@@ -125,7 +125,7 @@ class CharsetMiddleware:
 
     @staticmethod
     def _declared(response: HtmlResponse) -> bool:
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         return bool(
             http_content_type_encoding(content_type)
             or read_bom(response.body)[0]

@@ -71,7 +71,9 @@ class GuardedRedirectMiddleware(_RedirectGuard, RedirectMiddleware):
     """Scrapy's RedirectMiddleware (3xx + Location), with loops, off-site targets and other
     schemes refused and recorded."""
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    # Scrapy's signature keeps `spider`, deprecated since 2.13 and never passed to a method that
+    # does not require it: dropping it is Scrapy's advice, which mypy reads as an incompatible override.
+    def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         # Must return a Response, or a Request (the redirect), or raise IgnoreRequest.
         result = super().process_response(request, response)
         location = response.headers.get(b"Location")
@@ -98,7 +100,9 @@ class GuardedMetaRefreshMiddleware(_RedirectGuard, MetaRefreshMiddleware):
         super().__init__(settings)
         self.ignore_tags = settings.getlist("METAREFRESH_IGNORE_TAGS")
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    # Scrapy's signature keeps `spider`, deprecated since 2.13 and never passed to a method that
+    # does not require it: dropping it is Scrapy's advice, which mypy reads as an incompatible override.
+    def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         # Must return a Response, or a Request (the refresh target), or raise IgnoreRequest.
         result = super().process_response(request, response)
         target = None

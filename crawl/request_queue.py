@@ -39,10 +39,15 @@ def request_to_dict(request: Request, spider: Spider) -> dict[str, Any]:
     return request.to_dict(spider=_methods_of(type(spider)))  # type: ignore[arg-type]
 
 
-class PickleLifoDiskQueue(squeues.PickleLifoDiskQueue):  # type: ignore[misc,valid-type]
+# Scrapy builds its disk queue classes at import time (squeues._scrapy_serialization_queue), so
+# mypy sees a variable of type `type[BaseQueue]`, not a class to subclass or name in super().
+_ScrapyPickleLifoDiskQueue: Any = squeues.PickleLifoDiskQueue
+
+
+class PickleLifoDiskQueue(_ScrapyPickleLifoDiskQueue):
     """SCHEDULER_DISK_QUEUE: Scrapy's default disk queue, with `request_to_dict` above."""
 
     def push(self, request: Request) -> None:
         # Skip the parent's push (which would call request.to_dict(spider=self.spider)) for the
         # serializing queue beneath it.
-        super(squeues.PickleLifoDiskQueue, self).push(request_to_dict(request, self.spider))
+        super(_ScrapyPickleLifoDiskQueue, self).push(request_to_dict(request, self.spider))

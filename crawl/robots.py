@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import (
@@ -19,6 +19,7 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
+from scrapy.robotstxt import RobotParser
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-    from scrapy.robotstxt import RobotParser
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +57,21 @@ def without_robots_fetch_error(record: logging.LogRecord) -> bool:
 
 
 @dataclass(frozen=True)
-class UnreadableRobots:
-    """Stands in for a host's robots.txt parser while its robots.txt cannot be read."""
+class UnreadableRobots(RobotParser):
+    """Stands in for a host's robots.txt parser while its robots.txt cannot be read: it allows
+    nothing (RFC 9309's complete disallow). A RobotParser, so it is what the parent middleware keeps
+    for the host and hands to the requests that waited for robots.txt."""
 
     reason: str
     until: float  # time.monotonic() after which robots.txt is fetched again
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, robotstxt_body: bytes) -> Self:
+        # Never parsed from a body: StrictRobotsTxtMiddleware makes one when robots.txt cannot be read.
+        raise TypeError("UnreadableRobots is made when robots.txt cannot be read, never parsed from one")
+
+    def allowed(self, url: str | bytes, user_agent: str | bytes) -> bool:
+        return False
 
 
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -131,5 +141,5 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         unreadable = UnreadableRobots(reason, time.monotonic() + self.retry_after)
         waiting = self._parsers[netloc]
         assert isinstance(waiting, Deferred)  # set by the parent while robots.txt is fetched
-        self._parsers[netloc] = unreadable  # type: ignore[assignment]
+        self._parsers[netloc] = unreadable
         waiting.callback(unreadable)

@@ -15,7 +15,7 @@ Two guarantees live here too, because every crawl passes through this extension 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
@@ -36,6 +36,19 @@ if TYPE_CHECKING:
     from config.sources import Source
 
 logger = logging.getLogger(__name__)
+
+
+class FailureRow(TypedDict):
+    """A failure kept for the `failures` table: Archive.record_failure's keyword arguments, so a row
+    that could not be written yet is written later as it is."""
+
+    run_id: int | None
+    source: str | None
+    url: str | None
+    stage: str
+    reason: str
+    http_status: int | None
+
 
 # crawl_runs column -> the stats key it is read from at the end of the run.
 RUN_COUNTS = {
@@ -87,7 +100,7 @@ class CrawlRunRecorder(FailureRecorder):
         self._reopened = False
         # Failures after a storage error: written with the run's end, in one transaction, so
         # what little room is left goes to one commit instead of one per page.
-        self._unwritten: list[dict[str, Any]] = []
+        self._unwritten: list[FailureRow] = []
         self._saving: task.LoopingCall | None = None
 
     @classmethod
@@ -154,7 +167,7 @@ class CrawlRunRecorder(FailureRecorder):
         status = "ok" if reason == "finished" else "cancelled" if reason == "shutdown" else "failed"
         run_id, unwritten, self._unwritten = self.run_id, self._unwritten, []
 
-        def finish(archive: Archive, failures: list[dict[str, Any]]) -> None:
+        def finish(archive: Archive, failures: list[FailureRow]) -> None:
             # IMMEDIATE: a deferred transaction that reads first fails at once ("database is
             # locked") when another process commits in between, instead of waiting its turn.
             with archive.immediate_transaction():
@@ -176,7 +189,7 @@ class CrawlRunRecorder(FailureRecorder):
         """Into the `failures` table; a fatal storage error (disk full, read-only) also stops the crawl."""
         if stage == "store" and is_fatal_storage_error(reason):
             self.stop_for_storage(reason)
-        row = {
+        row: FailureRow = {
             "run_id": self.run_id,
             "source": self.source,
             "url": url,
