@@ -15,10 +15,12 @@ from xml.sax import SAXException
 
 import feedparser
 from lxml import etree
+from scrapy.utils.gz import gunzip
 
 from config.dates import parse_datetime
 
 if TYPE_CHECKING:
+    import time
     from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
@@ -136,10 +138,13 @@ def _atom_alternate(item: feedparser.FeedParserDict) -> str | None:
     return None
 
 
-def _struct_time_iso(value: object) -> str | None:
+def _struct_time_iso(value: time.struct_time | None) -> str | None:
+    """feedparser's `*_parsed` dates: a struct_time in UTC."""
     if not value:
         return None
-    return datetime(*value[:6], tzinfo=UTC).isoformat()  # type: ignore[index]
+    return datetime(
+        value.tm_year, value.tm_mon, value.tm_mday, value.tm_hour, value.tm_min, value.tm_sec, tzinfo=UTC
+    ).isoformat()
 
 
 # --- sitemaps -----------------------------------------------------------------------------
@@ -151,6 +156,19 @@ class SitemapLink:
 
     url: str
     modified: str | None = None
+
+
+def sitemap_xml(body: bytes, max_size: int) -> bytes:
+    """A sitemap's XML: its body, gunzipped when it came gzipped (a .xml.gz served as it is).
+    Raises DiscoveryError for a broken gzip, or one larger than `max_size` once decompressed."""
+    if body[:2] != b"\x1f\x8b":
+        return body
+    try:
+        return gunzip(body, max_size=max_size)
+    except ValueError:  # Scrapy's decompression-size guard (a gzip bomb)
+        raise DiscoveryError("gzipped sitemap larger than DOWNLOAD_MAXSIZE once decompressed") from None
+    except OSError as exc:
+        raise DiscoveryError(f"broken gzip: {exc}") from None
 
 
 def iter_sitemap(body: bytes) -> Iterator[Entry | SitemapLink]:

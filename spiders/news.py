@@ -10,41 +10,28 @@ News), and home/section pages followed to `follow_depth`. Everything it yields i
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from scrapy import Request, Spider, signals
-from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import TextResponse
-from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.gz import gunzip
 from scrapy.utils.misc import load_object
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
-from archive.raw_html import from_wire
 from archive.store import Archive
-from config.dates import utc_now_iso
 from config.sources import SourceConfigError, adhoc_source, find_source, load_sources
 from crawl.archive_access import article_lookup, crawl_archive
-from crawl.downloader import NotFetched
 from crawl.failures import count_failed_page, report_failure
-from crawl.items import ArticleItem
 from crawl.revisits import oldest_relevant, parse_schedule, revisit_due
-from crawl.urls import canonical_url, in_domains, is_http_url, url_kind
-from spiders.discovery import (
-    DiscoveryError,
-    Entry,
-    SitemapLink,
-    is_feed_link,
-    iter_sitemap,
-    parse_feed,
-    sniff_kind,
-)
+from crawl.urls import canonical_url
+from spiders.articles import article_item, content_type, stale, wanted
+from spiders.conditional import conditional_headers, fresh_validators
+from spiders.discovery import DiscoveryError, Entry, SitemapLink, iter_sitemap, parse_feed, sitemap_xml, sniff_kind
+from spiders.fetch_errors import fetch_error
+from spiders.listing import listing_links
 from spiders.sitemap_turns import SitemapTurns
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -52,6 +39,7 @@ if TYPE_CHECKING:
 
     from archive.interfaces import ArticleLookup
     from config.sources import Source
+    from crawl.items import ArticleItem
 
 
 class SharedRound(Protocol):
@@ -74,6 +62,8 @@ ROBOTS_NO_RULES = [status for status in range(400, 500) if status != 429]
 
 class NewsSpider(Spider):
     name = "news"
+    source: Source  # set by from_crawler, from the sources file or the ad-hoc URL
+    allowed_domains: list[str]  # Scrapy's OffsiteMiddleware reads it
 
     def __init__(
         self,
@@ -97,7 +87,7 @@ class NewsSpider(Spider):
         self.sitemap_turns: SitemapTurns | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.source = spider._resolve_source(crawler.settings.get("NEWS_SOURCES_FILE"))
         # Scrapy's OffsiteMiddleware reads this; seeds may live elsewhere (allow_offsite).
@@ -148,18 +138,14 @@ class NewsSpider(Spider):
                 meta={"news_kind": "article", "news_revisit": True},
             )
 
-    def _seed(self, url: str, callback: Any, *, conditional: bool = False, **kwargs: Any) -> Request:
+    def _seed(self, url: str, callback: Callable[..., Any], *, conditional: bool = False, **kwargs: Any) -> Request:
         """A feed, sitemap or start page. Feeds and sitemaps are asked for only if changed
-        (If-None-Match / If-Modified-Since from the validators the server sent last time)."""
+        (spiders/conditional.py)."""
         meta: dict[str, Any] = {"news_kind": "seed", "allow_offsite": True}
         headers: dict[str, str] = {}
         if conditional:
             meta["handle_httpstatus_list"] = [304]
-            known = self.archive.validators(url)
-            if known and known["etag"]:
-                headers["If-None-Match"] = known["etag"]
-            if known and known["last_modified"]:
-                headers["If-Modified-Since"] = known["last_modified"]
+            headers = conditional_headers(self.archive.validators(url))
         return Request(url, callback=callback, errback=self.on_error, cb_kwargs=kwargs, meta=meta, headers=headers)
 
     @property
@@ -182,14 +168,8 @@ class NewsSpider(Spider):
         the new validators."""
         if response.status == 304:
             return True
-        if "handle_httpstatus_list" in response.meta:
-            etag = response.headers.get("ETag")
-            modified = response.headers.get("Last-Modified")
-            if etag or modified:
-                self.fresh_validators[response.url] = {
-                    "etag": etag.decode("latin-1") if etag else None,
-                    "last_modified": modified.decode("latin-1") if modified else None,
-                }
+        if "handle_httpstatus_list" in response.meta and (fresh := fresh_validators(response)):
+            self.fresh_validators[response.url] = fresh
         return False
 
     def closed(self, reason: str) -> None:
@@ -205,7 +185,7 @@ class NewsSpider(Spider):
 
     def parse_start(self, response: Response, depth: int = 0) -> Iterator[Any]:
         """A start page may be a feed, a sitemap or an HTML page: decide from the response."""
-        kind = sniff_kind(response.body, response.headers.get("Content-Type", b"").decode("latin-1"))
+        kind = sniff_kind(response.body, content_type(response))
         if kind == "feed":
             yield from self.parse_feed(response)
         elif kind == "sitemap":
@@ -245,19 +225,14 @@ class NewsSpider(Spider):
         if self._not_modified(response):
             # An unchanged index says nothing about its children: ask each of them again.
             known = self.archive.validators(response.url)
-            children = Archive.json_list(known["children"] if known else None)
-            yield from self._child_sitemaps(self._seed(c, self.parse_sitemap, conditional=True) for c in children)
+            remembered = Archive.json_list(known["children"] if known else None)
+            yield from self._child_sitemaps(self._seed(c, self.parse_sitemap, conditional=True) for c in remembered)
             return
-        body = response.body
-        if body[:2] == b"\x1f\x8b":
-            try:
-                body = gunzip(body, max_size=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
-            except ValueError:  # Scrapy's decompression-size guard (a gzip bomb)
-                self._parse_failure(response, "gzipped sitemap larger than DOWNLOAD_MAXSIZE once decompressed")
-                return
-            except OSError as exc:
-                self._parse_failure(response, f"broken gzip: {exc}")
-                return
+        try:
+            body = sitemap_xml(response.body, self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        except DiscoveryError as exc:
+            self._parse_failure(response, str(exc))
+            return
         self.crawler.stats.inc_value("news/discovery/sitemaps")
         children: list[str] = []
         try:
@@ -294,20 +269,14 @@ class NewsSpider(Spider):
         if not isinstance(response, TextResponse):
             self._parse_failure(response, "start page is not text")
             return
-        if depth == 0 and self.source.discover_feeds:
-            for link in response.xpath("//link[@href]"):
-                if is_feed_link(link.attrib.get("rel", ""), link.attrib.get("type", "")):
-                    yield self._seed(response.urljoin(link.attrib["href"]), self.parse_feed, conditional=True)
-        for href in response.css("a::attr(href)").getall():
-            url = response.urljoin(href.strip())
-            if not is_http_url(url) or not in_domains(url, self.source.allowed_domains):
-                continue
-            kind = url_kind(url)
-            if kind == "article":
-                yield from self._article_request(url, via="listing")
-            elif kind == "listing" and depth < self.source.follow_depth:
+        for link in listing_links(response, self.source, depth):
+            if link.kind == "feed":
+                yield self._seed(link.url, self.parse_feed, conditional=True)
+            elif link.kind == "article":
+                yield from self._article_request(link.url, via="listing")
+            else:
                 yield Request(
-                    canonical_url(url),
+                    link.url,
                     callback=self.parse_listing,
                     errback=self.on_error,
                     cb_kwargs={"depth": depth + 1},
@@ -320,33 +289,20 @@ class NewsSpider(Spider):
             self._report(
                 response.url,
                 "fetch",
-                f"not an HTML page ({self._content_type(response) or 'no type'})",
+                f"not an HTML page ({content_type(response) or 'no type'})",
                 response.status,
             )
             return
-        redirects = response.meta.get("redirect_urls") or [response.url]
-        wire = response.meta.pop("news_wire_body", None)
-        yield ArticleItem(
-            url=response.url,
-            requested_url=redirects[0],
-            source=self.source.name,
-            html=response.text,
-            fetched_at=utc_now_iso(),
-            http_status=response.status,
-            content_type=self._content_type(response),
-            discovered_via=via,
-            hints=hints,
-            raw_html=from_wire(wire[0], wire[1], response.body, response.encoding) if wire else None,
-        )
+        yield article_item(response, self.source.name, via, hints)
 
     # --- requests ---------------------------------------------------------------------------
 
     def _article_request(self, url: str, *, via: str, entry: Entry | None = None) -> Iterator[Request]:
         url = canonical_url(url)
-        if not is_http_url(url) or not in_domains(url, self.source.allowed_domains) or not self._wanted(url):
+        if not wanted(self.source, url):
             self.crawler.stats.inc_value("news/discovery/ignored")
             return
-        if entry is not None and self._stale(entry):
+        if entry is not None and stale(self.source, entry):
             self.crawler.stats.inc_value("news/discovery/stale")
             return
         limit = self.source.max_articles
@@ -362,7 +318,7 @@ class NewsSpider(Spider):
         )
 
     def _sitemap_request(self, link: SitemapLink, response: Response) -> Iterator[Request]:
-        if self._stale(Entry(url=link.url, modified=link.modified)):
+        if stale(self.source, Entry(url=link.url, modified=link.modified)):
             self.crawler.stats.inc_value("news/discovery/stale_sitemaps")
             return
         url = response.urljoin(link.url)
@@ -373,17 +329,6 @@ class NewsSpider(Spider):
         # shared crawl, Scrapy's duplicate filter) see the repeat.
         yield self._seed(url, self.parse_sitemap, conditional=True)
 
-    def _wanted(self, url: str) -> bool:
-        if any(re.search(p, url) for p in self.source.article_deny):
-            return False
-        return not self.source.article_allow or any(re.search(p, url) for p in self.source.article_allow)
-
-    def _stale(self, entry: Entry) -> bool:
-        if self.source.max_age is None:
-            return False
-        newest = entry.newest_date()
-        return newest is not None and datetime.now(UTC) - newest > self.source.max_age
-
     # --- failures ---------------------------------------------------------------------------
 
     def on_error(self, failure: Failure) -> list[Request]:
@@ -393,24 +338,12 @@ class NewsSpider(Spider):
         return list(self._sitemap_read(request))
 
     def _record_error(self, failure: Failure, request: Request) -> None:
-        if failure.check(NotFetched):  # the crawl was told to stop first: nothing went wrong
-            return
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
-            # Refused (scheme, private address, redirect), too big, or disallowed by robots.txt:
-            # all recorded but the last, which is the site's wish rather than a fault.
+        error = fetch_error(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
+        if error.refused:
             self.crawler.stats.inc_value("news/requests/ignored")
-            if str(failure.value) != "Forbidden by robots.txt":
-                self._report(request.url, "fetch", str(failure.value) or "request ignored")
-            return
-        status = failure.value.response.status if failure.check(HttpError) else None
-        reason = f"HTTP {status}" if status else f"{failure.type.__name__}: {failure.value}"
-        if failure.check(DownloadCancelledError) and not str(failure.value):
-            # Scrapy cancels without a message only when a body grows past the size cap.
-            reason += f"body larger than DOWNLOAD_MAXSIZE ({self.settings.getint('DOWNLOAD_MAXSIZE')} bytes)"
-        if status and (retry_after := failure.value.response.headers.get("Retry-After")):
-            reason += f" (Retry-After: {retry_after.decode('latin-1')})"
-        self._report(request.url, "fetch", reason, status)
-        if status in (404, 410) and request.meta.get("news_revisit"):
+        if error.reason is not None:
+            self._report(request.url, "fetch", error.reason, error.status)
+        if error.status in (404, 410) and request.meta.get("news_revisit"):
             self._taken_down(request.url)
 
     def _taken_down(self, url: str) -> None:
@@ -423,7 +356,3 @@ class NewsSpider(Spider):
 
     def _report(self, url: str, stage: str, reason: str, status: int | None = None) -> None:
         report_failure(self.crawler, url=url, stage=stage, reason=reason, http_status=status)
-
-    @staticmethod
-    def _content_type(response: Response) -> str:
-        return response.headers.get("Content-Type", b"").decode("latin-1")

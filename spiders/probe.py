@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawl.process import CrawlRequest, build_process, project_settings
+from spiders.articles import content_type
 from spiders.discovery import sniff_kind
 from spiders.news import NewsSpider
 
@@ -77,8 +78,7 @@ class ProbeSpider(NewsSpider):
         return spider
 
     def parse_start(self, response: Response, depth: int = 0) -> Iterator[Any]:
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
-        self.probe.kind = sniff_kind(response.body, content_type)
+        self.probe.kind = sniff_kind(response.body, content_type(response))
         yield from super().parse_start(response, depth)
 
     def parse_feed(self, response: Response) -> Iterator[Any]:
@@ -124,6 +124,6 @@ def probe(url: str, *, allow_private: bool = False, log_level: str = "ERROR") ->
         process, [crawler] = build_process([request], settings, spider_class=ProbeSpider)
         process.start()
         spider = crawler.spider
-        if spider is None:  # the crawl did not start (logged by Scrapy)
+        if not isinstance(spider, ProbeSpider):  # None: the crawl did not start (logged by Scrapy)
             return Probe(url=url, problems=[f"{url}: the probe crawl did not start"])
         return spider.probe
