@@ -56,7 +56,7 @@ class SharedPolitenessMiddleware:
         token = uuid.uuid4().hex
         delay_ms = int(self.crawler.settings.getfloat("DOWNLOAD_DELAY") * 1000)
         keys = [f"news:polite:{host}", f"news:polite:{host}:delay"]
-        args = [self.limit, token, self.lease_ms, delay_ms]
+        args: list[int | str] = [self.limit, token, self.lease_ms, delay_ms]
         while True:
             try:
                 if self.link.call("taking a politeness slot", lambda _: self.acquire(keys=keys, args=args)):

@@ -8,7 +8,7 @@ format (encode_request).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy_redis import picklecompat
 from scrapy_redis.dupefilter import RFPDupeFilter
@@ -67,6 +67,10 @@ class RedisScheduler(Scheduler):
       `next_request` returns nothing and the spider stays open (no crash, no busy loop);
     - no `stats.inc_value(..., spider=...)` calls, which Scrapy 2.14+ deprecates.
     """
+
+    # scrapy-redis's RFPDupeFilter, None until open() loads it: the library has no type hints, and
+    # declaring it here tells mypy what open() reads before it assigns.
+    df: Any
 
     def open(self, spider: Spider) -> None:
         # scrapy-redis's open() without its "Resuming crawl" line: it counts the queue (a Redis

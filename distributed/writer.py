@@ -9,7 +9,7 @@ import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from archive.dedupe import decide
 from archive.schema import open_db
@@ -108,7 +108,9 @@ class Writer:
 
     def take(self, wait: float) -> list[bytes]:
         def take(client: redis.Redis) -> list[bytes]:
-            first = client.blmove(ITEMS_KEY, PROCESSING_KEY, wait, "RIGHT", "LEFT")
+            # BLMOVE's timeout is a double (Redis 6+) and redis-py sends it as given, but types it int:
+            # rounding would turn a short wait into 0, which blocks forever.
+            first = client.blmove(ITEMS_KEY, PROCESSING_KEY, wait, "RIGHT", "LEFT")  # type: ignore[arg-type]
             if first is None:
                 return []
             batch = [first]
@@ -117,7 +119,8 @@ class Writer:
                 if data is None:
                     break
                 batch.append(data)
-            return batch
+            # connect() leaves decode_responses off, so replies are bytes; redis-py's types also allow str.
+            return cast("list[bytes]", batch)
 
         return self.link.call("taking items", take)
 
