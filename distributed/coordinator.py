@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from archive.store import Archive
 from config.dates import utc_now_iso
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import redis
+    from redis.typing import EncodableT, FieldT
 
     from config.sources import Source
 
@@ -215,7 +216,7 @@ class Coordinator:
         self.archive.sync_source(source)
         run_id = self.archive.start_run(source.name, log_file=self.log_file)
         if revisits:
-            self.archive.db["crawl_runs"].update(run_id, {"articles_revisited": revisits})
+            self.archive.db.table("crawl_runs").update(run_id, {"articles_revisited": revisits})
         keys = [
             round_key(source.name),
             queue_key(source.name),
@@ -244,7 +245,8 @@ class Coordinator:
         """The open rounds, read in one round trip; also sets `now_ms` (the Redis clock)."""
 
         def read(client: redis.Redis) -> tuple[list[str], list[Any]]:
-            names = sorted(name.decode() for name in client.smembers(ROUNDS_KEY))
+            # connect() leaves decode_responses off, so members are bytes; redis-py's types also allow str.
+            names = sorted(name.decode() for name in cast("set[bytes]", client.smembers(ROUNDS_KEY)))
             pipe = client.pipeline(transaction=False)
             pipe.time()
             for name in names:
@@ -260,7 +262,8 @@ class Coordinator:
         for i, name in enumerate(names):
             info, queued, busy = values[1 + 3 * i : 4 + 3 * i]
             if not info:  # expired: no coordinator closed it in time
-                self.link.call("tidying the rounds", lambda client, name=name: client.srem(ROUNDS_KEY, name))
+                # link.call runs the lambda at once, in this iteration: `name` is the one meant.
+                self.link.call("tidying the rounds", lambda client: client.srem(ROUNDS_KEY, name))  # noqa: B023
                 continue
             self.rounds[name] = Round(
                 source=name,
@@ -297,7 +300,7 @@ class Coordinator:
             ROUNDS_KEY,
             round_validators_key(r.run_id),
         ]
-        args = [r.source, r.run_id, "1" if drop_queue else "0"]
+        args: list[str | int] = [r.source, r.run_id, "1" if drop_queue else "0"]
         flat = self.link.call("closing a round", lambda _: self.close_script(keys=keys, args=args))
         self.rounds.pop(r.source, None)
         if flat is None:
@@ -376,7 +379,7 @@ class Coordinator:
                 url, etag=known.get("etag"), last_modified=known.get("last_modified"), children=known.get("children")
             )
         if validators:
-            mapping = {url: json.dumps(self._validator_row(url)) for url in validators}
+            mapping: dict[FieldT, EncodableT] = {url: json.dumps(self._validator_row(url)) for url in validators}
             self.link.call("publishing validators", lambda client: client.hset(VALIDATORS_KEY, mapping=mapping))
 
     def _validator_row(self, url: str) -> dict[str, Any]:
