@@ -98,7 +98,7 @@ def daemon_alive(db: Database) -> bool:
 
 
 @dataclass
-class Batch:
+class PendingWrites:
     """Writes collected by the store pipeline, committed together in one transaction."""
 
     new: list[dict[str, Any]] = field(default_factory=list)
@@ -122,7 +122,7 @@ StorageError = sqlite3.Error
 class Archive:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.pending = Batch()  # filled by the middleware and the pipelines, written by flush()
+        self.pending = PendingWrites()  # filled by the middleware and the pipelines, written by flush()
         # Article URLs requested by any crawler of this process and not written yet: the first
         # crawler fetches it. Once written, the database answers (`stored_url_for`).
         self.claimed = ClaimedUrls()
@@ -330,7 +330,7 @@ class Archive:
 
     def flush(self) -> int:
         """Write what is pending in one transaction; returns how many writes it held."""
-        batch, self.pending = self.pending, Batch()
+        batch, self.pending = self.pending, PendingWrites()
         if len(batch):
             self.write(batch)
             # Written: the database answers for these articles now. Remembering them too would
@@ -341,7 +341,7 @@ class Archive:
             self.claimed.discard([alias["alias"] for alias in batch.aliases])
         return len(batch)
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: PendingWrites) -> None:
         """Commit a batch in one transaction: articles first, then what refers to them."""
         now = utc_now_iso()
         with self.immediate_transaction():

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.near_duplicates import cluster_id_for, signature  # noqa: E402
-from archive.store import Archive, Batch  # noqa: E402 - the project root is put on the path just above
+from archive.store import Archive, PendingWrites  # noqa: E402 - the project root is put on the path just above
 from bench.results import write_section  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "datasets" / "news-pages" / "truth.jsonl"
@@ -202,7 +202,7 @@ class ArchiveBuilder:
         return self.signatures[key]
 
     def write_articles(self, archive: Archive) -> None:
-        batch = Batch()
+        batch = PendingWrites()
         written = 0
         began = time.perf_counter()
         for row, aliases, variant in self.article_rows():
@@ -228,7 +228,7 @@ class ArchiveBuilder:
             if len(batch.new) >= BATCH:
                 archive.write(batch)
                 written += len(batch.new)
-                batch = Batch()
+                batch = PendingWrites()
                 if written % 50_000 == 0:
                     rate = written / (time.perf_counter() - began)
                     print(f"  {written:,} articles written ({rate:,.0f}/s)", flush=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from config.retry_after import retry_after_note
 from crawl.downloader import NotFetched
 
 if TYPE_CHECKING:
@@ -46,5 +47,5 @@ def fetch_error(failure: Failure, max_size: int) -> FetchError:
         # Scrapy cancels without a message only when a body grows past the size cap.
         reason += f"body larger than DOWNLOAD_MAXSIZE ({max_size} bytes)"
     if answer is not None and status and (retry_after := answer.headers.get("Retry-After")):
-        reason += f" (Retry-After: {retry_after.decode('latin-1')})"
+        reason += retry_after_note(retry_after)
     return FetchError(reason=reason, status=status)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from archive.queries import export_articles, open_read_only
-from archive.store import Archive, Batch
+from archive.store import Archive, PendingWrites
 from commands.export import write_export
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def build_archive(path: Path, count: int, sources: tuple[str, ...] = ("alpha", "
     try:
         for start in range(0, count, 1000):
             rows = [article(n, sources[n % len(sources)]) for n in range(start, min(count, start + 1000))]
-            archive.write(Batch(new=rows))
+            archive.write(PendingWrites(new=rows))
     finally:
         archive.close()
     return path
