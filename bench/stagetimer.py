@@ -36,12 +36,12 @@ WRAPPED = (
     ("pipelines.dedupe", "DedupePipeline", "process_item", "dedup"),
     ("pipelines.store", "StorePipeline", "process_item", "store"),
     ("pipelines.store", "StorePipeline", "close_spider", "store"),
-    ("archive", "Archive", "write", "store.sqlite_and_fts"),
-    ("archive", "Archive", "flush", "store.flush"),
+    ("archive.store", "Archive", "write", "store.sqlite_and_fts"),
+    ("archive.store", "Archive", "flush", "store.flush"),
     ("crawl.run_records", "CrawlRunRecorder", "failure", "failures"),
 )
 # Module-level functions, patched where their callers look them up.
-WRAPPED_FUNCTIONS = (("pipelines.store", "raw_page_row", "store.raw_html_compress"),)
+WRAPPED_FUNCTIONS = (("archive.staging", "raw_page_row", "store.raw_html_compress"),)
 
 _totals: dict[str, list[float]] = {}  # stage -> [calls, cpu seconds]
 _missing: list[str] = []

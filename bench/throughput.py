@@ -245,7 +245,7 @@ delay = "0s"
 
 def crawl_extensions(trace_memory: bool = False) -> dict[str, int]:
     """The project's extensions plus the stage timer: `-s EXTENSIONS=` replaces the whole dict."""
-    import settings
+    from crawl import settings
 
     return {**settings.EXTENSIONS, STAGE_TIMER: 0, **({MEM_TRACE: 0} if trace_memory else {})}
 
