@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.proctree import run_measured
+from bench.served_site import ServedSite, judge
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -68,7 +69,6 @@ def _memory(tree: Any) -> dict[str, float]:
 
 def _summary(name: str, records: list[dict[str, Any]], manifest: list[dict[str, Any]], wall: float,
              tree_cpu: float, memory: dict[str, float], commands: list[list[str]]) -> dict[str, Any]:  # fmt: skip
-    from bench.throughput import judge
 
     quality = judge(records, manifest)
     return {
@@ -255,7 +255,6 @@ def run_peers(
 
     `sitemap_style` defaults to the one the site was generated with (its meta.json).
     """
-    from bench.throughput import ServedSite
 
     if sitemap_style is None:
         meta = site / "meta.json"
