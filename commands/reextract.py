@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from config.sources import SourceConfigError, load_sources
-from pipelines.reextract import FIELDS, reextract
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,6 +40,10 @@ def add_reextract_command(subparsers: Any, common_parent: argparse.ArgumentParse
 
 
 def cmd_reextract(args: argparse.Namespace) -> int:
+    # Imported here: re-extraction loads the extractor (trafilatura, numpy, the language model), which
+    # every other command, `status` included, would otherwise pay for when the parser is built.
+    from pipelines.reextract import reextract
+
     if args.source:
         check_source_known(args.db, args.source, getattr(args, "sources", None))
     counts = reextract(args.db, source=args.source, since=args.since)
@@ -71,6 +74,8 @@ def check_source_known(db_path: Path, source: str, sources_file: Path | None) ->
 
 
 def format_counts(counts: dict[str, int]) -> str:
+    from pipelines.reextract import FIELDS  # loaded already by the re-extraction that made `counts`
+
     fields = ", ".join(f"{name} {counts[name]}" for name in FIELDS if name != "provenance")
     return (
         f"re-extracted {counts['articles']} articles: {counts['updated']} updated, "
