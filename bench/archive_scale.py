@@ -95,12 +95,22 @@ def varied_text(base: str, rotation: int, serial: int, words: list[str], rng: ra
 
 
 class ArchiveBuilder:
-    def __init__(self, path: Path, articles: int, *, run_hours: int = DAYS * 24, seed: int = 25) -> None:
+    def __init__(
+        self,
+        path: Path,
+        articles: int,
+        *,
+        run_hours: int = DAYS * 24,
+        seed: int = 25,
+        texts: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """`texts` (title, body, authors, language), by default the real pages of news-pages; the
+        tests pass made-up ones, since the dataset is not on a user's machine."""
         self.path = path
         self.total = articles
         self.run_hours = run_hours  # hourly crawl runs of RUN_SOURCES sources, ending now
         self.rng = random.Random(seed)
-        self.texts = load_texts()
+        self.texts = texts if texts is not None else load_texts()
         self.words = [[w for w in re.findall(r"\w{4,}", t["body"]) if not w.isdigit()] for t in self.texts]
         self.sources = [f"source_{i:03d}" for i in range(SOURCES)]
         self.weights = source_weights(self.rng)
