@@ -1,5 +1,5 @@
 """`open_db()`, which every writer and reader uses: a connection with the archive's migrations
-(archive/migrations.py) applied.
+(the archive/migrations package) applied.
 
 Tables (documented column by column in metadata.yml, which Datasette shows, and docs/database.md):
 

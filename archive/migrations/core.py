@@ -1,21 +1,14 @@
-"""The archive's migrations (sqlite-utils), applied in the order they are written by `open_db()`.
-
-Each runs once per database (sqlite-utils records it in `_sqlite_migrations`); the tables they make
-are listed in archive/schema.py.
-"""
+"""The archive's first migrations: its core tables and how they grew, in the order they were written."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlite_utils.migrations import Migrations
-
+from archive.migrations.registry import migrations
 from archive.summary_triggers import counting_triggers
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
-
-migrations = Migrations("news")
 
 
 @migrations()
