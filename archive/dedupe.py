@@ -2,11 +2,16 @@
 
 - same canonical URL, same body and headline -> unchanged (only last_seen_at moves)
 - same canonical URL, body or headline changed -> updated (old version kept as a revision)
-- new URL whose body is already stored       -> duplicate (its URL becomes an alias), unless it
+- new URL of the same site (registered domain) whose body is already stored
+                                             -> duplicate (its URL becomes an alias), unless it
                                                 was published earlier (or the stored copy is undated):
                                                 then it takes the copy's place
+- new URL on the same site (registered domain) whose body is a near copy of a stored article
+  (MinHash similarity >= COPY_THRESHOLD)        -> duplicate too: one record per story per site
 - fetched at a variant URL (AMP, non-canonical) of a stored article -> alias only
-- new article similar to stored ones (MinHash) -> new, in the same near-duplicate cluster
+- new article similar to stored ones (MinHash) -> new, in the same near-duplicate cluster: copies
+                                                on other sites stay articles of their own, since who
+                                                republished what is news to researchers
 
 Plain functions over an `Archive` and an item: the crawl's DedupePipeline and the shared crawl's
 writer both call `decide()`.
@@ -17,10 +22,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from courlan.urlutils import get_tldinfo
 
 from archive.near_duplicates import cluster_id_for
 from archive.store import Archive
+
+# A new URL whose body reaches this MinHash similarity with an article of the same site is a copy
+# of it (another section's template around the same text), not a story of its own. Measured with
+# bench/near_duplicates.py (see bench/RESULTS.md): same-site copies whose extraction differs by a
+# caption, a byline line or a related-links block stay above it; follow-ups that reuse background
+# paragraphs and updated stories with new paragraphs stay below it.
+COPY_THRESHOLD = 0.7
 
 
 class DedupeItem(Protocol):
@@ -34,7 +50,9 @@ class DedupeItem(Protocol):
     modified_at: str | None
     signature: bytes
     aliases: dict[str, str]
+    provenance: dict[str, str]  # "url": "canonical link" when the page names itself canonical
     # Set by the decision.
+    copy_similarity: float | None
     body_hash: str
     status: str
     duplicate_of: str | None
@@ -118,14 +136,50 @@ def published_before(mine: str | None, theirs: str | None) -> bool:
     return a < b
 
 
+@lru_cache(maxsize=4096)
+def site_of(url: str) -> str:
+    """The site a URL belongs to: its registered domain (www.bbc.co.uk -> bbc.co.uk), or for an
+    address or a name without a public suffix (127.0.0.1, localhost), the host and port."""
+    domain = get_tldinfo(url)[1]
+    return domain or urlsplit(url).netloc.lower().removeprefix("www.")
+
+
+class NearMatches:
+    """The stored articles similar to an item, most similar first: looked up once, when first asked."""
+
+    def __init__(self, archive: Archive, item: DedupeItem) -> None:
+        self.archive, self.item = archive, item
+        self._found: list[tuple[str, float]] | None = None
+
+    def __call__(self) -> list[tuple[str, float]]:
+        if self._found is None:
+            self._found = self.archive.near.matches(self.item.signature, exclude=self.item.url)
+        return self._found
+
+
+def same_site_copy(item: DedupeItem, matches: NearMatches) -> tuple[str, float] | None:
+    """The stored article of the item's own site whose body the item's nearly repeats, with the
+    similarity, or None."""
+    if not item.signature:
+        return None
+    site = site_of(item.url)
+    for url, score in matches():
+        if score < COPY_THRESHOLD:
+            break  # most similar first
+        if site_of(url) == site:
+            return url, score
+    return None
+
+
 def decide(archive: Archive, item: DedupeItem) -> Decision:
     """Decide what the item is against the archive (and what this process decided but has not
     written yet); fills the item's dedupe fields and remembers a new article in the archive."""
     item.body_hash = body_hash(item.text)
-    item.status = _status(item, archive)
+    matches = NearMatches(archive, item)
+    item.status = _status(item, archive, matches)
     near_duplicate = False
     if item.status in ("new", "updated"):
-        near_duplicate = _cluster(item, archive)
+        near_duplicate = _cluster(item, archive, matches)
     if item.status == "new":
         archive.recent_urls[item.url] = item.body_hash
         archive.recent_bodies[item.body_hash] = item.url
@@ -133,7 +187,7 @@ def decide(archive: Archive, item: DedupeItem) -> Decision:
     return Decision(status=item.status, replaced_copy=bool(item.replaces), near_duplicate=near_duplicate)
 
 
-def _status(item: DedupeItem, archive: Archive) -> str:
+def _status(item: DedupeItem, archive: Archive, matches: NearMatches) -> str:
     fetched_elsewhere = any(reason in ("amp", "canonical") for reason in item.aliases.values())
     stored = archive.article(item.url)
     if stored is not None or item.url in archive.recent_urls:
@@ -150,33 +204,57 @@ def _status(item: DedupeItem, archive: Archive) -> str:
         item.version = (stored["version"] or 1) + 1
         item.cluster_id = stored["cluster_id"]
         return "updated"
-    original = archive.recent_bodies.get(item.body_hash) or archive.url_with_body(item.body_hash)
+    reason, similarity = "same_body", 1.0
+    original = _same_body_on_site(item, archive)
     if original is None:
-        return "new"
-    if published_before(item.published_at, archive.published_at(original)):
+        if (copy := same_site_copy(item, matches)) is None:
+            return "new"
+        (original, similarity), reason = copy, "near_copy"
+    item.copy_similarity = round(similarity, 3)
+    if _is_original_of(item, original, archive):
         # The copy we stored first is the later one: this page takes its place.
         item.replaces = original
-        item.aliases[original] = "same_body"
+        item.aliases[original] = reason
         item.cluster_id = archive.cluster_of(original)  # the story keeps its cluster
         archive.forget(original)
         return "new"
     item.duplicate_of = original
-    item.aliases[item.url] = "same_body"
+    item.aliases[item.url] = reason
     return "duplicate"
 
 
-def _cluster(item: DedupeItem, archive: Archive) -> bool:
+def _is_original_of(item: DedupeItem, stored: str, archive: Archive) -> bool:
+    """Whether the item, a copy of a stored article, is the original: published earlier, or
+    published at the same time and naming itself canonical where the stored one does not (a
+    section's own page against the same text republished in another section's template)."""
+    mine, theirs = item.published_at, archive.published_at(stored)
+    if published_before(mine, theirs):
+        return True
+    if published_before(theirs, mine):
+        return False
+    return item.provenance.get("url") == "canonical link" and not archive.names_itself_canonical(stored)
+
+
+def _same_body_on_site(item: DedupeItem, archive: Archive) -> str | None:
+    """A stored article of the item's site with the very same body. The same text on another site
+    is an article of its own there (in the same cluster)."""
+    site = site_of(item.url)
+    candidates = [archive.recent_bodies.get(item.body_hash), *archive.urls_with_body(item.body_hash)]
+    return next((url for url in candidates if url and site_of(url) == site), None)
+
+
+def _cluster(item: DedupeItem, archive: Archive, matches: NearMatches) -> bool:
     """Put the article in the cluster of the most similar stored article, or a cluster of its own;
     returns whether a new article joined a similar one's cluster."""
     if not item.signature:
         item.cluster_id = item.cluster_id or cluster_id_for(item.url)
         return False
-    matches = archive.near.matches(item.signature, exclude=item.url)
+    similar = matches()
     near_duplicate = False
     if item.status == "new" and item.cluster_id is None:
-        cluster = archive.cluster_of(matches[0][0]) if matches else None
+        cluster = archive.cluster_of(similar[0][0]) if similar else None
         item.cluster_id = cluster or cluster_id_for(item.url)
-        near_duplicate = bool(matches)
+        near_duplicate = bool(similar)
     elif item.cluster_id is None:
         item.cluster_id = cluster_id_for(item.url)
     archive.recent_clusters[item.url] = item.cluster_id

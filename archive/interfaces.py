@@ -8,10 +8,12 @@ from typing import Any, Protocol
 
 
 class PendingMarks(Protocol):
-    """Stored articles seen again (their last_seen_at moves) and pages gone (404/410 on a re-visit)."""
+    """Stored articles seen again (their last_seen_at moves), pages gone (404/410 on a re-visit),
+    and pages found to be no article (url -> {source, reason})."""
 
     seen: set[str]
     taken_down: set[str]
+    not_articles: dict[str, dict[str, str]]
 
 
 class ArticleLookup(Protocol):
@@ -26,6 +28,11 @@ class ArticleLookup(Protocol):
 
     def stored_article(self, url: str) -> dict[str, Any] | None:
         """When a canonical URL is a stored article: its fetch and first-seen times."""
+        ...
+
+    def not_article(self, url: str) -> dict[str, Any] | None:
+        """When a canonical URL was found to be no article (reason, checked_at) and its next check
+        (next_check_at), or None."""
         ...
 
     def validators(self, url: str) -> dict[str, Any] | None:

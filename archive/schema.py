@@ -6,7 +6,9 @@ Tables (documented column by column in metadata.yml, which Datasette shows, and 
 - ``sources``              the configured sources, refreshed from the sources file at each crawl
 - ``articles``             one row per article, keyed by its canonical URL, with ``articles_fts`` over it
 - ``article_revisions``    earlier texts of articles whose publisher changed them
-- ``url_aliases``          other URLs of a stored article (redirects, AMP pages, canonical links, copies)
+- ``url_aliases``          other URLs of a stored article (redirects, AMP pages, canonical links, copies
+                           on its own site)
+- ``not_articles``         pages fetched as articles that were not, and when to look at them again
 - ``raw_pages``            the fetched HTML of each article, compressed, for re-extraction
 - ``article_signatures``, ``signature_bands``  MinHash signatures and their LSH buckets (near-duplicates)
 - ``crawl_runs``, ``failures``  one row per crawl of a source with its counts; every failure, with its run

@@ -62,7 +62,8 @@ class WriterArchive(Archive):
 
 
 def stored_records(db: Database, urls: set[str]) -> dict[str, dict[str, Any]]:
-    """How the workers should see each URL: a stored article (with its fetch times) or an alias."""
+    """How the workers should see each URL: a stored article (with its fetch times), an alias, or a
+    page remembered as no article (with its finding and next check)."""
     records: dict[str, dict[str, Any]] = {}
     chunk = sorted(urls)
     for start in range(0, len(chunk), 500):
@@ -77,6 +78,14 @@ def stored_records(db: Database, urls: set[str]) -> dict[str, dict[str, Any]]:
             "SELECT alias, url FROM url_aliases WHERE alias IN (SELECT value FROM json_each(?))", [part]
         ):
             records.setdefault(alias, {"url": url})
+        for url, reason, checked, next_check in db.execute(
+            "SELECT url, reason, checked_at, next_check_at FROM not_articles "
+            "WHERE url IN (SELECT value FROM json_each(?))",
+            [part],
+        ):
+            records.setdefault(
+                url, {"not_article": {"reason": reason, "checked_at": checked, "next_check_at": next_check}}
+            )
     return records
 
 

@@ -87,6 +87,14 @@ def stage(archive: Archive, item: StoredItem, *, keep_raw: bool) -> None:
             pending.refetched[target] = item.fetched_at
     for alias, reason in item.aliases.items():
         if alias != target:
+            similarity = item.copy_similarity if reason in ("same_body", "near_copy") else None
             pending.aliases.append(
-                {"alias": alias, "url": target, "reason": reason, "source": item.source, "first_seen_at": now}
+                {
+                    "alias": alias,
+                    "url": target,
+                    "reason": reason,
+                    "similarity": similarity,
+                    "source": item.source,
+                    "first_seen_at": now,
+                }
             )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archive import not_articles
 from archive.near_duplicates import NearDuplicateIndex
 from archive.schema import open_db
 from archive.transactions import immediate_transaction
@@ -110,9 +111,17 @@ class PendingWrites:
     taken_down: set[str] = field(default_factory=set)
     replaced: dict[str, str] = field(default_factory=dict)  # later identical copy -> earlier article
     refetched: dict[str, str] = field(default_factory=dict)  # unchanged articles fetched again: url -> when
+    not_articles: dict[str, dict[str, str]] = field(default_factory=dict)  # url -> {source, reason}
 
     def __len__(self) -> int:
-        return len(self.new) + len(self.updated) + len(self.seen) + len(self.aliases) + len(self.taken_down)
+        return (
+            len(self.new)
+            + len(self.updated)
+            + len(self.seen)
+            + len(self.aliases)
+            + len(self.taken_down)
+            + len(self.not_articles)
+        )
 
 
 # What a failed write raises: the layers above catch it without speaking SQLite themselves.
@@ -162,6 +171,10 @@ class Archive:
         ).fetchone()
         return dict(zip(("url", "fetched_at", "first_seen_at", "taken_down_at"), row, strict=True)) if row else None
 
+    def not_article(self, url: str) -> dict[str, Any] | None:
+        """When a canonical URL was found to be no article, and when to look again (archive/not_articles.py)."""
+        return not_articles.lookup(self.db, url)
+
     def recent_articles(self, source: str, since: str) -> list[dict[str, Any]]:
         """A source's articles first seen after `since` and still published (revisit candidates)."""
         rows = self.db.execute(
@@ -197,6 +210,16 @@ class Archive:
         row = self.db.execute("SELECT published_at FROM articles WHERE url = ?", [url]).fetchone()
         return row[0] if row else None
 
+    def names_itself_canonical(self, url: str) -> bool:
+        """Whether the stored (or pending) article's page named its own URL canonical."""
+        for row in self.pending.new:
+            if row["url"] == url:
+                return self.json_dict(row["provenance"]).get("url") == "canonical link"
+        found = self.db.execute(
+            "SELECT json_extract(provenance, '$.url') FROM articles WHERE url = ?", [url]
+        ).fetchone()
+        return bool(found and found[0] == "canonical link")
+
     def forget(self, url: str) -> None:
         """Drop what this process remembers of an article that is being replaced."""
         body = self.recent_urls.pop(url, None)
@@ -212,17 +235,24 @@ class Archive:
         return row[0] if row else None
 
     @staticmethod
+    def json_dict(value: Any) -> dict[str, Any]:
+        if value in (None, ""):
+            return {}
+        return json.loads(value) if isinstance(value, str) else dict(value)
+
+    @staticmethod
     def json_list(value: Any) -> list[Any]:
         """Columns holding lists are JSON text in SQLite."""
         if value in (None, ""):
             return []
         return json.loads(value) if isinstance(value, str) else list(value)
 
-    def url_with_body(self, body_hash: str) -> str | None:
-        row = self.db.execute(
-            "SELECT url FROM articles WHERE body_hash = ? ORDER BY first_seen_at LIMIT 1", [body_hash]
-        ).fetchone()
-        return row[0] if row else None
+    def urls_with_body(self, body_hash: str, limit: int = 100) -> list[str]:
+        """Stored articles with this body, first seen first."""
+        rows = self.db.execute(
+            "SELECT url FROM articles WHERE body_hash = ? ORDER BY first_seen_at LIMIT ?", [body_hash, limit]
+        ).fetchall()
+        return [row[0] for row in rows]
 
     # --- runs and failures ----------------------------------------------------------------
 
@@ -375,3 +405,5 @@ class Archive:
                 self.db.table("url_aliases").insert_all(batch.aliases, pk="alias", ignore=True)
             if batch.raw_pages:
                 self.db.table("raw_pages").upsert_all(batch.raw_pages, pk="url")
+            not_articles.record(self.db, batch.not_articles, now=now)
+            not_articles.forget(self.db, [row["url"] for row in batch.new + batch.updated])

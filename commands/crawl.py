@@ -107,6 +107,7 @@ def summary_line(db: Database, run: dict[str, Any]) -> tuple[str, bool]:
     the line says "failed" with the first failure's reason, so the reason is not only in a log line.
     """
     counts = f"{run['failures'] or 0} failures ({run['requests'] or 0} requests)"
+    fetched = f"{run['requests'] or 0} requests, {run.get('article_pages') or 0} article pages"
     if run["status"] == "ok" and run["failures"] and not any(run.get(c) for c in OUTCOME_COLUMNS):
         from archive.queries import first_failure_reason
 
@@ -115,6 +116,7 @@ def summary_line(db: Database, run: dict[str, Any]) -> tuple[str, bool]:
     line = (
         f"{run['source']}: {run['status']} - {run['articles_new'] or 0} new, "
         f"{run['articles_updated'] or 0} updated, {run['articles_duplicate'] or 0} duplicates, "
-        f"{run['not_articles'] or 0} not articles, {run['skipped_stored'] or 0} already stored, {counts}"
+        f"{run['not_articles'] or 0} not articles, {run['skipped_stored'] or 0} already stored, "
+        f"{run['failures'] or 0} failures ({fetched})"
     )
     return line, run["status"] == "ok"

@@ -12,6 +12,7 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 
 from config.redaction import install_log_redaction, known_secrets, redact
+from crawl.skip_stored import also_article
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -65,8 +66,10 @@ class PageCounter:
             self.stats.inc_value("news/http/not_modified")
         elif not 200 <= status < 300 and not self._handled(request, status):
             count_failed_page(self.crawler)
-        elif request.meta.get("news_kind") != "article":
-            self.stats.inc_value("news/pages/discovery")
+        elif request.meta.get("news_kind") != "article" and also_article(request.url) is None:
+            self.stats.inc_value("news/pages/discovery")  # (a listing that is also an article counts as one)
+        else:
+            self.stats.inc_value("news/pages/article")  # on top: what becomes of it is counted later
 
     @staticmethod
     def _handled(request: Request, status: int) -> bool:

@@ -77,7 +77,6 @@ class ArticleItem:
 
     # Set by CanonicalUrlPipeline: other URLs of this article, with why they map to it.
     aliases: dict[str, str] = field(default_factory=dict)
-
     # Set by DedupePipeline.
     body_hash: str = ""
     status: str = ""  # new | updated | unchanged | duplicate | alias
@@ -87,6 +86,7 @@ class ArticleItem:
     previous: dict[str, Any] | None = None  # the stored row an update replaces (becomes a revision)
     version: int = 1  # 1 for a new article, +1 for each update
     cluster_id: int | None = None  # near-duplicate cluster (the same story published elsewhere)
+    copy_similarity: float | None = None  # for a copy: how close its body is to the one it folds into
 
     def article_row(self) -> dict[str, Any]:
         """The item as a row of the `articles` table."""

@@ -67,6 +67,7 @@ RUN_COUNTS = {
     "pages_discovery": "news/pages/discovery",
     "pages_retried_or_redirected": "news/pages/retried_or_redirected",
     "pages_failed": "news/pages/failed",
+    "article_pages": "news/pages/article",
 }
 # Every answer a run fetched lands in exactly one of these counts (see PageCounter).
 PAGE_COUNTS = (

@@ -29,6 +29,7 @@ MEDIA_EXTENSION_RE = re.compile(
 )
 DATE_IN_PATH_RE = re.compile(r"/(?:19|20)\d\d[/-](?:0?[1-9]|1[0-2])(?:[/-]|$)|/(?:19|20)\d\d(?:0[1-9]|1[0-2])\d\d/")
 LONG_ID_RE = re.compile(r"(?:^|[/_.-])\d{5,}(?:[/_.-]|$)|-[a-z]?\d{6,}")
+_PERCENT_ESCAPE_RE = re.compile(r"%[0-9a-f][0-9A-Fa-f]|%[0-9A-F][a-f]")
 SLUG_RE = re.compile(r"[A-Za-z0-9\u00c0-\uffff]+(?:[-_][A-Za-z0-9\u00c0-\uffff]+){2,}")
 
 
@@ -39,14 +40,15 @@ def canonical_url(url: str) -> str:
     """The form under which an article URL is stored and looked up.
 
     Lower-case scheme and host, default port and tracking parameters (utm_*, fbclid, gclid, ...)
-    dropped, remaining query sorted, fragment removed. Paths are kept as they are: on news
-    sites `/a` and `/a/` are almost always the same page, but not always.
+    dropped, remaining query sorted, fragment removed, percent-escapes in upper case. Paths are
+    kept as they are: on news sites `/a` and `/a/` are almost always the same page, but not always.
     """
     try:
         normalized = normalize_url(url.strip())
     except ValueError:
         normalized = url.strip()
-    return urldefrag(normalized).url
+    # %d0 and %D0 are one byte (RFC 3986 6.2.2.1): sites link with either, pages declare the other.
+    return _PERCENT_ESCAPE_RE.sub(lambda m: m[0].upper(), urldefrag(normalized).url)
 
 
 def host_of(url: str) -> str:

@@ -155,6 +155,7 @@ class SharedRound:
         self.events: list[dict[str, Any]] = []  # failures, waiting to be sent
         self.seen: set[str] = set()  # stored articles seen again: their last_seen_at moves
         self.taken_down: set[str] = set()
+        self.not_articles: dict[str, dict[str, str]] = {}  # pages found to be no article: url -> why
         self.counts: dict[int, Counter[str]] = {}  # run -> counts not sent yet
         self.counted: dict[str, int] = {}  # the stats at the last count
         self.validators: dict[int, dict[str, Any]] = {}  # run -> url -> validators not sent yet
@@ -217,6 +218,8 @@ class SharedRound:
             messages.append(json.dumps({"kind": "seen", "urls": sorted(self.seen)}))
         if self.taken_down:
             messages.append(json.dumps({"kind": "taken_down", "urls": sorted(self.taken_down)}))
+        if self.not_articles:
+            messages.append(json.dumps({"kind": "not_articles", "pages": self.not_articles}, ensure_ascii=False))
         if not messages and not self.validators:
             return True
 
@@ -237,6 +240,7 @@ class SharedRound:
         self.events, self.counts, self.validators = [], {}, {}
         self.seen.clear()  # cleared in place: RedisArchive.pending holds these very sets
         self.taken_down.clear()
+        self.not_articles.clear()
         return True
 
     # --- beats, idleness, the end -------------------------------------------------------------
@@ -326,11 +330,13 @@ class _Liveness:
 
 @dataclasses.dataclass
 class _Pending:
-    """What the spider and middleware leave for the archive (``archive.pending.seen.add(url)``,
-    ``archive.pending.taken_down.add(url)``): the round sends it to the writer."""
+    """What the spider, middleware and pipelines leave for the archive (``archive.pending.seen.add(url)``,
+    ``archive.pending.taken_down.add(url)``, ``archive.pending.not_articles[url] = ...``): the round
+    sends it to the writer."""
 
     seen: set[str]
     taken_down: set[str]
+    not_articles: dict[str, dict[str, str]]
 
 
 class RedisArchive:
@@ -345,7 +351,7 @@ class RedisArchive:
     def __init__(self, round: SharedRound) -> None:
         self.round = round
         self.link = round.link
-        self.pending = _Pending(round.seen, round.taken_down)
+        self.pending = _Pending(round.seen, round.taken_down, round.not_articles)
 
     def _stored(self, url: str) -> dict[str, Any] | None:
         try:
@@ -356,13 +362,17 @@ class RedisArchive:
 
     def stored_url_for(self, url: str) -> str | None:
         record = self._stored(url)
-        return record["url"] if record else None
+        return record.get("url") if record else None
 
     def stored_article(self, url: str) -> dict[str, Any] | None:
         record = self._stored(url)
         if not record or record["url"] != url or "fetched_at" not in record:
             return None
         return record
+
+    def not_article(self, url: str) -> dict[str, Any] | None:
+        record = self._stored(url)
+        return record.get("not_article") if record else None
 
     def validators(self, url: str) -> dict[str, Any] | None:
         try:
@@ -406,6 +416,9 @@ class SharedSkipStoredMiddleware(SkipStoredArticlesMiddleware):
         if stored is not None and not (stored == request.url and self._fetch_again(request, archive)):
             archive.pending.seen.add(stored)
             self.crawler.stats.inc_value("news/requests/skipped_stored")
+            return None
+        if stored is None and self._passed_over(request, archive):
+            self.crawler.stats.inc_value("news/requests/skipped_not_article")
             return None
         return request
 

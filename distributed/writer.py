@@ -166,6 +166,9 @@ class Writer:
         if kind == "taken_down":
             pending.taken_down.update(message["urls"])
             return set(message["urls"])
+        if kind == "not_articles":
+            pending.not_articles.update(message["pages"])
+            return set(message["pages"])
         raise ValueError(f"unknown message kind {kind!r}")
 
     def _count(self, run_id: int | None, counts: Mapping[str, int]) -> None:

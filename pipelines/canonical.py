@@ -45,4 +45,8 @@ class CanonicalUrlPipeline:
         spider = self.crawler.spider
         domains = tuple(getattr(spider, "allowed_domains", None) or ())
         item.url, item.aliases = resolve_canonical(item, domains)
+        if item.page_canonical and canonical_url(item.page_canonical) == item.url:
+            # The page names itself canonical: of two same-site copies published at once, the one
+            # that does is the original (archive/dedupe.py).
+            item.provenance["url"] = "canonical link"
         return item

@@ -1,10 +1,14 @@
-"""ArticleFilterPipeline: pages that are not articles are counted, never stored as articles."""
+"""ArticleFilterPipeline: pages that are not articles are counted and remembered (the
+`not_articles` table, so later crawls leave them alone for a while), never stored as articles."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
+
+from crawl.archive_access import article_lookup
+from crawl.urls import canonical_url
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -70,4 +74,7 @@ class ArticleFilterPipeline:
         if reason is None:
             return item
         self.crawler.stats.inc_value("news/pages/not_article")
+        finding = {"source": item.source, "reason": reason}
+        for url in {canonical_url(item.requested_url or item.url), canonical_url(item.url)}:
+            article_lookup(self.crawler).pending.not_articles[url] = finding
         raise DropItem(f"not an article: {reason}: {item.url}", log_level="INFO")

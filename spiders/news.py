@@ -15,23 +15,24 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from scrapy import Request, Spider, signals
 from scrapy.http import TextResponse
 from scrapy.utils.misc import load_object
-from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archive.store import Archive
 from config.sources import SourceConfigError, adhoc_source, find_source, load_sources
 from crawl.archive_access import article_lookup, crawl_archive
 from crawl.failures import count_failed_page, report_failure
 from crawl.revisits import oldest_relevant, parse_schedule, revisit_due
+from crawl.skip_stored import listing_failed, take_also_article
 from crawl.urls import canonical_url
 from spiders.articles import article_item, content_type, stale, wanted
 from spiders.conditional import conditional_headers, fresh_validators
-from spiders.discovery import DiscoveryError, Entry, SitemapLink, iter_sitemap, parse_feed, sitemap_xml, sniff_kind
+from spiders.discovery import DiscoveryError, Entry, parse_feed, sniff_kind
 from spiders.fetch_errors import fetch_error
 from spiders.listing import listing_links
+from spiders.sitemap_callbacks import SitemapCallbacks
 from spiders.sitemap_turns import SitemapTurns
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -60,7 +61,7 @@ class SharedRound(Protocol):
 ROBOTS_NO_RULES = [status for status in range(400, 500) if status != 429]
 
 
-class NewsSpider(Spider):
+class NewsSpider(SitemapCallbacks, Spider):
     name = "news"
     source: Source  # set by from_crawler, from the sources file or the ad-hoc URL
     allowed_domains: list[str]  # Scrapy's OffsiteMiddleware reads it
@@ -92,8 +93,9 @@ class NewsSpider(Spider):
         spider.source = spider._resolve_source(crawler.settings.get("NEWS_SOURCES_FILE"))
         # Scrapy's OffsiteMiddleware reads this; seeds may live elsewhere (allow_offsite).
         spider.allowed_domains = list(spider.source.allowed_domains)
-        if spider.source.delay is not None:
-            crawler.settings.set("DOWNLOAD_DELAY", spider.source.delay.total_seconds(), priority="spider")
+        if spider.source.delay is not None:  # AutoThrottle starts there too (it never lowers it on a 304)
+            for name in ("DOWNLOAD_DELAY", "AUTOTHROTTLE_START_DELAY"):
+                crawler.settings.set(name, spider.source.delay.total_seconds(), priority="spider")
         if round_class := crawler.settings.get("NEWS_SHARED_ROUND"):
             spider.round = load_object(round_class)(crawler, spider.source.name)
             crawler.signals.connect(spider.round.spider_idle, signal=signals.spider_idle)
@@ -128,7 +130,7 @@ class NewsSpider(Spider):
                 self.sitemap_turns.seed(url)
             yield self._seed(url, self.parse_sitemap, conditional=True)
         for url in self.source.start_pages:
-            yield self._seed(url, self.parse_start, depth=0)
+            yield self._seed(url, self.parse_start, conditional=True, depth=0)
         for url in self._due_revisits():
             yield Request(
                 url,
@@ -184,14 +186,21 @@ class NewsSpider(Spider):
     # --- callbacks --------------------------------------------------------------------------
 
     def parse_start(self, response: Response, depth: int = 0) -> Iterator[Any]:
-        """A start page may be a feed, a sitemap or an HTML page: decide from the response."""
+        """A start or listing page may be a feed, a sitemap or an HTML page: decide from the
+        response. An unchanged one (304) is not read again, but the listing pages it led to are
+        asked for again (conditionally): they may have changed."""
+        if self._not_modified(response):
+            known = self.archive.validators(response.url)
+            for url in Archive.json_list(known["children"] if known else None):
+                yield self._listing_request(url, depth + 1)
+            return
         kind = sniff_kind(response.body, content_type(response))
         if kind == "feed":
             yield from self.parse_feed(response)
         elif kind == "sitemap":
             yield from self.parse_sitemap(response)
         else:
-            if self.source.robots_sitemaps:
+            if self.source.robots_sitemaps and depth == 0:
                 yield Request(
                     response.urljoin("/robots.txt"),
                     callback=self.parse_robots,
@@ -217,71 +226,39 @@ class NewsSpider(Spider):
         for entry in entries:
             yield from self._article_request(response.urljoin(entry.url), via="feed", entry=entry)
 
-    def parse_sitemap(self, response: Response) -> Iterator[Any]:
-        yield from self._read_sitemap(response)
-        yield from self._sitemap_read(response.request)
-
-    def _read_sitemap(self, response: Response) -> Iterator[Any]:
-        if self._not_modified(response):
-            # An unchanged index says nothing about its children: ask each of them again.
-            known = self.archive.validators(response.url)
-            remembered = Archive.json_list(known["children"] if known else None)
-            yield from self._child_sitemaps(self._seed(c, self.parse_sitemap, conditional=True) for c in remembered)
-            return
-        try:
-            body = sitemap_xml(response.body, self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
-        except DiscoveryError as exc:
-            self._parse_failure(response, str(exc))
-            return
-        self.crawler.stats.inc_value("news/discovery/sitemaps")
-        children: list[str] = []
-        try:
-            for found in iter_sitemap(body):
-                if isinstance(found, SitemapLink):
-                    for request in self._sitemap_request(found, response):
-                        children.append(request.url)
-                        yield from self._child_sitemaps([request])
-                else:
-                    yield from self._article_request(found.url, via="sitemap", entry=found)
-        except DiscoveryError as exc:
-            self._parse_failure(response, str(exc))
-        if children and response.url in self.fresh_validators:
-            self.fresh_validators[response.url]["children"] = children
-
-    def parse_robots(self, response: Response) -> Iterator[Any]:
-        if response.status >= 400:
-            return
-        urls = sitemap_urls_from_robots(response.body, base_url=response.url)
-        yield from self._child_sitemaps(self._seed(url, self.parse_sitemap, conditional=True) for url in urls)
-
-    def _child_sitemaps(self, requests: Iterable[Request]) -> Iterator[Request]:
-        """Sitemaps found while crawling: fetched one at a time (spiders/sitemap_turns.py)."""
-        if self.sitemap_turns is None:
-            yield from requests
-        else:
-            yield from self.sitemap_turns.offer(requests)
-
-    def _sitemap_read(self, request: Request | None) -> Iterator[Request]:
-        if self.sitemap_turns is not None:
-            yield from self.sitemap_turns.done(request)
-
     def parse_listing(self, response: Response, depth: int = 0) -> Iterator[Any]:
         if not isinstance(response, TextResponse):
             self._parse_failure(response, "start page is not text")
             return
+        asked_for = (response.meta.get("redirect_urls") or [response.url])[0]
+        if (article := take_also_article(asked_for)) is not None:  # a feed listed it too
+            yield article_item(response, self.source.name, article["via"] or "listing", article["hints"] or {})
+        children: list[str] = []  # asked for again when this page answers 304 next time
         for link in listing_links(response, self.source, depth):
             if link.kind == "feed":
+                children.append(link.url)
                 yield self._seed(link.url, self.parse_feed, conditional=True)
             elif link.kind == "article":
                 yield from self._article_request(link.url, via="listing")
             else:
-                yield Request(
-                    link.url,
-                    callback=self.parse_listing,
-                    errback=self.on_error,
-                    cb_kwargs={"depth": depth + 1},
-                    meta={"news_kind": "listing"},
-                )
+                children.append(link.url)
+                yield self._listing_request(link.url, depth + 1)
+        if response.url in self.fresh_validators:
+            self.fresh_validators[response.url]["children"] = children
+
+    def _listing_request(self, url: str, depth: int) -> Request:
+        """A home, section or paging page, asked for only if it changed. After the articles already
+        queued (lower priority): a page both listed in a feed and linked as a listing is then
+        usually an article request first, and its listing request is dropped (crawl/skip_stored.py)."""
+        return Request(
+            url,
+            callback=self.parse_start,
+            errback=self.on_error,
+            cb_kwargs={"depth": depth},
+            meta={"news_kind": "listing", "handle_httpstatus_list": [304]},
+            headers=conditional_headers(self.archive.validators(url)),
+            priority=-1,
+        )
 
     def parse_article(self, response: Response, via: str, hints: dict[str, Any]) -> Iterator[ArticleItem]:
         if not isinstance(response, TextResponse):
@@ -317,23 +294,13 @@ class NewsSpider(Spider):
             meta={"news_kind": "article"},
         )
 
-    def _sitemap_request(self, link: SitemapLink, response: Response) -> Iterator[Request]:
-        if stale(self.source, Entry(url=link.url, modified=link.modified)):
-            self.crawler.stats.inc_value("news/discovery/stale_sitemaps")
-            return
-        url = response.urljoin(link.url)
-        if url == response.url:
-            self._parse_failure(response, "sitemap index lists itself")
-            return
-        # An index that points back to itself further down is fetched once: the turns (or, in a
-        # shared crawl, Scrapy's duplicate filter) see the repeat.
-        yield self._seed(url, self.parse_sitemap, conditional=True)
-
     # --- failures ---------------------------------------------------------------------------
 
     def on_error(self, failure: Failure) -> list[Request]:
         """Records the failure; a failed sitemap hands its turn on to the next one."""
         request = failure.request  # type: ignore[attr-defined]
+        if request.meta.get("news_kind") == "listing":
+            listing_failed(request.url)
         self._record_error(failure, request)
         return list(self._sitemap_read(request))
 
@@ -345,6 +312,9 @@ class NewsSpider(Spider):
             self._report(request.url, "fetch", error.reason, error.status)
         if error.status in (404, 410) and request.meta.get("news_revisit"):
             self._taken_down(request.url)
+        elif error.status in (404, 410) and request.meta.get("news_kind") == "article":
+            # Remembered like a page that is no article: asked for again after a day, then two...
+            self.archive.pending.not_articles[request.url] = {"source": self.source.name, "reason": error.reason or ""}
 
     def _taken_down(self, url: str) -> None:
         """A stored article that now answers 404/410 is marked, never deleted."""

@@ -112,6 +112,7 @@ class DelayHandler(SiteHandler):
         delay = self.server.delays.get(path, 0.0)
         folder = path.rsplit("/", 1)[0] + "/"
         with self.server.lock:
+            self.server.arrived.append(path)
             active = self.server.active[path] = self.server.active.get(path, 0) + 1
             self.server.most_active[path] = max(self.server.most_active.get(path, 0), active)
             active = self.server.active[folder] = self.server.active.get(folder, 0) + 1
@@ -132,6 +133,7 @@ class FeedSiteServer(SiteServer):
         self.RequestHandlerClass = DelayHandler
         self.delays: dict[str, float] = {}
         self.active: dict[str, int] = {}
+        self.arrived: list[str] = []  # every request's path as it arrived (answered or not)
         # path, or folder ("/sitemaps/"), -> most requests for it served at once
         self.most_active: dict[str, int] = {}
         self.release = threading.Event()  # set it to end every pending delay (at teardown)

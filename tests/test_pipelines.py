@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,6 +272,7 @@ def test_same_body_at_a_second_url_is_an_alias_not_a_second_article(pipeline: Pi
             "reason": "same_body",
             "source": "gazette",
             "first_seen_at": rows(tmp_path, "url_aliases")[0]["first_seen_at"],
+            "similarity": 1.0,
         }
     ]
     assert pipeline.stat("news/articles/duplicate") == 1
@@ -332,20 +334,26 @@ def test_changed_article_is_an_update_not_a_second_article(tmp_path: Path) -> No
     assert db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'funding'").fetchone()[0] == 1
 
 
+def other_story(n: int) -> list[str]:
+    """Paragraphs of a story of its own (PARAGRAPHS' words shuffled): no copy of another one."""
+    shuffled = random.Random(n)
+    return [" ".join(shuffled.sample(p.split(), k=len(p.split()))) for p in PARAGRAPHS]
+
+
 def test_writes_are_batched(tmp_path: Path) -> None:
     run = Pipeline(make_crawler(tmp_path, NEWS_STORE_BATCH_SIZE=3))
     for n in range(2):
         run.run(
             page(
                 f"{BASE}/2026/11/20/story-number-{n}",
-                article_html(f"Story {n}", paragraphs=[f"Paragraph {n}: {p}" for p in PARAGRAPHS]),
+                article_html(f"Story {n}", paragraphs=other_story(n)),
             )
         )
     assert rows(tmp_path, "articles") == []  # still pending
     run.run(
         page(
             f"{BASE}/2026/11/20/story-number-2",
-            article_html("Story 2", paragraphs=[f"Paragraph 2: {p}" for p in PARAGRAPHS]),
+            article_html("Story 2", paragraphs=other_story(2)),
         )
     )
     assert len(rows(tmp_path, "articles")) == 3  # the third item filled the batch

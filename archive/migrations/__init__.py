@@ -5,7 +5,12 @@ are listed in archive/schema.py. A new migration goes in a new module of this pa
 feature), imported below after the others; a migration already released is never edited.
 """
 
-from archive.migrations import core  # noqa: F401  (registers its migrations)
+# Each import registers its migrations: the order of the imports is the order they run in.
+# isort: off
+from archive.migrations import core  # noqa: F401
+from archive.migrations import copies_and_not_articles  # noqa: F401
+
+# isort: on
 from archive.migrations.registry import migrations
 
 __all__ = ["migrations"]
