@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import random
 import re
 import socket
 import struct
@@ -61,6 +62,20 @@ FILLER = (
     "looks wrong to note the time and the berth and leave a message at the harbour desk, so that "
     "the volunteers can check it on their next round.",
 )
+
+
+def own_filler(seed: str) -> tuple[str, ...]:
+    """FILLER with the words of each paragraph in an order of the page's own: every fault page is a
+    story of its own, not a copy the archive would fold into another page of the site (#20)."""
+    shuffle = random.Random(seed)
+    out = []
+    for paragraph in FILLER:
+        words = paragraph.rstrip(".").lower().split()
+        shuffle.shuffle(words)
+        out.append(" ".join(words).capitalize() + ".")
+    return tuple(out)
+
+
 AUTHOR = "Ines Marlow"
 PUBLISHED = "2026-11-10T08:00:00+00:00"
 
@@ -74,7 +89,7 @@ def article_html(
     head: str = "",
     charset: str | None = "utf-8",
     lang: str = "en",
-    paragraphs: tuple[str, ...] = FILLER,
+    paragraphs: tuple[str, ...] | None = None,
 ) -> str:
     """A plain news article; each field left out (None) is absent from the page altogether."""
     meta = [f'<meta charset="{charset}">'] if charset else []
@@ -87,7 +102,7 @@ def article_html(
     body = [f"<h1>{title}</h1>"] if title else []
     if author:
         body.append(f'<p class="byline">By {author}</p>')
-    body += [f"<p>{p}</p>" for p in (lead, *paragraphs)]
+    body += [f"<p>{p}</p>" for p in (lead, *(paragraphs if paragraphs is not None else own_filler(lead)))]
     return (
         f'<!doctype html>\n<html lang="{lang}"><head>{"".join(meta)}{head}</head>\n'
         f"<body><article>\n{chr(10).join(body)}\n</article></body></html>\n"
@@ -128,7 +143,7 @@ MALFORMED = (
     "<html><head><title>Tide gauge story with broken markup</title><body><div class=story><p>"
     + lead("malformed")
     + "<b><i>"
-    + "<p>".join(FILLER)
+    + "<p>".join(own_filler("malformed"))
     + "</b></div></span><table><p>stray cell</td></table></i>\n<p class=x y=>>"
     + "</body></body></html></html>"
 )
@@ -143,7 +158,7 @@ SCRIPTED = (
     "<body><article><p>"
     + lead("script")
     + " Its minutes quote &lt;script&gt; as plain text.</p><script>alert('body')</script>"
-    + "".join(f'<p onclick="alert(4)">{p}</p>' for p in FILLER)
+    + "".join(f'<p onclick="alert(4)">{p}</p>' for p in own_filler("script"))
     + '<img src="x" onerror="alert(5)"></article></body></html>'
 )
 SCRIPTED_TITLE = "Harbour news"
