@@ -22,13 +22,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import urlsplit
-
-from courlan.urlutils import get_tldinfo
 
 from archive.near_duplicates import cluster_id_for
+from archive.sites import site_of
 from archive.store import Archive
 
 # A new URL whose body reaches this MinHash similarity with an article of the same site is a copy
@@ -134,14 +131,6 @@ def published_before(mine: str | None, theirs: str | None) -> bool:
     if (a.tzinfo is None) != (b.tzinfo is None):
         a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
     return a < b
-
-
-@lru_cache(maxsize=4096)
-def site_of(url: str) -> str:
-    """The site a URL belongs to: its registered domain (www.bbc.co.uk -> bbc.co.uk), or for an
-    address or a name without a public suffix (127.0.0.1, localhost), the host and port."""
-    domain = get_tldinfo(url)[1]
-    return domain or urlsplit(url).netloc.lower().removeprefix("www.")
 
 
 class NearMatches:

@@ -9,6 +9,7 @@ Tables (documented column by column in metadata.yml, which Datasette shows, and 
 - ``url_aliases``          other URLs of a stored article (redirects, AMP pages, canonical links, copies
                            on its own site)
 - ``not_articles``         pages fetched as articles that were not, and when to look at them again
+- ``site_lines``, ``site_pages``  each site's body lines counted over its articles (its template)
 - ``raw_pages``            the fetched HTML of each article, compressed, for re-extraction
 - ``article_signatures``, ``signature_bands``  MinHash signatures and their LSH buckets (near-duplicates)
 - ``crawl_runs``, ``failures``  one row per crawl of a source with its counts; every failure, with its run

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from archive.dedupe import DedupeItem
 from archive.raw_html import raw_page_row
+from archive.sites import site_of
 from config.dates import utc_now_iso
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class StoredItem(DedupeItem, Protocol):
     http_status: int
     content_type: str
     raw_html: CompressedHtml | None
+    line_keys: set[int]
 
     def article_row(self) -> dict[str, Any]: ...
 
@@ -63,6 +65,8 @@ def stage(archive: Archive, item: StoredItem, *, keep_raw: bool) -> None:
     if item.replaces:
         pending.replaced[item.replaces] = item.url
     target = item.url if item.status in ("new", "updated", "unchanged") else item.duplicate_of
+    if item.status == "new" and item.line_keys:
+        archive.chrome.count(site_of(item.url), item.line_keys)
     if item.status in ("new", "updated"):
         row = item.article_row()
         row.update(first_seen_at=item.first_seen_at or now, last_seen_at=now)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from archive import not_articles
 from archive.near_duplicates import NearDuplicateIndex
 from archive.schema import open_db
+from archive.site_chrome import SiteChrome
 from archive.transactions import immediate_transaction
 from archive.url_claims import ClaimedUrls
 from config.dates import utc_now_iso
@@ -141,6 +142,7 @@ class Archive:
         self.recent_clusters: dict[str, int] = {}
         self.recent_published: dict[str, str | None] = {}
         self.near = NearDuplicateIndex(db)
+        self.chrome = SiteChrome(db)  # each site's recurring body lines (archive/site_chrome.py)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Archive:
@@ -407,3 +409,4 @@ class Archive:
                 self.db.table("raw_pages").upsert_all(batch.raw_pages, pk="url")
             not_articles.record(self.db, batch.not_articles, now=now)
             not_articles.forget(self.db, [row["url"] for row in batch.new + batch.updated])
+            self.chrome.write()

@@ -73,6 +73,7 @@ class ArticleItem:
     is_amp: bool = False
     provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
     signature: bytes = b""  # MinHash of the body (archive/near_duplicates.py), computed with the extraction
+    line_keys: set[int] = field(default_factory=set)  # the body's line keys, counted per site (archive/site_chrome.py)
     raw_html: CompressedHtml | None = None  # `html` for raw_pages: the wire's gzip bytes, or zstd by a worker
 
     # Set by CanonicalUrlPipeline: other URLs of this article, with why they map to it.

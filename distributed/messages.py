@@ -18,6 +18,7 @@ from crawl.items import ArticleItem
 
 def encode_item(item: ArticleItem, run_id: int | None = None) -> str:
     row = dataclasses.asdict(item)
+    del row["line_keys"]  # the writer's chrome step computes them (archive/site_chrome.py)
     row["signature"] = base64.b64encode(item.signature).decode("ascii")
     if item.raw_html is not None:  # compressed already (wire gzip or a worker's zstd): the HTML travels as that
         size, data, codec, charset = item.raw_html

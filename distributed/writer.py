@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from archive.dedupe import decide
 from archive.schema import open_db
 from archive.shared_writes import WriterArchive, records_seen_since, stored_records
+from archive.site_chrome import strip_site_chrome
 from archive.staging import must_flush_first, stage
 from archive.store import StorageError
 from config.dates import utc_now_iso
@@ -144,6 +145,7 @@ class Writer:
         pending = self.archive.pending
         if kind == "item":
             item = decode_item(message)
+            strip_site_chrome(self.archive.chrome, item)
             decide(self.archive, item)  # the dedupe and store steps of a crawl's pipelines
             if must_flush_first(self.archive, item):
                 self.archive.flush()  # a StorageError: nothing of the batch is acknowledged

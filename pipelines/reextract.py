@@ -20,6 +20,8 @@ from archive.dedupe import body_hash
 from archive.raw_html import raw_html
 from archive.reextraction import stored_pages, update_articles
 from archive.schema import open_db
+from archive.site_chrome import Chrome, SiteChrome, strip_chrome, strip_title_affixes, word_count
+from archive.sites import site_of
 from config.dates import utc_now_iso
 from crawl.items import EXTRACTED_COLUMNS
 from extraction import ExtractionError, extract_article
@@ -54,6 +56,7 @@ def reextract(
     """
     counts = {"articles": 0, "updated": 0, "failed": 0, **dict.fromkeys(FIELDS, 0)}
     db = open_db(db_path)
+    chrome = SiteChrome(db)  # what each site's template repeats, learned from its stored articles
     try:
         after = ""
         while True:
@@ -64,7 +67,7 @@ def reextract(
             updates = []
             for row in rows:
                 counts["articles"] += 1
-                changed = _reextract_row(row)
+                changed = _reextract_row(row, chrome.chrome(site_of(row["url"])))
                 if changed is None:
                     counts["failed"] += 1
                 elif changed:
@@ -80,13 +83,21 @@ def reextract(
     return counts
 
 
-def _reextract_row(row: dict[str, Any]) -> dict[str, Any] | None:
+def _reextract_row(row: dict[str, Any], chrome: Chrome) -> dict[str, Any] | None:
     """The changed fields of one stored article ({} if none), or None if extraction failed."""
     try:
         fresh = extract_article(raw_html(row), row["url"], _hints(row))
     except (ExtractionError, ValueError, UnicodeDecodeError) as exc:
         logger.warning("cannot re-extract %s: %s", row["url"], exc)
         return None
+    if (title := strip_title_affixes(fresh["title"], chrome)) is not None:
+        fresh["title"] = title
+    if (stripped := strip_chrome(fresh["text"], fresh["markdown"], chrome)) is not None:
+        fresh.update(text=stripped.text, markdown=stripped.markdown, word_count=word_count(stripped.text))
+        fresh["provenance"] = {
+            **fresh["provenance"],
+            "text": f"{fresh['provenance'].get('text', '')}, less site chrome",
+        }
     changed: dict[str, Any] = {}
     for name in FIELDS:
         if _stored(name, row[name]) != fresh[name]:
