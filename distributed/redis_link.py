@@ -56,6 +56,11 @@ def busy_key(source: str) -> str:
     return f"news:{source}:busy"
 
 
+def holders_key(source: str) -> str:
+    """Workers holding claimed requests of `source` (distributed/leases.py)."""
+    return f"news:{source}:holders"
+
+
 def round_validators_key(run_id: int) -> str:
     return f"news:round:{run_id}:validators"
 

@@ -32,6 +32,7 @@ from crawl.archive_access import article_lookup, install_archive
 from crawl.failures import FailureRecorder
 from crawl.run_records import RUN_COUNTS
 from crawl.skip_stored import SkipStoredArticlesMiddleware
+from distributed.leases import Leases
 from distributed.messages import encode_item
 from distributed.redis_link import (
     HEARTBEAT,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
     from crawl.items import ArticleItem
+    from distributed.shared_queue import RedisScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +161,8 @@ class SharedRound:
         self.counted: dict[str, int] = {}  # the stats at the last count
         self.validators: dict[int, dict[str, Any]] = {}  # run -> url -> validators not sent yet
         self.archive = RedisArchive(self)
+        self.scheduler: RedisScheduler | None = None  # set when the scheduler opens
+        self.leases = Leases(self.link)
         install_archive(crawler, self.archive)  # what the spider and SharedSkipStoredMiddleware read
         self.busy_script = self.link.client.register_script(_BUSY)
         self.heartbeat: Any = None  # a LoopingCall, made when the spider opens: making one imports
@@ -256,10 +260,26 @@ class SharedRound:
                 )
             _Liveness.beat(self.link)
             self.send()
+            self.settle_leases()
+            self.poll_queue()  # requests taken over from a dead worker are found within a beat
         except RedisDown:
             pass  # logged by the link; the next beat tries again
         except Exception:  # a failing beat must not stop the LoopingCall
             logger.exception("worker beat of %s failed", self.source)
+
+    def settle_leases(self) -> None:
+        """Release what was handed on, and take over what dead workers held. Raises RedisDown."""
+        if self.scheduler is not None:
+            self.scheduler.settle()
+        self.leases.take_over(self.source)
+
+    def poll_queue(self) -> None:
+        """Have the engine ask the queue now rather than at its next 5-second heartbeat: requests
+        taken over from a dead worker are fetched within a beat. (The engine's `_slot.nextcall` is what Scrapy itself
+        schedules after every download.)"""
+        slot = getattr(self.crawler.engine, "_slot", None)
+        if slot is not None:
+            slot.nextcall.schedule()
 
     def _working(self) -> bool:
         engine = self.crawler.engine
@@ -274,6 +294,8 @@ class SharedRound:
             self.idle_since = now
         self.keep_validators()
         sent = self.send()
+        with contextlib.suppress(RedisDown):
+            self.settle_leases()
         if sent and self.exit_when_idle and now - self.idle_since >= self.exit_when_idle:
             return  # the spider closes ("finished")
         raise DontCloseSpider

@@ -8,6 +8,8 @@ requests in flight. Workers get a --db in a folder that does not exist: they nev
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import re
 import shutil
@@ -20,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -53,6 +56,7 @@ class CountingHandler(SiteHandler):
     def do_GET(self) -> None:
         server = self.server
         with server.lock:
+            server.arrivals.append((time.monotonic(), self.path))  # type: ignore[attr-defined]
             server.in_flight += 1  # type: ignore[attr-defined]
             server.max_in_flight = max(server.max_in_flight, server.in_flight)  # type: ignore[attr-defined]
         try:
@@ -69,6 +73,7 @@ def counting_site() -> Iterator[SiteServer]:
     server.RequestHandlerClass = CountingHandler
     server.in_flight = 0  # type: ignore[attr-defined]
     server.max_in_flight = 0  # type: ignore[attr-defined]
+    server.arrivals = []  # type: ignore[attr-defined]  # (monotonic time, path) of each request
     server.page_delay = 0.05  # type: ignore[attr-defined]
     server.start()
     yield server
@@ -128,15 +133,24 @@ class Crawl:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.clients: list[redis.Redis] = []  # the test's own, closed at the end
 
-    def start(self, command: str, *args: str, log: str) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        command: str,
+        *args: str,
+        log: str,
+        settings: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         db = self.no_db if command == "worker" else self.db
         argv = [sys.executable, "scheduler.py", command, *args, "--db", str(db), "--sources", str(self.sources)]
         argv += ["--redis", self.url]
         if command == "worker":
-            for name, value in WORKER_SETTINGS.items():
+            for name, value in {**WORKER_SETTINGS, **(settings or {})}.items():
                 argv += ["-s", f"{name}={value}"]
         with open(self.tmp_path / log, "ab") as out:
-            process = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            )
         self.processes.append(process)
         return process
 
@@ -148,10 +162,20 @@ class Crawl:
         writer.send_signal(signal.SIGTERM)  # it finishes the batch in hand, then stops
         self.finish(writer, log)
 
-    def workers(self, count: int, *, prefix: str = "worker", idle: str = "10") -> list[subprocess.Popen[bytes]]:
+    def workers(
+        self,
+        count: int,
+        *,
+        prefix: str = "worker",
+        idle: str = "10",
+        settings: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> list[subprocess.Popen[bytes]]:
         """Workers of SOURCE, returned once each serves its queue (so each gets a share of a round)."""
         logs = [f"{prefix}{i}.log" for i in range(count)]
-        started = [self.start("worker", SOURCE, "--exit-when-idle", idle, log=log) for log in logs]
+        started = [
+            self.start("worker", SOURCE, "--exit-when-idle", idle, log=log, settings=settings, env=env) for log in logs
+        ]
         wait_for(lambda: all("serving the shared queue" in self.log(log) for log in logs), 60, "workers to start")
         return started
 
@@ -381,6 +405,127 @@ def test_killed_worker_and_writer_lose_and_duplicate_nothing(
     assert rows == bodies == len(expected)
     assert client.llen(PROCESSING_KEY) == 0
     assert client.llen(ITEMS_KEY) == 0
+
+
+def descendants(pid: int) -> set[int]:
+    """The living processes below `pid` (children, their children, ...), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    living = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            living.add(pid)
+    return living
+
+
+def _kill_worker_holding_fetched_pages(
+    victim: subprocess.Popen[bytes], client: redis.Redis, site: SiteServer
+) -> tuple[set[str], set[str], float]:
+    """Freeze the worker until it is caught holding claimed requests, one of them an article it
+    has fetched and not handed on yet, then kill -9 it. Returns (the article paths it held, those
+    of them the writer had stored already, when it was killed)."""
+    held_key = f"news:{SOURCE}:held:{socket.gethostname()}:{victim.pid}"
+    while True:
+        os.kill(victim.pid, signal.SIGSTOP)
+        held = [json.loads(meta) for meta in client.hvals(held_key)]
+        paths = {urlsplit(m["url"]).path: m for m in held if "url" in m}
+        fetched = set(paths) & set(site.paths_requested())
+        if len(held) >= 2 and fetched:
+            killed_at = time.monotonic()
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
+            stored = {path for path, m in paths.items() if client.exists(f"news:stored:{m['url']}")}
+            return set(paths), stored, killed_at
+        os.kill(victim.pid, signal.SIGCONT)
+        assert victim.poll() is None, "the worker ended before it could be caught holding pages"
+        time.sleep(0.005)
+
+
+def test_a_killed_workers_requests_and_pages_are_taken_over_in_the_same_round(
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """SIGKILL to a worker that holds claimed requests and fetched pages: the others take them
+    over within seconds (its heartbeat stops, its lease runs out), the same round stores every
+    article once, nothing stored is fetched again, its extraction processes die with it, and its
+    slots in the per-host limiter do not keep the site waiting for their lease (60 s)."""
+    expected, reference_fetches, _ = reference_crawl(counting_site, tmp_path)
+    counting_site.page_delay = 0.15  # type: ignore[attr-defined]
+    counting_site.arrivals.clear()  # type: ignore[attr-defined]
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
+    client = redis.Redis.from_url(redis_url)
+    crawl.clients.append(client)
+    writer = crawl.writer()
+    # The victim extracts in a pool (a forkserver and its processes), so that it dies with children.
+    (victim,) = crawl.workers(1, prefix="victim", settings={"NEWS_EXTRACT_WORKERS": "1"})
+    workers = crawl.workers(2)
+    push = crawl.push()
+
+    wait_for(lambda: client.hlen(f"news:{SOURCE}:held:{socket.gethostname()}:{victim.pid}") > 0, what="a claim")
+    wait_for(lambda: len(descendants(victim.pid)) >= 2, what="the victim's extraction processes")
+    held_paths, stored_at_kill, killed_at = _kill_worker_holding_fetched_pages(victim, client, counting_site)
+    children = descendants(victim.pid) | _orphans_of(victim.pid)
+    crawl.finish(push, "push.log")  # the same round, ended by the others
+    for i, worker in enumerate(workers):
+        crawl.finish(worker, f"worker{i}.log")
+    crawl.stop_writer(writer)
+
+    (run,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    assert run["status"] == "ok", run["finish_reason"]
+    assert "died during the round" in run["finish_reason"]
+    assert re.search(r"its [1-9]\d* requests were taken over", run["finish_reason"]), run["finish_reason"]
+    urls, rows, bodies = articles(crawl.db)
+    assert urls == expected
+    assert rows == bodies == len(expected)
+    # Fetched more often than by the single-machine crawl: only what the victim held, once more,
+    # and never an article the writer had stored by then.
+    extra = Counter(article_fetches(counting_site)) - Counter(
+        {p: n for p, n in reference_fetches.items() if ARTICLE_PATH.match(p)}
+    )
+    assert set(extra) <= held_paths - stored_at_kill, (extra, held_paths, stored_at_kill)
+    assert max(extra.values(), default=1) == 1
+    # Its forkserver, pool process and resource tracker went with it.
+    wait_for(lambda: not alive(children), 30, f"the killed worker's processes {alive(children)} to end")
+    # The site was never left waiting: requests kept coming after the kill (the dead worker's
+    # limiter slots were freed, its requests requeued within seconds).
+    times = [t for t, _ in counting_site.arrivals]  # type: ignore[attr-defined]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert any(t > killed_at for t in times)
+    assert max(gaps) < 20, f"the site got no request for {max(gaps):.1f}s"
+    assert client.scard(f"news:{SOURCE}:holders") == 0
+    assert client.keys(f"news:{SOURCE}:held:*") == []
+
+
+def _orphans_of(pid: int) -> set[int]:
+    """Processes whose command line names the killed worker's pid as their parent (the forkserver
+    and pool processes carry `--multiprocessing-fork`/`forkserver` and the crawl's pid in their
+    environment): those already re-parented when we look."""
+    found = set()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"NEWS_EXTRACTION_PARENT={pid}".encode() in environ.read_bytes().split(b"\0"):
+                found.add(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_a_worker_stopped_while_idle_leaves_its_round_cleanly(
