@@ -528,6 +528,42 @@ def _orphans_of(pid: int) -> set[int]:
     return found
 
 
+def test_a_long_tmpdir_neither_stops_extraction_nor_hides_it(
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """Under a TMPDIR too long for an AF_UNIX socket path (107 bytes), the extraction pool's
+    forkserver once failed every page ("OSError: AF_UNIX path too long") while the crawl said
+    "ok - 0 new". The pool puts its socket where it fits: the crawl and a worker store every article."""
+    expected, _, _ = reference_crawl(counting_site, tmp_path)
+    long_tmp = tmp_path / ("t" * 60) / ("u" * 40)
+    long_tmp.mkdir(parents=True)
+    assert len(str(long_tmp)) > 107
+    env = {"TMPDIR": str(long_tmp)}
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), counting_site.base_url, tmp_path / "s.toml")
+
+    argv = [sys.executable, "scheduler.py", "crawl", SOURCE, "--db", str(tmp_path / "single.db")]
+    argv += ["--sources", str(sources), "-s", "NEWS_EXTRACT_WORKERS=1"]
+    result = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False, env={**os.environ, **env}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "AF_UNIX" not in result.stdout + result.stderr
+    assert f"{len(expected)} new" in result.stdout
+    assert articles(tmp_path / "single.db")[0] == expected
+
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
+    writer = crawl.writer()
+    (worker,) = crawl.workers(1, settings={"NEWS_EXTRACT_WORKERS": "1"}, env=env)
+    crawl.finish(crawl.push(), "push.log")
+    crawl.finish(worker, "worker0.log")
+    crawl.stop_writer(writer)
+    assert "AF_UNIX" not in crawl.log("worker0.log")
+    assert articles(crawl.db)[0] == expected
+    (run,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    assert run["status"] == "ok"
+    assert run["articles_new"] == len(expected)
+
+
 def test_a_worker_stopped_while_idle_leaves_its_round_cleanly(
     counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
 ) -> None:
