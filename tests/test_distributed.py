@@ -30,6 +30,7 @@ import redis
 from demo.server import DEFAULT_ROOT, SiteHandler, SiteServer
 from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY
 from tests.conftest import DEMO_SOURCES, ROOT, scrapy_crawl, write_sources
+from tests.processes import alive, descendants, started_by
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -407,36 +408,6 @@ def test_killed_worker_and_writer_lose_and_duplicate_nothing(
     assert client.llen(ITEMS_KEY) == 0
 
 
-def descendants(pid: int) -> set[int]:
-    """The living processes below `pid` (children, their children, ...), from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # ended meanwhile
-            continue
-        if fields[0] != "Z":
-            parents[int(stat.parent.name)] = int(fields[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    living = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            living.add(pid)
-    return living
-
-
 def _kill_worker_holding_fetched_pages(
     victim: subprocess.Popen[bytes], client: redis.Redis, site: SiteServer
 ) -> tuple[set[str], set[str], float]:
@@ -482,7 +453,7 @@ def test_a_killed_workers_requests_and_pages_are_taken_over_in_the_same_round(
     wait_for(lambda: client.hlen(f"news:{SOURCE}:held:{socket.gethostname()}:{victim.pid}") > 0, what="a claim")
     wait_for(lambda: len(descendants(victim.pid)) >= 2, what="the victim's extraction processes")
     held_paths, stored_at_kill, killed_at = _kill_worker_holding_fetched_pages(victim, client, counting_site)
-    children = descendants(victim.pid) | _orphans_of(victim.pid)
+    children = descendants(victim.pid) | started_by(victim.pid)
     crawl.finish(push, "push.log")  # the same round, ended by the others
     for i, worker in enumerate(workers):
         crawl.finish(worker, f"worker{i}.log")
@@ -512,20 +483,6 @@ def test_a_killed_workers_requests_and_pages_are_taken_over_in_the_same_round(
     assert max(gaps) < 20, f"the site got no request for {max(gaps):.1f}s"
     assert client.scard(f"news:{SOURCE}:holders") == 0
     assert client.keys(f"news:{SOURCE}:held:*") == []
-
-
-def _orphans_of(pid: int) -> set[int]:
-    """Processes whose command line names the killed worker's pid as their parent (the forkserver
-    and pool processes carry `--multiprocessing-fork`/`forkserver` and the crawl's pid in their
-    environment): those already re-parented when we look."""
-    found = set()
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if f"NEWS_EXTRACTION_PARENT={pid}".encode() in environ.read_bytes().split(b"\0"):
-                found.add(int(environ.parent.name))
-        except OSError:
-            continue
-    return found
 
 
 def test_a_long_tmpdir_neither_stops_extraction_nor_hides_it(
