@@ -19,6 +19,7 @@ No Scrapy here: the coordinator runs in the daemon, which never imports it.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from distributed.redis_link import RedisLink, holders_key, queue_key, round_key
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 # Longer than a beat (1 s) with room for a reactor busy with a large page; short enough that the
 # site does not go quiet for long.
 LEASE_TIMEOUT_MS = 5000
+# After a Redis outage no worker has beaten for its length, and each comes back at its own next
+# retry (up to RedisLink.MAX_DELAY later): none is taken for dead until all had time to beat again.
+AFTER_OUTAGE = LEASE_TIMEOUT_MS / 1000 + RedisLink.MAX_DELAY
 POLITE_HOSTS_KEY = "news:polite:hosts"  # the limiter's per-host keys, for freeing a dead worker's slots
 
 
@@ -145,6 +149,8 @@ class Leases:
         """Requeue what dead workers of `source` held (and all that `worker` holds, if given),
         and free their politeness slots. Returns (requeued, skipped as stored since, workers).
         Raises RedisDown."""
+        if not worker and time.monotonic() - self.link.recovered_at < AFTER_OUTAGE:
+            return 0, 0, []
         keys = [queue_key(source), holders_key(source), round_key(source), POLITE_HOSTS_KEY]
         args: list[str | int] = [held_prefix(source), LEASE_TIMEOUT_MS, worker]
         requeued, stored, *gone = self.link.call(

@@ -102,11 +102,12 @@ class RedisScheduler(Scheduler):
         self.round.scheduler = self
 
     def close(self, reason: str) -> None:
-        """Release what was handed on; anything still claimed goes back to the queue."""
+        """Anything still claimed goes back to the queue: a worker stopped mid-round (SIGTERM)
+        cancels its downloads, which leave the engine without being handed on. (Requests handed on
+        since the last beat go back too: fetched again at worst, an article stored never.)"""
         super().close(reason)
-        with contextlib.suppress(RedisDown):  # otherwise its lease runs out and others take it over
-            self.settle()
-            if self.held:
+        if self.held:
+            with contextlib.suppress(RedisDown):  # otherwise its lease runs out and others take it over
                 self.leases.take_over(self.round.source, worker=WORKER_ID)
                 self.held.clear()
 
