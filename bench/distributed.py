@@ -94,7 +94,7 @@ def worker_args(per_domain: int, delay: float = 0.0) -> list[str]:
         "CONCURRENT_REQUESTS": str(per_domain * 2),
         "CONCURRENT_REQUESTS_PER_DOMAIN": str(per_domain),
     }
-    return [SOURCE, "--exit-when-idle", "8"] + [
+    return [SOURCE, "--exit-when-idle", "20"] + [
         arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")
     ]
 
@@ -169,7 +169,7 @@ def run_workers(site: ServedSite, work: Path, workers: int, per_domain: int) -> 
         writer.send_signal(signal.SIGTERM)
         writer.wait(timeout=60)
         for proc in crawl:
-            proc.wait(timeout=60)  # idle: they leave after 8 s
+            proc.wait(timeout=60)  # idle: they leave after 20 s
     finally:
         redis_proc.terminate()
         redis_proc.wait()

@@ -306,6 +306,9 @@ def test_three_workers_one_writer_store_each_article_once(
     (reference,) = query(reference_db, "SELECT * FROM crawl_runs")
     assert run["status"] == "ok"
     assert run["finish_reason"].startswith("finished: the workers drained the queue")
+    # Every worker took part: none claims more than it can download, and an idle one asks the queue
+    # every 0.2 s (they used to take 16 requests at a time and look every 5 s: one did the round).
+    assert run["finish_reason"].endswith("(3 workers)"), run["finish_reason"]
     for column in ("articles_new", "failures", "not_articles"):
         assert (run[column] or 0) == (reference[column] or 0), column
     assert run["requests"] == len(counting_site.paths_requested())  # every worker's requests, counted
