@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from config.paths import STAMP_FORMAT, crawl_log_path
+from crawl.extraction_pool import ExtractionPoolError
 from crawl.process import CrawlRequest, build_process, project_settings
 
 if TYPE_CHECKING:
@@ -95,7 +96,11 @@ def child_main(argv: list[str] | None = None) -> int:
     from spiders.news import NewsSpider
 
     requests = [CrawlRequest(source=name) for name in args.names]
-    process, _ = build_process(requests, settings, per_crawler, spider_class=NewsSpider)
+    try:
+        process, _ = build_process(requests, settings, per_crawler, spider_class=NewsSpider)
+    except ExtractionPoolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     _child_logging(settings, args.names, args.log_dir, args.stamp)
     process.start()
     return 1 if process.bootstrap_failed else 0

@@ -38,6 +38,7 @@ from commands.status import cmd_list, cmd_status
 from config.durations import format_duration, parse_duration
 from config.paths import PROJECT_ROOT
 from config.sources import SourceConfigError
+from crawl.extraction_pool import ExtractionPoolError
 from daemon.config import DaemonConfig
 
 if TYPE_CHECKING:
@@ -377,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, SourceConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ExtractionPoolError as exc:  # a crawl or worker that could not start its extraction pool
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (sqlite3.Error, OSError) as exc:  # e.g. a database in a folder that cannot be created
         print(f"error: {getattr(args, 'db', '')}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -15,12 +15,19 @@ round of the source. Two rates:
 
 The writer's ceiling: workers fill Redis with no writer running, then one writer drains the queue
 into an empty database; rate = items / time from its start to the last commit.
+
+With --kill: the same round with 3 workers (--kill-workers) twice, once as is and once with one
+worker killed (SIGKILL) when a third of the site is stored, the busiest one (most requests
+claimed). For each: coverage (articles stored of the site's), wall time (push started to its
+end), the longest time the site got no request, each surviving worker's requests (from its
+Scrapy stats), and the killed worker's processes still alive at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +36,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,31 +77,37 @@ def write_sources(path: Path, base_url: str) -> None:
     )
 
 
-def launch(command: str, work: Path, url: str, log: str, extra: list[str]) -> subprocess.Popen[bytes]:
+def launch(
+    command: str, work: Path, url: str, log: str, extra: list[str], log_level: str = "WARNING"
+) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "scheduler.py", command, *extra, "--redis", url]
-    argv += ["--db", str(work / "news.db"), "--sources", str(work / "sources.toml"), "--log-level", "WARNING"]
+    argv += ["--db", str(work / "news.db"), "--sources", str(work / "sources.toml"), "--log-level", log_level]
     with open(work / log, "ab") as out:
         return subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
-def worker_args(per_domain: int) -> list[str]:
+def worker_args(per_domain: int, delay: float = 0.0) -> list[str]:
     settings = {
         "NEWS_EXTRACT_WORKERS": "1",
         "AUTOTHROTTLE_ENABLED": "0",
-        "DOWNLOAD_DELAY": "0",
+        "DOWNLOAD_DELAY": str(delay),
         "CONCURRENT_REQUESTS": str(per_domain * 2),
         "CONCURRENT_REQUESTS_PER_DOMAIN": str(per_domain),
     }
-    return [SOURCE, "--exit-when-idle", "8"] + [
+    return [SOURCE, "--exit-when-idle", "20"] + [
         arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")
     ]
 
 
-def start_workers(work: Path, url: str, count: int, per_domain: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    work: Path, url: str, count: int, per_domain: int, log_level: str = "WARNING", delay: float = 0.0
+) -> list[subprocess.Popen[bytes]]:
     """Workers, returned once each is up and polling its queue (logged at WARNING: the log stays small)."""
     import redis
 
-    workers = [launch("worker", work, url, f"worker{i}.log", worker_args(per_domain)) for i in range(count)]
+    workers = [
+        launch("worker", work, url, f"worker{i}.log", worker_args(per_domain, delay), log_level) for i in range(count)
+    ]
     client = redis.Redis.from_url(url)
     try:
         while client.dbsize() == 0 or len(client.keys("news:worker:*")) < count:  # their liveness keys
@@ -155,7 +169,7 @@ def run_workers(site: ServedSite, work: Path, workers: int, per_domain: int) -> 
         writer.send_signal(signal.SIGTERM)
         writer.wait(timeout=60)
         for proc in crawl:
-            proc.wait(timeout=60)  # idle: they leave after 8 s
+            proc.wait(timeout=60)  # idle: they leave after 20 s
     finally:
         redis_proc.terminate()
         redis_proc.wait()
@@ -190,11 +204,92 @@ def writer_ceiling(site: ServedSite, work: Path, workers: int, per_domain: int) 
     return {"items": items, **rates(counts)}
 
 
+def kill_round(
+    site: ServedSite, work: Path, workers: int, per_domain: int, total: int, kill: bool, delay: float
+) -> dict[str, Any]:
+    """One round with `workers` workers; with `kill`, the busiest is killed once a third is stored."""
+    import redis
+
+    from tests.processes import alive, descendants, started_by
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    write_sources(work / "sources.toml", site.base_url)
+    redis_proc, url = start_redis(work)
+    client = redis.Redis.from_url(url)
+    victim: subprocess.Popen[bytes] | None = None
+    children: set[int] = set()
+    polls, last_served, last_change, longest_idle = 0, -1, 0.0, 0.0
+    try:
+        writer = launch("writer", work, url, "writer.log", [])
+        crawl = start_workers(work, url, workers, per_domain, log_level="INFO", delay=delay)
+        started = time.monotonic()
+        push = launch("push", work, url, "push.log", [SOURCE, "--round-grace", "3s"])
+        while push.poll() is None:
+            polls += 1
+            served = site.stats()["requests"] - polls  # /__stats counts itself
+            now = time.monotonic()
+            if served != last_served:
+                if last_served > 0:
+                    longest_idle = max(longest_idle, now - last_change)
+                last_served, last_change = served, now
+            if kill and victim is None and stored(work / "news.db") >= total / 3:
+                held = {w: client.hlen(f"news:{SOURCE}:held:{socket.gethostname()}:{w.pid}") for w in crawl}
+                victim = max(held, key=lambda w: held[w])
+                children = descendants(victim.pid) | started_by(victim.pid)
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+            time.sleep(0.2)
+        seconds = time.monotonic() - started
+        writer.send_signal(signal.SIGTERM)
+        writer.wait(timeout=60)
+        for proc in crawl:
+            proc.wait(timeout=60)
+        with sqlite3.connect(work / "news.db") as conn:
+            reason = conn.execute("SELECT status || ': ' || finish_reason FROM crawl_runs").fetchone()[0]
+    finally:
+        client.close()
+        redis_proc.terminate()
+        redis_proc.wait()
+    requests = []
+    for i, proc in enumerate(crawl):
+        if proc is not victim:
+            found = re.search(r"'downloader/request_count': (\d+)", (work / f"worker{i}.log").read_text())
+            requests.append(int(found.group(1)) if found else 0)
+    return {
+        "stored": stored(work / "news.db"),
+        "seconds": seconds,
+        "longest_idle": longest_idle,
+        "requests": requests,
+        "left_alive": len(alive(children)),
+        "killed_processes": len(children),
+        "run": reason,
+    }
+
+
+def compare_kill(site: ServedSite, work: Path, workers: int, per_domain: int, total: int, delay: float) -> None:
+    for kill in (False, True):
+        r = kill_round(site, work / ("kill" if kill else "no-kill"), workers, per_domain, total, kill, delay)
+        what = "one worker killed" if kill else "no kill"
+        line = (
+            f"{workers} workers, {what}: {r['stored']}/{total} articles (coverage {r['stored'] / total:.3f}) "
+            f"in {r['seconds']:.1f}s; site idle at most {r['longest_idle']:.1f}s; "
+            f"requests per {'surviving ' if kill else ''}worker {r['requests']}"
+        )
+        if kill:
+            line += f"; killed worker's processes alive at the end: {r['left_alive']} of {r['killed_processes']}"
+        print(line)
+        print(f"  run: {r['run']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=500)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--per-domain", type=int, default=8, help="global per-host concurrency (default: 8)")
+    parser.add_argument("--kill", action="store_true", help="compare a round with a worker killed to one without")
+    parser.add_argument("--kill-workers", type=int, default=3)
+    parser.add_argument("--delay", type=float, default=0.0, help="with --kill: DOWNLOAD_DELAY, seconds (default: 0)")
     args = parser.parse_args(argv)
     if not shutil.which("redis-server"):
         parser.error("needs redis-server (apt-get install -y redis-server)")
@@ -203,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     work = ROOT / "bench" / "out" / "distributed"
     print(f"machine: {os.cpu_count()} cores; site: {args.articles} articles; per-host limit {args.per_domain}")
     with ServedSite(site_dir) as site:
+        if args.kill:
+            compare_kill(site, work, args.kill_workers, args.per_domain, args.articles, args.delay)
+            return 0
         for n in args.workers:
             r = run_workers(site, work / f"w{n}", n, args.per_domain)
             print(

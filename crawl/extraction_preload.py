@@ -4,15 +4,22 @@ Everything a worker needs is loaded here, before the workers are forked from the
 they share its memory instead of each loading its own copy: the language model (about 70 MB),
 trafilatura, lxml and numpy. `gc.freeze()` then keeps the garbage collector from
 writing to those objects in the workers, which would copy the shared pages one by one.
+
+First of all, the forkserver asks to die with the crawl that started it (crawl/extraction_pool.py):
+a crawl killed with SIGKILL must not leave it, and the pool processes it forks, behind.
 """
 
 from __future__ import annotations
 
 import gc
 
-import archive.near_duplicates  # noqa: F401
-import crawl.extraction_worker  # noqa: F401
-from extraction.language import _identifier
+from crawl.extraction_pool import die_with_crawl_from_env
+
+die_with_crawl_from_env()
+
+import archive.near_duplicates  # noqa: E402, F401
+import crawl.extraction_worker  # noqa: E402, F401
+from extraction.language import _identifier  # noqa: E402
 
 _identifier()
 gc.freeze()

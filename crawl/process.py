@@ -72,6 +72,10 @@ def build_process(
     """
     from scrapy.crawler import CrawlerProcess
 
+    from crawl.extraction_pool import use_short_socket_dir
+
+    if settings.getint("NEWS_EXTRACT_WORKERS") > 0:
+        use_short_socket_dir()  # ExtractionPoolError now, in one line, rather than from every crawler
     process = CrawlerProcess(settings)
     crawlers = []
     for request in requests:

@@ -24,6 +24,7 @@ The modules, one job each:
 - `redis_link`: the Redis keys every role shares, the connection, and riding out outages
   (RedisLink, RedisDown, wait_for_redis)
 - `shared_queue`: requests in a source's shared queue (the push and pop scripts, RedisScheduler)
+- `leases`: a worker's claimed requests, released once handed on, taken over when it dies
 - `worker`: a worker's settings and its part in the rounds (SharedRound, RedisArchive, the worker
   spider, the stored-article check, the run recorder, the pipeline that pushes items)
 - `politeness`: per-host concurrency and delay across all workers
@@ -38,6 +39,8 @@ Redis keys (all under ``news:``):
 - ``news:<source>:requests``, ``news:<source>:seen``: scrapy-redis's queue and seen-set
 - ``news:<source>:round``: the open round (hash: run_id, opened_ms); ``news:rounds``: sources with one
 - ``news:<source>:busy``: worker id -> when it last worked on the source (Redis clock, ms)
+- ``news:<source>:held:<worker>``, ``news:<source>:holders``: the requests a worker has claimed and
+  not handed on yet, and the workers holding some; taken over when a worker's beat stops (leases)
 - ``news:round:<run_id>:validators``: ETag/Last-Modified the workers found, kept if the round is clean
 - ``news:worker:<host:pid>``, ``news:writer``: a live worker, the live writer (they expire a few
   seconds after their process stops beating)
@@ -46,7 +49,8 @@ Redis keys (all under ``news:``):
 - ``news:stored:<url>``: a stored article (or alias) as the workers see it, kept up to date by the
   writer (expires NEWS_REDIS_STORED_TTL after it was last seen); ``news:validators``: the archive's
   feed and sitemap validators, kept by the coordinator
-- ``news:polite:<host>``, ``news:polite:<host>:delay``: the shared per-host limiter
+- ``news:polite:<host>``, ``news:polite:<host>:delay``: the shared per-host limiter (slots are
+  ``<worker>|<uuid>``, so a dead worker's are freed); ``news:polite:hosts``: the hosts' limiter keys
 
 The package itself only re-exports the names of the writer's queues, for scripts that watch them
 (``from distributed import ITEMS_KEY``); import everything else from its module. It imports

@@ -24,6 +24,7 @@ from archive.store import Archive
 from config.dates import utc_now_iso
 from config.durations import format_duration
 from config.paths import PROJECT_ROOT
+from distributed.leases import Leases, held_prefix
 from distributed.redis_link import (
     ALIVE_WITHIN_MS,
     MIN_GRACE,
@@ -32,6 +33,7 @@ from distributed.redis_link import (
     RedisDown,
     RedisLink,
     busy_key,
+    holders_key,
     queue_key,
     round_key,
     round_validators_key,
@@ -58,6 +60,8 @@ class Round:
     opened_ms: int
     queued: int
     busy: dict[str, int]  # worker -> last busy (ms)
+    holders: int = 0  # workers holding claimed requests (distributed/leases.py)
+    taken_over: int = 0  # requests requeued from workers that died during the round
 
     @property
     def last_work_ms(self) -> int:
@@ -89,8 +93,9 @@ end
 return 1
 """
 
-# KEYS: round, queue, seen, busy, rounds, validators. ARGV: source, run id, '1' to drop the queue.
-# Returns the round's validators (flat hash) or nil if the round is not (any more) that run.
+# KEYS: round, queue, seen, busy, rounds, validators, holders. ARGV: source, run id, '1' to drop the
+# queue (and what workers still hold), held-key prefix. Returns the round's validators (flat hash)
+# or nil if the round is not (any more) that run.
 _CLOSE = """
 if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then
   if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[5], ARGV[1]) end
@@ -98,7 +103,11 @@ if redis.call('HGET', KEYS[1], 'run_id') ~= ARGV[2] then
 end
 local validators = redis.call('HGETALL', KEYS[6])
 redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[6])
-if ARGV[3] == '1' then redis.call('DEL', KEYS[2]) end
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[2])
+  for _, worker in ipairs(redis.call('SMEMBERS', KEYS[7])) do redis.call('DEL', ARGV[4] .. worker) end
+  redis.call('DEL', KEYS[7])
+end
 redis.call('SREM', KEYS[5], ARGV[1])
 return validators
 """
@@ -186,6 +195,7 @@ class Coordinator:
         self.log_file = log_file
         self.archive = Archive.open(db)
         self.rounds: dict[str, Round] = {}  # the open rounds, as last read (and closed) here
+        self.leases = Leases(self.link)
         self.close_script = self.link.client.register_script(_CLOSE)
         self.open_script = self.link.client.register_script(_OPEN)
 
@@ -253,6 +263,7 @@ class Coordinator:
                 pipe.hgetall(round_key(name))
                 pipe.zcard(queue_key(name))
                 pipe.hgetall(busy_key(name))
+                pipe.scard(holders_key(name))
             return names, pipe.execute()
 
         names, values = self.link.call("reading the open rounds", read)
@@ -260,7 +271,7 @@ class Coordinator:
         seconds, micros = values[0]
         self.now_ms = int(seconds) * 1000 + int(micros) // 1000
         for i, name in enumerate(names):
-            info, queued, busy = values[1 + 3 * i : 4 + 3 * i]
+            info, queued, busy, holders = values[1 + 4 * i : 5 + 4 * i]
             if not info:  # expired: no coordinator closed it in time
                 # link.call runs the lambda at once, in this iteration: `name` is the one meant.
                 self.link.call("tidying the rounds", lambda client: client.srem(ROUNDS_KEY, name))  # noqa: B023
@@ -271,12 +282,19 @@ class Coordinator:
                 opened_ms=int(info[b"opened_ms"]),
                 queued=int(queued),
                 busy={worker.decode(): int(ms) for worker, ms in busy.items()},
+                holders=int(holders),
+                taken_over=int(info.get(b"taken_over", 0)),
             )
         return dict(self.rounds)
 
     def check_rounds(self, timeouts: Mapping[str, timedelta], *, only: Iterable[int] | None = None) -> list[Closed]:
-        """Close the rounds that are done (queue empty, no worker busy for the grace period) or
-        past their source's timeout; fail this coordinator's runs whose round Redis lost."""
+        """Close the rounds that are done (queue empty, nothing claimed, no worker busy for the
+        grace period) or past their source's timeout; fail this coordinator's runs whose round
+        Redis lost. What dead workers held goes back to the queue first (also if no worker is left
+        to do it)."""
+        # connect() leaves decode_responses off, so members are bytes; redis-py's types also allow str.
+        for name in cast("set[bytes]", self.link.call("listing the open rounds", lambda c: c.smembers(ROUNDS_KEY))):
+            self.leases.take_over(name.decode())
         rounds = self.open_rounds()
         wanted = set(only) if only is not None else None
         closed = []
@@ -284,7 +302,7 @@ class Coordinator:
             if wanted is not None and r.run_id not in wanted:
                 continue
             timeout = timeouts.get(r.source, timedelta(hours=1))
-            if r.queued == 0 and self.now_ms - r.last_work_ms >= self.grace_ms:
+            if r.queued == 0 and r.holders == 0 and self.now_ms - r.last_work_ms >= self.grace_ms:
                 closed += self._close(r, "ok", "finished: the workers drained the queue")
             elif self.now_ms - r.opened_ms > timeout.total_seconds() * 1000:
                 reason = f"timed out after {format_duration(timeout)}: {r.queued} queued requests were dropped"
@@ -299,8 +317,9 @@ class Coordinator:
             busy_key(r.source),
             ROUNDS_KEY,
             round_validators_key(r.run_id),
+            holders_key(r.source),
         ]
-        args: list[str | int] = [r.source, r.run_id, "1" if drop_queue else "0"]
+        args: list[str | int] = [r.source, r.run_id, "1" if drop_queue else "0", held_prefix(r.source)]
         flat = self.link.call("closing a round", lambda _: self.close_script(keys=keys, args=args))
         self.rounds.pop(r.source, None)
         if flat is None:
@@ -309,7 +328,8 @@ class Coordinator:
         workers = f"{len(r.busy)} worker{'s' if len(r.busy) != 1 else ''}"
         reason = f"{reason} ({workers})"
         if gone:
-            reason += f"; worker {', '.join(gone)} died during the round: what it held is found again next round"
+            # Its validators may be lost with it: they are found again next round.
+            reason += f"; worker {', '.join(gone)} died during the round: its {r.taken_over} requests were taken over"
         elif status == "ok":
             validators = {flat[i].decode(): json.loads(flat[i + 1]) for i in range(0, len(flat), 2)}
             self.keep_validators(validators)

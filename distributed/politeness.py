@@ -9,15 +9,18 @@ import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
-from distributed.redis_link import RedisDown, RedisLink
+from distributed.leases import POLITE_HOSTS_KEY, slot_token
+from distributed.redis_link import WORKER_ID, RedisDown, RedisLink
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
 
-# KEYS: holders zset, delay key. ARGV: limit, token, lease ms, delay ms.
-# Holders are scored by the Redis clock, so a killed worker's slot expires after the lease.
+# KEYS: holders zset, delay key, the set of hosts' holder keys. ARGV: limit, token, lease ms, delay ms.
+# Holders are scored by the Redis clock, so a slot expires after the lease even if no one frees it;
+# a dead worker's slots are freed sooner, when its heartbeat stops (distributed/leases.py, which
+# finds them through the set of hosts and their tokens, "<worker>|<uuid>").
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -25,6 +28,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('SADD', KEYS[3], KEYS[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', tonumber(ARGV[4])) end
 return 1
@@ -53,9 +57,9 @@ class SharedPolitenessMiddleware:
         from scrapy.utils.httpobj import urlparse_cached
 
         host = urlparse_cached(request).netloc
-        token = uuid.uuid4().hex
+        token = slot_token(WORKER_ID, uuid.uuid4().hex)
         delay_ms = int(self.crawler.settings.getfloat("DOWNLOAD_DELAY") * 1000)
-        keys = [f"news:polite:{host}", f"news:polite:{host}:delay"]
+        keys = [f"news:polite:{host}", f"news:polite:{host}:delay", POLITE_HOSTS_KEY]
         args: list[int | str] = [self.limit, token, self.lease_ms, delay_ms]
         while True:
             try:

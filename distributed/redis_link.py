@@ -56,6 +56,11 @@ def busy_key(source: str) -> str:
     return f"news:{source}:busy"
 
 
+def holders_key(source: str) -> str:
+    """Workers holding claimed requests of `source` (distributed/leases.py)."""
+    return f"news:{source}:holders"
+
+
 def round_validators_key(run_id: int) -> str:
     return f"news:round:{run_id}:validators"
 
@@ -105,6 +110,7 @@ class RedisLink:
         self.retry_at = 0.0
         self.delay = 0.0
         self.recoveries = 0  # how many outages ended: a restarted Redis may have lost its data
+        self.recovered_at = float("-inf")  # when the last outage ended (time.monotonic())
 
     @classmethod
     def for_url(cls, url: str) -> RedisLink:
@@ -147,6 +153,7 @@ class RedisLink:
             logger.warning("Redis at %s is back after %.1fs", self.shown, time.monotonic() - self.down_since)
             self.down_since = None
             self.recoveries += 1
+            self.recovered_at = time.monotonic()
 
 
 def wait_for_redis(url: str, *, give_up_after: float | None = None) -> redis.Redis:

@@ -3,11 +3,13 @@
 Each source has its queue (``news:<source>:requests``, a sorted set of pickled requests scored by
 -priority) and its seen-set (``news:<source>:seen``, request fingerprints). Workers use them through
 RedisScheduler (the SCHEDULER of a worker); the coordinator pushes a round's seeds in the same
-format (encode_request).
+format (encode_request). A popped request is a lease of its worker until handed on
+(distributed/leases.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from scrapy_redis import picklecompat
@@ -15,7 +17,18 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 
 from crawl.request_queue import request_to_dict
-from distributed.redis_link import WORKER_ID, RedisDown, RedisLink, busy_key, round_key
+from distributed.leases import Leases, held_key
+from distributed.redis_link import (
+    WORKER_ID,
+    WORKER_TTL,
+    RedisDown,
+    RedisLink,
+    busy_key,
+    holders_key,
+    round_key,
+    stored_key,
+    worker_key,
+)
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -24,8 +37,7 @@ if TYPE_CHECKING:
 
 # Both scripts keep scrapy-redis's layout (a sorted set scored by -priority, a set of fingerprints)
 # but do in one step what its scheduler does in two: a request is marked seen only if it is queued,
-# and a popped request always marks its worker busy, so the coordinator never ends a round while a
-# worker holds its last request.
+# and a popped request (leases.CLAIM) is held by its worker, which it marks busy.
 
 # KEYS: seen, queue. ARGV: fingerprint ('' = dont_filter), score, request.
 _PUSH = """
@@ -34,15 +46,6 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
 """
 
-# KEYS: queue, round, busy. ARGV: worker id. Returns {request, run id or ''} or nil.
-_POP = """
-local found = redis.call('ZRANGE', KEYS[1], 0, 0)
-if #found == 0 then return nil end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, 0)
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[3], ARGV[1], t[1] * 1000 + math.floor(t[2] / 1000))
-return {found[1], redis.call('HGET', KEYS[2], 'run_id') or ''}
-"""
 
 _FINGERPRINTER = RFPDupeFilter(server=None, key="")  # only its fingerprint function is used
 
@@ -63,6 +66,12 @@ class RedisScheduler(Scheduler):
     """scrapy-redis 0.9.1's scheduler with what a long-lived worker needs:
 
     - pushes and pops are atomic scripts (above); a pop tells which round (run) the request is for;
+    - a popped request stays claimed in Redis until Scrapy has handed it on (downloaded, its items
+      pushed to the writer, its links queued): then `settle()` releases it. If the worker dies
+      first, another takes it over (distributed/leases.py);
+    - it claims no more than it can download at once (CONCURRENT_REQUESTS_PER_DOMAIN in its
+      downloader): Scrapy would take CONCURRENT_REQUESTS (16) at once, to wait for the shared
+      per-host limiter in one worker while the others find the queue empty;
     - while Redis is down, requests the spider finds wait in memory and are queued once it is back;
       `next_request` returns nothing and the spider stays open (no crash, no busy loop);
     - no `stats.inc_value(..., spider=...)` calls, which Scrapy 2.14+ deprecates.
@@ -87,7 +96,20 @@ class RedisScheduler(Scheduler):
         self.round: SharedRound = spider.round  # type: ignore[attr-defined]
         self.waiting: list[Request] = []  # found while Redis was down
         self.push_script = self.link.client.register_script(_PUSH)
-        self.pop_script = self.link.client.register_script(_POP)
+        self.leases = Leases(self.link)
+        self.held: dict[Request, bytes] = {}  # claimed and not handed on yet -> its data in Redis
+        self.prefetch = max(1, spider.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
+        self.round.scheduler = self
+
+    def close(self, reason: str) -> None:
+        """Anything still claimed goes back to the queue: a worker stopped mid-round (SIGTERM)
+        cancels its downloads, which leave the engine without being handed on. (Requests handed on
+        since the last beat go back too: fetched again at worst, an article stored never.)"""
+        super().close(reason)
+        if self.held:
+            with contextlib.suppress(RedisDown):  # otherwise its lease runs out and others take it over
+                self.leases.take_over(self.round.source, worker=WORKER_ID)
+                self.held.clear()
 
     def enqueue_request(self, request: Request) -> bool:
         try:
@@ -110,16 +132,17 @@ class RedisScheduler(Scheduler):
         return True
 
     def next_request(self) -> Request | None:
+        if len(self.spider.crawler.engine.downloader.active) >= self.prefetch:
+            return None  # asked again as soon as a download ends
+        source = self.round.source
+        keys = [self.queue.key, round_key(source), busy_key(source), held_key(source, WORKER_ID)]
+        keys += [holders_key(source), worker_key(WORKER_ID)]
         try:
             while self.waiting:  # what the spider found during an outage goes first to the shared queue
                 self._push(self.waiting[0])
                 self.waiting.pop(0)
             found = self.link.call(
-                "taking a request",
-                lambda _: self.pop_script(
-                    keys=[self.queue.key, round_key(self.round.source), busy_key(self.round.source)],
-                    args=[WORKER_ID],
-                ),
+                "taking a request", lambda _: self.leases.claim_script(keys=keys, args=[WORKER_ID, WORKER_TTL])
             )
         except RedisDown:
             return None
@@ -129,7 +152,32 @@ class RedisScheduler(Scheduler):
         self.round.entered(int(run_id) if run_id else None)
         if self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
-        return decode_request(data, self.spider)
+        request = decode_request(data, self.spider)
+        self.held[request] = data
+        if request.meta.get("news_kind") == "article":
+            self._note_article(request, data)
+        return request
+
+    def _note_article(self, request: Request, data: bytes) -> None:
+        """Tell the lease which article it is, and whether it was stored: if this worker dies, an
+        article the writer stores in the meantime is not requeued."""
+        keys = [held_key(self.round.source, WORKER_ID), stored_key(request.url)]
+        with contextlib.suppress(RedisDown):  # then it is requeued whatever happens: fetched twice at worst
+            self.link.call(
+                "noting a claimed article", lambda _: self.leases.note_script(keys=keys, args=[data, request.url])
+            )
+
+    def settle(self) -> None:
+        """Release the claimed requests Scrapy is done with. The engine keeps a request in progress
+        from the pop until its response, items and links are all handed on (scrapy.core.engine:
+        _Slot.inprogress, left in `_remove_request` after the scraper finished it). Raises RedisDown."""
+        slot = getattr(self.spider.crawler.engine, "_slot", None)
+        in_progress = slot.inprogress if slot is not None else set()
+        done = [request for request in self.held if request not in in_progress]
+        if done:
+            self.leases.release(self.round.source, WORKER_ID, [self.held[r] for r in done])
+            for request in done:
+                del self.held[request]
 
     def has_pending_requests(self) -> bool:
         if self.waiting:

@@ -32,6 +32,7 @@ from crawl.archive_access import article_lookup, install_archive
 from crawl.failures import FailureRecorder
 from crawl.run_records import RUN_COUNTS
 from crawl.skip_stored import SkipStoredArticlesMiddleware
+from distributed.leases import Leases
 from distributed.messages import encode_item
 from distributed.redis_link import (
     HEARTBEAT,
@@ -57,8 +58,11 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
     from crawl.items import ArticleItem
+    from distributed.shared_queue import RedisScheduler
 
 logger = logging.getLogger(__name__)
+
+POLL_EVERY = 0.2  # seconds between an idle worker's looks at its queue (one Redis call each)
 
 
 # --- a worker's settings ----------------------------------------------------------------------
@@ -160,10 +164,13 @@ class SharedRound:
         self.counted: dict[str, int] = {}  # the stats at the last count
         self.validators: dict[int, dict[str, Any]] = {}  # run -> url -> validators not sent yet
         self.archive = RedisArchive(self)
+        self.scheduler: RedisScheduler | None = None  # set when the scheduler opens
+        self.leases = Leases(self.link)
         install_archive(crawler, self.archive)  # what the spider and SharedSkipStoredMiddleware read
         self.busy_script = self.link.client.register_script(_BUSY)
         self.heartbeat: Any = None  # a LoopingCall, made when the spider opens: making one imports
         # the reactor, which must not happen before Scrapy installs the asyncio one
+        self.poller: Any = None  # the same, asking the queue for work
         crawler.signals.connect(self.opened, signal=signals.spider_opened)
         crawler.signals.connect(self.closed, signal=signals.spider_closed)
 
@@ -250,6 +257,8 @@ class SharedRound:
 
         self.heartbeat = LoopingCall(self.beat)
         self.heartbeat.start(HEARTBEAT, now=False)
+        self.poller = LoopingCall(self.poll_queue)
+        self.poller.start(POLL_EVERY, now=False)
 
     def beat(self) -> None:
         try:
@@ -260,10 +269,27 @@ class SharedRound:
                 )
             _Liveness.beat(self.link)
             self.send()
+            self.settle_leases()
         except RedisDown:
             pass  # logged by the link; the next beat tries again
         except Exception:  # a failing beat must not stop the LoopingCall
             logger.exception("worker beat of %s failed", self.source)
+
+    def settle_leases(self) -> None:
+        """Release what was handed on, and take over what dead workers held. Raises RedisDown."""
+        if self.scheduler is not None:
+            self.scheduler.settle()
+        self.leases.take_over(self.source)
+
+    def poll_queue(self) -> None:
+        """Have the engine ask the queue now (every POLL_EVERY) rather than at its 5-second
+        heartbeat. Otherwise the worker whose page found new links takes them at once (its engine
+        asks after each download) while the others sleep: one made 143 of a round's 208 requests.
+        Requests taken over from a dead worker are found as fast. (`_slot.nextcall` is what Scrapy
+        itself schedules after each download; a worker downloading all it may asks Redis nothing.)"""
+        slot = getattr(self.crawler.engine, "_slot", None)
+        if slot is not None:
+            slot.nextcall.schedule()
 
     def _working(self) -> bool:
         engine = self.crawler.engine
@@ -278,13 +304,16 @@ class SharedRound:
             self.idle_since = now
         self.keep_validators()
         sent = self.send()
+        with contextlib.suppress(RedisDown):
+            self.settle_leases()
         if sent and self.exit_when_idle and now - self.idle_since >= self.exit_when_idle:
             return  # the spider closes ("finished")
         raise DontCloseSpider
 
     def closed(self, spider: Spider, reason: str) -> None:
-        if self.heartbeat is not None and self.heartbeat.running:
-            self.heartbeat.stop()
+        for looping in (self.heartbeat, self.poller):
+            if looping is not None and looping.running:
+                looping.stop()
         self.keep_validators()
         # A worker stopping during an outage waits a little for Redis rather than drop its records.
         deadline = time.monotonic() + 30

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
 
+from crawl.extraction_pool import make_pool
 from crawl.extraction_worker import extract_page
 from crawl.failures import count_failed_page, report_failure
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from scrapy.crawler import Crawler
 
     from crawl.items import ArticleItem
@@ -32,11 +33,7 @@ class SharedPool:
 
     def acquire(self, workers: int) -> ProcessPoolExecutor:
         if self.pool is None:
-            # forkserver: workers fork from a clean process with the extractor preloaded,
-            # never from the crawl process and its reactor threads.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["crawl.extraction_preload"])
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            self.pool = make_pool(workers)  # forkserver-based; its processes die with this one
         self.users += 1
         return self.pool
 

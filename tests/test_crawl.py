@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from archive.schema import open_db
 from demo.server import DEFAULT_ROOT, SiteServer
 from tests.conftest import DEMO_SOURCES, ROOT, run_scheduler, scrapy_crawl, write_sources
+from tests.processes import alive, descendants, started_by
 
 MANIFEST = json.loads((DEFAULT_ROOT / "manifest.json").read_text(encoding="utf-8"))
 ARTICLE_PATHS = {a["path"] for a in MANIFEST["articles"]}
@@ -245,3 +248,26 @@ def test_a_slow_crawl_writes_what_it_found_before_it_ends(site: SiteServer, demo
     # 31st, when an AMP copy makes the batch flush early.
     assert len(site.paths_requested()) - requests_at_first_write >= 15
     assert open_db(db).execute("SELECT count(*) FROM articles").fetchone()[0] == 30
+
+
+def test_a_killed_crawl_leaves_no_extraction_process_behind(fresh_site: SiteServer, tmp_path: Path) -> None:
+    """SIGKILL to a crawl extracting in its pool: the forkserver, the pool processes and the
+    resource tracker go with it (they ask for a parent-death signal), instead of living on."""
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), fresh_site.base_url, tmp_path / "sources.toml")
+    argv = [sys.executable, "scheduler.py", "crawl", "--all", "--sources", str(sources), "--db", str(tmp_path / "n.db")]
+    crawl = subprocess.Popen([*argv, "-s", "NEWS_EXTRACT_WORKERS=2"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        # The forkserver, at least one pool process, and the resource tracker.
+        while len(children := descendants(crawl.pid)) < 3:
+            assert crawl.poll() is None, "the crawl ended before its pool was caught running"
+            assert time.monotonic() < deadline, "the extraction pool never started"
+            time.sleep(0.01)
+        children |= started_by(crawl.pid)
+    finally:
+        crawl.kill()
+        crawl.wait()
+    deadline = time.monotonic() + 30
+    while alive(children):
+        assert time.monotonic() < deadline, f"still alive after the crawl was killed: {alive(children)}"
+        time.sleep(0.05)

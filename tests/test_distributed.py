@@ -8,6 +8,8 @@ requests in flight. Workers get a --db in a folder that does not exist: they nev
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import re
 import shutil
@@ -20,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -27,6 +30,7 @@ import redis
 from demo.server import DEFAULT_ROOT, SiteHandler, SiteServer
 from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY, VALIDATORS_KEY
 from tests.conftest import DEMO_SOURCES, ROOT, scrapy_crawl, write_sources
+from tests.processes import alive, descendants, started_by
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -53,6 +57,7 @@ class CountingHandler(SiteHandler):
     def do_GET(self) -> None:
         server = self.server
         with server.lock:
+            server.arrivals.append((time.monotonic(), self.path))  # type: ignore[attr-defined]
             server.in_flight += 1  # type: ignore[attr-defined]
             server.max_in_flight = max(server.max_in_flight, server.in_flight)  # type: ignore[attr-defined]
         try:
@@ -69,6 +74,7 @@ def counting_site() -> Iterator[SiteServer]:
     server.RequestHandlerClass = CountingHandler
     server.in_flight = 0  # type: ignore[attr-defined]
     server.max_in_flight = 0  # type: ignore[attr-defined]
+    server.arrivals = []  # type: ignore[attr-defined]  # (monotonic time, path) of each request
     server.page_delay = 0.05  # type: ignore[attr-defined]
     server.start()
     yield server
@@ -128,15 +134,24 @@ class Crawl:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.clients: list[redis.Redis] = []  # the test's own, closed at the end
 
-    def start(self, command: str, *args: str, log: str) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        command: str,
+        *args: str,
+        log: str,
+        settings: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         db = self.no_db if command == "worker" else self.db
         argv = [sys.executable, "scheduler.py", command, *args, "--db", str(db), "--sources", str(self.sources)]
         argv += ["--redis", self.url]
         if command == "worker":
-            for name, value in WORKER_SETTINGS.items():
+            for name, value in {**WORKER_SETTINGS, **(settings or {})}.items():
                 argv += ["-s", f"{name}={value}"]
         with open(self.tmp_path / log, "ab") as out:
-            process = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            )
         self.processes.append(process)
         return process
 
@@ -148,10 +163,20 @@ class Crawl:
         writer.send_signal(signal.SIGTERM)  # it finishes the batch in hand, then stops
         self.finish(writer, log)
 
-    def workers(self, count: int, *, prefix: str = "worker", idle: str = "10") -> list[subprocess.Popen[bytes]]:
+    def workers(
+        self,
+        count: int,
+        *,
+        prefix: str = "worker",
+        idle: str = "10",
+        settings: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> list[subprocess.Popen[bytes]]:
         """Workers of SOURCE, returned once each serves its queue (so each gets a share of a round)."""
         logs = [f"{prefix}{i}.log" for i in range(count)]
-        started = [self.start("worker", SOURCE, "--exit-when-idle", idle, log=log) for log in logs]
+        started = [
+            self.start("worker", SOURCE, "--exit-when-idle", idle, log=log, settings=settings, env=env) for log in logs
+        ]
         wait_for(lambda: all("serving the shared queue" in self.log(log) for log in logs), 60, "workers to start")
         return started
 
@@ -281,6 +306,9 @@ def test_three_workers_one_writer_store_each_article_once(
     (reference,) = query(reference_db, "SELECT * FROM crawl_runs")
     assert run["status"] == "ok"
     assert run["finish_reason"].startswith("finished: the workers drained the queue")
+    # Every worker took part: none claims more than it can download, and an idle one asks the queue
+    # every 0.2 s (they used to take 16 requests at a time and look every 5 s: one did the round).
+    assert run["finish_reason"].endswith("(3 workers)"), run["finish_reason"]
     for column in ("articles_new", "failures", "not_articles"):
         assert (run[column] or 0) == (reference[column] or 0), column
     assert run["requests"] == len(counting_site.paths_requested())  # every worker's requests, counted
@@ -324,8 +352,10 @@ def test_the_next_round_downloads_no_stored_article(
     assert "/broken/server-error.html" in counting_site.paths_requested()
     failures = query(crawl.db, "SELECT run_id, count(*) AS n FROM failures GROUP BY run_id ORDER BY run_id")
     assert [(f["run_id"], f["n"]) for f in failures] == [(first["id"], 2), (second["id"], 1)]
-    # The skipped articles were seen again: the writer moved their last_seen_at.
-    (moved,) = query(crawl.db, f"SELECT count(*) AS n FROM articles WHERE last_seen_at > '{second['started_at']}'")
+    # The skipped articles were seen again: the writer moved their last_seen_at. (Times are in whole
+    # seconds, and workers take a round within 0.2 s: seen in the second the round opened counts.)
+    assert first["finished_at"] < second["started_at"]
+    (moved,) = query(crawl.db, f"SELECT count(*) AS n FROM articles WHERE last_seen_at >= '{second['started_at']}'")
     assert moved["n"] >= first["articles_new"] - 2
     assert not crawl.no_db.parent.exists()
 
@@ -388,6 +418,119 @@ def test_killed_worker_and_writer_lose_and_duplicate_nothing(
     assert rows == bodies == len(expected)
     assert client.llen(PROCESSING_KEY) == 0
     assert client.llen(ITEMS_KEY) == 0
+
+
+def _kill_worker_holding_fetched_pages(
+    victim: subprocess.Popen[bytes], client: redis.Redis, site: SiteServer
+) -> tuple[set[str], set[str], float]:
+    """Freeze the worker until it is caught holding claimed requests, one of them an article it
+    has fetched and not handed on yet, then kill -9 it. Returns (the article paths it held, those
+    of them the writer had stored already, when it was killed)."""
+    held_key = f"news:{SOURCE}:held:{socket.gethostname()}:{victim.pid}"
+    while True:
+        os.kill(victim.pid, signal.SIGSTOP)
+        held = [json.loads(meta) for meta in client.hvals(held_key)]
+        paths = {urlsplit(m["url"]).path: m for m in held if "url" in m}
+        fetched = set(paths) & set(site.paths_requested())
+        if len(held) >= 2 and fetched:
+            killed_at = time.monotonic()
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
+            stored = {path for path, m in paths.items() if client.exists(f"news:stored:{m['url']}")}
+            return set(paths), stored, killed_at
+        os.kill(victim.pid, signal.SIGCONT)
+        assert victim.poll() is None, "the worker ended before it could be caught holding pages"
+        time.sleep(0.005)
+
+
+def test_a_killed_workers_requests_and_pages_are_taken_over_in_the_same_round(
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """SIGKILL to a worker that holds claimed requests and fetched pages: the others take them
+    over within seconds (its heartbeat stops, its lease runs out), the same round stores every
+    article once, nothing stored is fetched again, its extraction processes die with it, and its
+    slots in the per-host limiter do not keep the site waiting for their lease (60 s)."""
+    expected, reference_fetches, _ = reference_crawl(counting_site, tmp_path)
+    counting_site.page_delay = 0.15  # type: ignore[attr-defined]
+    counting_site.arrivals.clear()  # type: ignore[attr-defined]
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
+    client = redis.Redis.from_url(redis_url)
+    crawl.clients.append(client)
+    writer = crawl.writer()
+    # The victim extracts in a pool (a forkserver and its processes), so that it dies with children.
+    (victim,) = crawl.workers(1, prefix="victim", settings={"NEWS_EXTRACT_WORKERS": "1"})
+    workers = crawl.workers(2)
+    push = crawl.push()
+
+    wait_for(lambda: client.hlen(f"news:{SOURCE}:held:{socket.gethostname()}:{victim.pid}") > 0, what="a claim")
+    wait_for(lambda: len(descendants(victim.pid)) >= 2, what="the victim's extraction processes")
+    held_paths, stored_at_kill, killed_at = _kill_worker_holding_fetched_pages(victim, client, counting_site)
+    children = descendants(victim.pid) | started_by(victim.pid)
+    crawl.finish(push, "push.log")  # the same round, ended by the others
+    for i, worker in enumerate(workers):
+        crawl.finish(worker, f"worker{i}.log")
+    crawl.stop_writer(writer)
+
+    (run,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    assert run["status"] == "ok", run["finish_reason"]
+    assert "died during the round" in run["finish_reason"]
+    assert re.search(r"its [1-9]\d* requests were taken over", run["finish_reason"]), run["finish_reason"]
+    urls, rows, bodies = articles(crawl.db)
+    assert urls == expected
+    assert rows == bodies == len(expected)
+    # Fetched more often than by the single-machine crawl: only what the victim held, once more,
+    # and never an article the writer had stored by then.
+    extra = Counter(article_fetches(counting_site)) - Counter(
+        {p: n for p, n in reference_fetches.items() if ARTICLE_PATH.match(p)}
+    )
+    assert set(extra) <= held_paths - stored_at_kill, (extra, held_paths, stored_at_kill)
+    assert max(extra.values(), default=1) == 1
+    # Its forkserver, pool process and resource tracker went with it.
+    wait_for(lambda: not alive(children), 30, f"the killed worker's processes {alive(children)} to end")
+    # The site was never left waiting: requests kept coming after the kill (the dead worker's
+    # limiter slots were freed, its requests requeued within seconds).
+    times = [t for t, _ in counting_site.arrivals]  # type: ignore[attr-defined]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert any(t > killed_at for t in times)
+    assert max(gaps) < 20, f"the site got no request for {max(gaps):.1f}s"
+    assert client.scard(f"news:{SOURCE}:holders") == 0
+    assert client.keys(f"news:{SOURCE}:held:*") == []
+
+
+def test_a_long_tmpdir_neither_stops_extraction_nor_hides_it(
+    counting_site: SiteServer, redis_url: str, tmp_path: Path, crawls: list[Crawl]
+) -> None:
+    """Under a TMPDIR too long for an AF_UNIX socket path (107 bytes), the extraction pool's
+    forkserver once failed every page ("OSError: AF_UNIX path too long") while the crawl said
+    "ok - 0 new". The pool puts its socket where it fits: the crawl and a worker store every article."""
+    expected, _, _ = reference_crawl(counting_site, tmp_path)
+    long_tmp = tmp_path / ("t" * 60) / ("u" * 40)
+    long_tmp.mkdir(parents=True)
+    assert len(str(long_tmp)) > 107
+    env = {"TMPDIR": str(long_tmp)}
+    sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), counting_site.base_url, tmp_path / "s.toml")
+
+    argv = [sys.executable, "scheduler.py", "crawl", SOURCE, "--db", str(tmp_path / "single.db")]
+    argv += ["--sources", str(sources), "-s", "NEWS_EXTRACT_WORKERS=1"]
+    result = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False, env={**os.environ, **env}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "AF_UNIX" not in result.stdout + result.stderr
+    assert f"{len(expected)} new" in result.stdout
+    assert articles(tmp_path / "single.db")[0] == expected
+
+    crawl = new_crawl(counting_site, tmp_path, redis_url, crawls)
+    writer = crawl.writer()
+    (worker,) = crawl.workers(1, settings={"NEWS_EXTRACT_WORKERS": "1"}, env=env)
+    crawl.finish(crawl.push(), "push.log")
+    crawl.finish(worker, "worker0.log")
+    crawl.stop_writer(writer)
+    assert "AF_UNIX" not in crawl.log("worker0.log")
+    assert articles(crawl.db)[0] == expected
+    (run,) = query(crawl.db, "SELECT * FROM crawl_runs")
+    assert run["status"] == "ok"
+    assert run["articles_new"] == len(expected)
 
 
 def test_a_worker_stopped_while_idle_leaves_its_round_cleanly(
