@@ -48,11 +48,17 @@ def article_item(response: TextResponse, source_name: str, via: str, hints: dict
     return ArticleItem(
         url=response.url,
         requested_url=redirects[0],
+        fetched_url=response.url,
         source=source_name,
         html=response.text,
         fetched_at=utc_now_iso(),
         http_status=response.status,
         content_type=content_type(response),
+        http_headers=[
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, values in response.headers.items()
+            for value in values
+        ],
         discovered_via=via,
         hints=hints,
         raw_html=from_wire(wire[0], wire[1], response.body, response.encoding) if wire else None,

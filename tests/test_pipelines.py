@@ -16,8 +16,10 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
 from archive.raw_html import from_wire, raw_html, raw_page_row
+from archive.raw_pages import page_html
 from archive.schema import open_db
 from archive.store import Archive
+from archive.warc_files import warc_directory
 from crawl.archive_access import crawl_archive
 from crawl.items import ArticleItem
 from pipelines.canonical import CanonicalUrlPipeline, resolve_canonical
@@ -250,9 +252,9 @@ def test_new_article_is_stored_with_raw_html_and_search(pipeline: Pipeline, tmp_
     assert json.loads(article["authors"]) == ["Ada Brook"]
     assert article["body_hash"] == body_hash(article["text"])
     assert article["first_seen_at"] == article["last_seen_at"]
-    (raw,) = rows(tmp_path, "raw_pages")
-    assert raw["html_zlib"] is None
-    assert raw_html(raw) == article_html(canonical=url)
+    assert rows(tmp_path, "raw_pages") == []  # the page is in a WARC file beside the archive
+    (raw,) = rows(tmp_path, "raw_page_refs")
+    assert page_html(warc_directory(tmp_path / "news.db"), raw) == article_html(canonical=url)
     db = open_db(tmp_path / "news.db")
     hits = db.execute("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'islanders'").fetchall()
     assert len(hits) == 1
@@ -311,7 +313,7 @@ def test_storing_the_same_page_twice_only_moves_last_seen(tmp_path: Path) -> Non
     assert item.status == "unchanged"
     (article,) = rows(tmp_path, "articles")
     assert article["updated_at"] is None
-    assert len(rows(tmp_path, "raw_pages")) == 1
+    assert len(rows(tmp_path, "raw_page_refs")) == 1
 
 
 def test_changed_article_is_an_update_not_a_second_article(tmp_path: Path) -> None:
