@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archive.raw_html import raw_html
-from archive.raw_pages import RawPageFiles, database_path, save_refs
+from archive.raw_pages import RawPageFiles, committed_end, database_path, save_refs
 from archive.transactions import immediate_transaction
 from archive.warc_files import file_prefix, warc_directory
 
@@ -66,44 +67,65 @@ def move_raw_pages(db: Database, *, batch_size: int = MOVE_BATCH, **writer_optio
     return counts
 
 
-def prune_raw_pages(db: Database, keep: timedelta, *, now: datetime | None = None) -> dict[str, int]:
-    """Delete the WARC files whose day ended more than `keep` ago, and their references.
+def prune_raw_pages(db: Database, keep: timedelta | None, *, now: datetime | None = None) -> dict[str, int]:
+    """Delete the WARC files whose day ended more than `keep` ago (None: keep them all), and their
+    references; cut every other finished file back to its last referenced record.
 
-    References go first, in a transaction, then the file: nothing ever points at a deleted file.
-    A file some process still holds (it is writing it) is left alone."""
+    References go first, in a transaction, then the file: nothing ever points at a deleted file. A
+    file some process holds (it is writing it) is left alone; any other has all its references
+    committed, so what follows the last one was left by a process killed before its commit (a torn
+    record among it), and is cut off, as the next writer of the file would."""
     now = now or datetime.now(UTC)
     path = database_path(db)
     directory = warc_directory(path)
-    counts = {"files": 0, "pages": 0, "bytes": 0}
+    counts = {"files": 0, "pages": 0, "bytes": 0, "cut": 0}
     if not directory.is_dir():
         return counts
     pattern = re.compile(rf"^{re.escape(file_prefix(path))}-(\d{{8}})-\d+\.warc\.gz$")
+    today = now.strftime("%Y%m%d")
     for file_path in sorted(directory.iterdir()):
         match = pattern.match(file_path.name)
         if not match:
             continue
         day_end = datetime.strptime(match[1], "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=1)
-        if day_end > now - keep:
-            continue
-        pages = _delete_file(db, directory, file_path.name)
-        if pages is not None:
-            counts["files"] += 1
-            counts["pages"] += pages[0]
-            counts["bytes"] += pages[1]
+        with open(file_path, "r+b") as file:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("WARC file %s is being written: left for the next prune", file_path.name)
+                continue
+            if keep is not None and day_end <= now - keep:
+                pages, size = _delete_file(db, file_path)
+                counts["files"] += 1
+                counts["pages"] += pages
+                counts["bytes"] += size
+            else:
+                counts["cut"] += _cut_back(db, file, file_path, unlink_empty=match[1] != today)
     return counts
 
 
-def _delete_file(db: Database, directory: Path, name: str) -> tuple[int, int] | None:
-    """(references deleted, bytes freed), or None if a live process holds the file."""
-    with open(directory / name, "rb") as file:
-        try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.warning("WARC file %s is being written: left for the next prune", name)
-            return None
-        size = (directory / name).stat().st_size
-        with immediate_transaction(db):
-            pages = db.execute("DELETE FROM raw_page_refs WHERE warc_file = ?", [name]).rowcount
-        (directory / name).unlink()
-    logger.info("pruned %s: %d raw pages, %d bytes", name, pages, size)
+def _delete_file(db: Database, path: Path) -> tuple[int, int]:
+    """Delete a file (locked by the caller) and its references: (references, bytes)."""
+    size = path.stat().st_size
+    with immediate_transaction(db):
+        pages = db.execute("DELETE FROM raw_page_refs WHERE warc_file = ?", [path.name]).rowcount
+    path.unlink()
+    logger.info("pruned %s: %d raw pages, %d bytes", path.name, pages, size)
     return pages, size
+
+
+def _cut_back(db: Database, file: BinaryIO, path: Path, *, unlink_empty: bool) -> int:
+    """Bytes cut from a file (locked by the caller) after its last referenced record. A file of an
+    earlier day with no reference left goes (no writer opens it again); today's stays for one."""
+    end = committed_end(db, path.name)
+    size = path.stat().st_size
+    if end == 0 and unlink_empty:
+        path.unlink()
+        logger.info("removed %s: no raw page refers to it", path.name)
+        return size
+    if size > end:
+        file.truncate(end)
+        file.flush()
+        os.fsync(file.fileno())
+        logger.info("cut %s back to its last referenced record: %d bytes after it", path.name, size - end)
+    return max(0, size - end)

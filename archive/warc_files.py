@@ -131,10 +131,14 @@ class WarcWriter:
         self.file: BinaryIO | None = None
         self.name = ""
         self.day = ""
-        self.unsynced: list[BinaryIO] = []  # files written since the last sync (a rolled one stays open)
+        self.unsynced: list[BinaryIO] = []  # files written since the last sync
+        # Files rolled over: kept open (and locked) until the next write, when the references to
+        # their last records are committed, so nothing cuts them back in between.
+        self.finished: list[BinaryIO] = []
 
     def write(self, responses: Iterable[HttpResponse]) -> list[RecordRef]:
         """Append one record per response (not yet on disk for sure: `sync()` that)."""
+        self._close_finished()
         refs = []
         for response in responses:
             file = self._file_for_next_record()
@@ -157,27 +161,31 @@ class WarcWriter:
         return refs
 
     def sync(self) -> None:
-        """Flush and fsync every file written since the last sync; close the ones rolled over."""
+        """Flush and fsync every file written since the last sync."""
         for file in self.unsynced:
             file.flush()
             os.fsync(file.fileno())
-            if file is not self.file:
-                file.close()  # closing drops its lock: the file is finished
         self.unsynced = []
 
     def close(self) -> None:
         self.sync()
+        self._close_finished()
         if self.file is not None:
             self.file.close()
             self.file = None
+
+    def _close_finished(self) -> None:
+        for file in self.finished:
+            file.close()  # and its lock with it
+        self.finished = []
 
     # --- choosing the file ----------------------------------------------------------------
 
     def _file_for_next_record(self) -> BinaryIO:
         day = self.today()
         if self.file is None or day != self.day or self.file.tell() >= self.max_bytes:
-            if self.file is not None and self.file not in self.unsynced:
-                self.file.close()
+            if self.file is not None:
+                self.finished.append(self.file)
             self.file, self.name = self._open_free_file(day)
             self.day = day
         if self.file not in self.unsynced:

@@ -33,7 +33,7 @@ import lxml.html
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from archive.raw_html import CompressedHtml, raw_page_row  # noqa: E402
+from archive.raw_html import CompressedHtml, compress, raw_page_row  # noqa: E402
 from archive.raw_pages import RawPageFiles, save_refs  # noqa: E402
 from archive.schema import open_db  # noqa: E402
 from archive.transactions import immediate_transaction  # noqa: E402
@@ -59,7 +59,11 @@ def load_pages() -> list[tuple[bytes, int, str]]:
     return pages
 
 
-def rows_for(pages: list[tuple[bytes, int, str]], count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def rows_for(
+    pages: list[tuple[bytes, int, str]], count: int, *, gzipped: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Article rows and raw page rows; `gzipped`: pages came gzip-compressed (kept as they came),
+    else as the extraction worker compressed them (zstd, done in the worker before #25)."""
     articles, raws = [], []
     now = datetime.now(UTC).isoformat(timespec="seconds")
     for n in range(count):
@@ -72,7 +76,9 @@ def rows_for(pages: list[tuple[bytes, int, str]], count: int) -> tuple[list[dict
             fetched_at=now,
             http_status=200,
             content_type="text/html; charset=utf-8",
-            compressed=CompressedHtml(size, wire, "gzip", "utf-8"),
+            compressed=CompressedHtml(size, wire, "gzip", "utf-8")
+            if gzipped
+            else compress(gzip.decompress(wire).decode()),
         )
         raw.update(headers=HEADERS, fetched_url=url)
         raws.append(raw)
@@ -115,9 +121,10 @@ def build(
     }
 
 
-def measure(count: int, runs: int) -> dict[str, dict[str, float]]:
-    pages = load_pages()
-    articles, raws = rows_for(pages, count)
+def measure(
+    pages: list[tuple[bytes, int, str]], count: int, runs: int, *, gzipped: bool
+) -> dict[str, dict[str, float]]:
+    articles, raws = rows_for(pages, count, gzipped=gzipped)
     results: dict[str, list[dict[str, float]]] = {"raw_pages": [], "warc": []}
     for _ in range(runs):
         for name in results:
@@ -126,12 +133,14 @@ def measure(count: int, runs: int) -> dict[str, dict[str, float]]:
     return {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in results.items()}
 
 
-def report(count: int, runs: int, medians: dict[str, dict[str, float]]) -> str:
+def report(count: int, medians: dict[str, dict[str, float]], *, gzipped: bool) -> str:
     per = 1000 / count
     before, after = medians["raw_pages"], medians["warc"]
     db_before, db_after = before["db_bytes"] * per / 1e6, after["db_bytes"] * per / 1e6
     lines = [
-        f"{count} articles, real pages (shared/datasets/news-pages, cycled), batches of {BATCH}, median of {runs} runs",
+        "pages served gzip-compressed (kept as they came)"
+        if gzipped
+        else "pages served uncompressed (before: zstd by the extraction worker, not timed; after: gzip level 1 here)",
         f"{'':34}{'raw_pages (before)':>20}{'WARC files (after)':>20}",
         f"{'archive file per 1,000 articles':34}{db_before:>17.2f} MB{db_after:>17.2f} MB",
         f"{'WARC files per 1,000 articles':34}{'-':>20}{after['warc_bytes'] * per / 1e6:>17.2f} MB",
@@ -152,7 +161,16 @@ def main() -> int:
         "--write-results", action="store_true", help="replace this benchmark's section of bench/RESULTS.md"
     )
     args = parser.parse_args()
-    text = report(args.articles, args.runs, measure(args.articles, args.runs))
+    pages = load_pages()
+    head = (
+        f"{args.articles} articles, {len(pages)} real pages (shared/datasets/news-pages, cycled, "
+        f"{sum(p[1] for p in pages) // len(pages) // 1000} KB of HTML on average), batches of {BATCH}, "
+        f"median of {args.runs} runs"
+    )
+    parts = [
+        report(args.articles, measure(pages, args.articles, args.runs, gzipped=g), gzipped=g) for g in (True, False)
+    ]
+    text = "\n\n".join([head, *parts])
     print(text)
     if args.write_results:
         commit = subprocess.run(

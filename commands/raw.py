@@ -38,8 +38,9 @@ def add_raw_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="delete the raw pages' WARC files older than the retention",
         description="Delete the WARC files of raw pages whose day ended longer ago than keep_raw (the "
-        'sources file\'s [defaults], "forever" unless set, which prunes nothing), and their references: '
-        "those articles can no longer be re-extracted. The articles themselves stay.",
+        'sources file\'s [defaults]; "forever" unless set, which deletes none), and their references: '
+        "those articles can no longer be re-extracted; the articles themselves stay. Files no process is "
+        "writing are also cut back to their last referenced record (what a killed crawl wrote after it).",
     )
     prune.add_argument(
         "--keep",
@@ -71,16 +72,14 @@ def cmd_prune_raw(args: argparse.Namespace) -> int:
     from archive.schema import open_db
 
     keep = parse_keep_raw(args.keep) if args.keep else load_keep_raw(args.sources)
-    if keep is None:
-        print('keep_raw is "forever": nothing to prune')
-        return EXIT_OK
     db = open_db(args.db)
     try:
         counts = prune_raw_pages(db, keep)
     finally:
         db.close()
+    older = f"older than {format_duration(keep)}" if keep is not None else 'older than keep_raw ("forever")'
     print(
-        f"pruned {counts['files']} WARC files older than {format_duration(keep)}: "
-        f"{counts['pages']} raw pages, {counts['bytes']} bytes"
+        f"pruned {counts['files']} WARC files {older}: {counts['pages']} raw pages, {counts['bytes']} bytes; "
+        f"{counts['cut']} bytes no page refers to cut from the others"
     )
     return EXIT_OK

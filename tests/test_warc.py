@@ -316,7 +316,50 @@ def test_prune_deletes_old_files_and_their_references_only(tmp_path: Path) -> No
     assert db["articles"].count == 6  # the articles stay
     db.close()
     # A retention shorter than a day leaves today's file, which is still being written to.
-    assert prune_raw_pages(open_db(path), timedelta(hours=1)) == {"files": 0, "pages": 0, "bytes": 0}
+    assert prune_raw_pages(open_db(path), timedelta(hours=1)) == {"files": 0, "pages": 0, "bytes": 0, "cut": 0}
+
+
+def test_prune_cuts_what_a_killed_writer_left_in_a_file_no_one_takes_up(tmp_path: Path) -> None:
+    path = tmp_path / "news.db"
+    pages = legacy_archive(path, 3)
+    db = open_db(path)
+    rows = list(db["raw_pages"].rows)
+    files = RawPageFiles(db, today=lambda: "20250101")  # a day no writer comes back to
+    committed = files.write(rows[:2])
+    with immediate_transaction(db):
+        save_refs(db, committed)
+    (torn,) = files.write(rows[2:])
+    files.writer.file.truncate(torn["record_offset"] + 100)  # killed half-way through a record
+    files.writer.file.close()
+    file = warc_directory(path) / torn["warc_file"]
+    # warcio reads on past the torn record (it skips a last member cut short) ...
+    assert responses_in(warc_directory(path)) == [rows[0]["url"], rows[1]["url"]]
+    # ... and prune cuts it off, so that no other tool meets it
+    assert prune_raw_pages(db, None)["cut"] == 100
+    assert responses_in(warc_directory(path)) == [rows[0]["url"], rows[1]["url"]]
+    assert file.stat().st_size == committed[-1]["record_offset"] + committed[-1]["record_length"]
+    for ref in committed:
+        assert page_html(warc_directory(path), ref) == pages[ref["url"]]
+    db.close()
+
+
+def test_a_file_rolled_over_stays_locked_until_its_references_are_committed(tmp_path: Path) -> None:
+    path = tmp_path / "news.db"
+    pages = legacy_archive(path, 2)
+    db = open_db(path)
+    rows = list(db["raw_pages"].rows)
+    days = iter(["20250101", "20250102"])  # asked once a record
+    files = RawPageFiles(db, today=lambda: next(days, "20250102"))
+    written = files.write(rows)  # midnight passes between the two pages
+    assert [ref["warc_file"] for ref in written] == ["news-20250101-0.warc.gz", "news-20250102-0.warc.gz"]
+    # A prune before the commit must not take the first file's record for a killed writer's.
+    assert prune_raw_pages(db, None)["cut"] == 0
+    with immediate_transaction(db):
+        save_refs(db, written)
+    files.close()
+    for ref in written:
+        assert page_html(warc_directory(path), ref) == pages[ref["url"]]
+    db.close()
 
 
 def test_a_bad_keep_raw_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
