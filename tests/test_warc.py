@@ -108,6 +108,13 @@ def test_a_crawl_keeps_each_page_as_a_warc_response_record(gzip_html: bool, tmp_
         assert body == pages[fetched_url]  # the page the server sent, from the URL it was fetched at
         assert page_html(directory, ref).encode("utf-8") == body
     assert len(responses_in(directory)) == len(stored)  # and every file reads whole, start to end
+    # warcio's own checker: every record's block and payload digests match what is in the file.
+    warcio = Path(sys.executable).parent / "warcio"
+    for path in directory.glob("*.warc.gz"):
+        checked = subprocess.run([warcio, "check", "-v", path], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stdout
+        in_file = sum(ref["warc_file"] == path.name for ref in stored)
+        assert checked.stdout.count("digest pass") == 1 + in_file  # its warcinfo record and the pages
 
 
 def test_the_archive_file_no_longer_grows_with_the_html(tmp_path: Path) -> None:
