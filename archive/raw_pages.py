@@ -7,6 +7,7 @@ an older archive take one path. The HTML read back is the HTML the extractor saw
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from w3lib.encoding import html_to_unicode
@@ -19,7 +20,13 @@ if TYPE_CHECKING:
 
     from sqlite_utils import Database
 
-REF_COLUMNS = ("warc_file", "record_offset", "record_length")
+# What a failed WARC write says; the crawl stops on it as on a full disk (crawl/storage_errors.py).
+WARC_WRITE_FAILED = "cannot write the raw pages' WARC file"
+
+
+class WarcWriteError(sqlite3.OperationalError):
+    """A WARC write that failed (a full disk, an unwritable folder): a storage error like a failed
+    SQLite write (archive.store.StorageError), so every writer of the archive handles it the same."""
 
 
 def database_path(db: Database) -> str:
@@ -43,13 +50,19 @@ def http_response(row: dict[str, Any]) -> HttpResponse:
     if not any(name.lower() == "content-type" for name, _ in headers) and row.get("content_type"):
         headers.append(("Content-Type", row["content_type"]))
     url = row.get("fetched_url") or row["url"]
+    request = row.get("request_headers")
+    request_headers = [(str(name), str(value)) for name, value in request] if request is not None else None
     if row.get("html_gzip") is not None:
-        return HttpResponse(url, row["fetched_at"], row["http_status"], headers, row["html_gzip"], True)
+        return HttpResponse(
+            url, row["fetched_at"], row["http_status"], headers, row["html_gzip"], True, request_headers
+        )
     html = raw_html(row)
     media_type = (row.get("content_type") or "text/html").split(";")[0].strip() or "text/html"
     headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
     headers.append(("Content-Type", f"{media_type}; charset=utf-8"))
-    return HttpResponse(url, row["fetched_at"], row["http_status"], headers, html.encode("utf-8"))
+    return HttpResponse(
+        url, row["fetched_at"], row["http_status"], headers, html.encode("utf-8"), False, request_headers
+    )
 
 
 def ref_row(row: dict[str, Any], ref: RecordRef) -> dict[str, Any]:
@@ -79,8 +92,11 @@ class RawPageFiles:
     def write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write the pages' records and sync them to disk; returns their `raw_page_refs` rows, to be
         committed only now that the bytes they point at are on disk."""
-        refs = self.writer.write(http_response(row) for row in rows)
-        self.writer.sync()
+        try:
+            refs = self.writer.write(http_response(row) for row in rows)
+            self.writer.sync()
+        except OSError as exc:
+            raise WarcWriteError(f"{WARC_WRITE_FAILED} in {self.directory}: {exc.strerror or exc}") from exc
         return [ref_row(row, ref) for row, ref in zip(rows, refs, strict=True)]
 
     def close(self) -> None:

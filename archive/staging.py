@@ -28,6 +28,7 @@ class StoredItem(DedupeItem, Protocol):
     content_type: str
     fetched_url: str
     http_headers: list[tuple[str, str]]
+    request_headers: list[tuple[str, str]]
     raw_html: CompressedHtml | None
 
     def article_row(self) -> dict[str, Any]: ...
@@ -82,7 +83,11 @@ def stage(archive: Archive, item: StoredItem, *, keep_raw: bool) -> None:
                 compressed=item.raw_html,
             )
             # For its WARC record (archive/raw_pages.py): the response as it came, from where it came.
-            raw.update(headers=item.http_headers, fetched_url=item.fetched_url or item.url)
+            raw.update(
+                headers=item.http_headers,
+                request_headers=item.request_headers,
+                fetched_url=item.fetched_url or item.url,
+            )
             pending.raw_pages.append(raw)
     elif target:
         pending.seen.add(target)

@@ -1,4 +1,5 @@
-"""The WARC files beside the archive that hold its raw pages: written with warcio, gzip per record.
+"""The WARC files beside the archive that hold its raw pages: written with warcio, gzip per record,
+a `response` record per page and its `request` record after it.
 
 Files are `<archive dir>/warc/<archive name>-<YYYYMMDD>-<n>.warc.gz`: one series per UTC day,
 a new file once one passes `max_bytes`. A process appends only to a file it holds an exclusive
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -69,6 +71,37 @@ class HttpResponse:
     headers: list[tuple[str, str]]  # as received; the wire-only ones are replaced (WIRE_HEADERS)
     payload: bytes  # the body as recorded: the wire's gzip bytes when `gzipped`
     gzipped: bool = False
+    # The request's headers as Scrapy sent them (no secrets: recordable_request_headers), for a
+    # `request` record after the response; None: not known (pages moved from raw_pages).
+    request_headers: list[tuple[str, str]] | None = None
+
+
+# Request headers that carry a secret (a source's password, a session) stay out of the files.
+SECRET_REQUEST_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+
+
+def recordable_request_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers if name.lower() not in SECRET_REQUEST_HEADERS]
+
+
+def request_record(response: HttpResponse, response_record: ArcWarcRecord) -> ArcWarcRecord:
+    """The `request` record of a response: the request line and headers, concurrent to it."""
+    parts = urlsplit(response.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = recordable_request_headers(response.request_headers or [])
+    if not any(name.lower() == "host" for name, _ in headers):
+        headers.insert(0, ("Host", parts.netloc))
+    return RECORDS.create_warc_record(
+        response.url,
+        "request",
+        payload=io.BytesIO(b""),
+        length=0,
+        http_headers=StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True),
+        warc_headers_dict={
+            "WARC-Date": warc_date(response.fetched_at),
+            "WARC-Concurrent-To": response_record.rec_headers.get_header("WARC-Record-ID"),
+        },
+    )
 
 
 def warc_date(iso: str) -> str:
@@ -137,7 +170,9 @@ class WarcWriter:
         self.finished: list[BinaryIO] = []
 
     def write(self, responses: Iterable[HttpResponse]) -> list[RecordRef]:
-        """Append one record per response (not yet on disk for sure: `sync()` that)."""
+        """Append one response record per response, and its request record when the request is
+        known (not yet on disk for sure: `sync()` that). A reference spans both: read at its
+        offset, the response comes first."""
         self._close_finished()
         refs = []
         for response in responses:
@@ -153,6 +188,8 @@ class WarcWriter:
             )
             try:
                 file.write(gzip_member(record, level=STORED if response.gzipped else FAST))
+                if response.request_headers is not None:
+                    file.write(gzip_member(request_record(response, record), level=FAST))
             except OSError:  # a full disk: the next record must not follow a torn one
                 file.truncate(offset)
                 file.seek(offset)
@@ -224,7 +261,7 @@ class WarcWriter:
             os.fsync(file.fileno())
         file.seek(0, os.SEEK_END)
         if end == 0:
-            info = RECORDS.create_warcinfo_record(name, {"software": "news-archive", "format": "WARC/1.1"})
+            info = RECORDS.create_warcinfo_record(name, {"software": "news-archive", "format": "WARC/1.0"})
             file.write(gzip_member(info, level=FAST))
 
 

@@ -50,6 +50,7 @@ class ArticleItem:
     http_status: int = 200
     content_type: str = ""
     http_headers: list[tuple[str, str]] = field(default_factory=list)  # the response's, for its WARC record
+    request_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent, without secrets
     discovered_via: str = ""  # feed | sitemap | listing | url
     # What the feed or news sitemap said about this URL (title, published, authors).
     hints: dict[str, Any] = field(default_factory=dict)

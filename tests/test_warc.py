@@ -95,7 +95,8 @@ def test_a_crawl_keeps_each_page_as_a_warc_response_record(gzip_html: bool, tmp_
         assert FILE_NAME.match(ref["warc_file"])
         with open(directory / ref["warc_file"], "rb") as file:
             file.seek(ref["record_offset"])
-            record = next(iter(ArchiveIterator(file)))
+            records = iter(ArchiveIterator(file))
+            record = next(records)
             assert record.rec_type == "response"
             fetched_url = record.rec_headers.get_header("WARC-Target-URI")
             assert record.http_headers.get_statuscode() == "200"
@@ -104,7 +105,18 @@ def test_a_crawl_keeps_each_page_as_a_warc_response_record(gzip_html: bool, tmp_
             if gzip_html:
                 assert record.http_headers.get_header("Content-Encoding") == "gzip"
             body = record.content_stream().read()
-        assert records_of(directory / ref["warc_file"])[ref["record_offset"]] == ref["record_length"]
+            response_id = record.rec_headers.get_header("WARC-Record-ID")
+            request = next(records)  # the request record follows its response
+            assert request.rec_type == "request"
+            assert request.rec_headers.get_header("WARC-Concurrent-To") == response_id
+            assert request.http_headers.protocol == "GET"
+            assert fetched_url.endswith(request.http_headers.statusline.split()[0])
+            assert request.http_headers.get_header("User-Agent").startswith("news-archive/")
+        # The reference spans the response and its request, as warcio finds them in the file.
+        found = records_of(directory / ref["warc_file"])
+        response_length = found[ref["record_offset"]]
+        request_length = found[ref["record_offset"] + response_length]
+        assert ref["record_length"] == response_length + request_length
         assert body == pages[fetched_url]  # the page the server sent, from the URL it was fetched at
         assert page_html(directory, ref).encode("utf-8") == body
     assert len(responses_in(directory)) == len(stored)  # and every file reads whole, start to end
@@ -114,7 +126,29 @@ def test_a_crawl_keeps_each_page_as_a_warc_response_record(gzip_html: bool, tmp_
         checked = subprocess.run([warcio, "check", "-v", path], capture_output=True, text=True, check=False)
         assert checked.returncode == 0, checked.stdout
         in_file = sum(ref["warc_file"] == path.name for ref in stored)
-        assert checked.stdout.count("digest pass") == 1 + in_file  # its warcinfo record and the pages
+        assert checked.stdout.count("digest pass") == 1 + 2 * in_file  # warcinfo, each response and request
+
+
+def test_warc_files_that_cannot_be_written_stop_the_crawl_like_a_full_disk(tmp_path: Path) -> None:
+    (tmp_path / "warc").write_text("a file where the folder should be")
+    server = SiteServer(DEFAULT_ROOT).start()
+    try:
+        sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), server.base_url, tmp_path / "sources.toml")
+        command = [sys.executable, "-m", "scrapy", "crawl", "news", "-a", "source=courier_feeds"]
+        for name, value in {"NEWS_DB_PATH": tmp_path / "news.db", "NEWS_SOURCES_FILE": sources}.items():
+            command += ["-s", f"{name}={value}"]
+        command += ["-s", "NEWS_STORE_BATCH_SIZE=3"]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    finally:
+        server.stop()
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("cannot write the raw pages' WARC file") >= 1
+    assert result.stderr.count("; stopping the crawl") == 1
+    db = open_db(tmp_path / "news.db")
+    assert db["articles"].count == 0  # no article without its page
+    (run,) = db["crawl_runs"].rows
+    assert (run["status"], run["finish_reason"]) == ("failed", "storage_error")
+    db.close()
 
 
 def test_the_archive_file_no_longer_grows_with_the_html(tmp_path: Path) -> None:
@@ -380,3 +414,22 @@ def test_a_bad_keep_raw_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
         "got 'half a year'"
     )
     assert not (tmp_path / "news.db").exists()
+
+
+def test_a_request_record_keeps_no_secret_header(tmp_path: Path) -> None:
+    path = tmp_path / "news.db"
+    legacy_archive(path, 1)
+    db = open_db(path)
+    (row,) = db["raw_pages"].rows
+    sent = [("User-Agent", "news-archive/0.1"), ("Authorization", "Basic c2VjcmV0"), ("Cookie", "session=s3cret")]
+    files = RawPageFiles(db)
+    files.write([{**row, "request_headers": sent}])
+    files.close()
+    db.close()
+    (file,) = warc_directory(path).glob("*.warc.gz")
+    with open(file, "rb") as stream:
+        (request,) = [r for r in ArchiveIterator(stream) if r.rec_type == "request"]
+        assert request.http_headers.headers == [("Host", "news.example"), ("User-Agent", "news-archive/0.1")]
+    text = gzip.decompress(file.read_bytes())
+    assert b"c2VjcmV0" not in text
+    assert b"s3cret" not in text

@@ -22,7 +22,7 @@ def raw_pages_in_warc_files(db: Database) -> None:
             "url": str,
             "warc_file": str,  # the file's name in the warc folder beside the archive
             "record_offset": int,  # where its gzip member starts
-            "record_length": int,  # the member's length in bytes
+            "record_length": int,  # bytes of its member and of its request record's after it
             "fetched_at": str,
             "http_status": int,
             "content_type": str,
