@@ -8,8 +8,8 @@ its `text` (a stand-in for the extractor's, which would cost 35 ms a page and ch
 Both ways store the same rows through the project's own code, in batches of NEWS_STORE_BATCH_SIZE
 (200) in one transaction each:
 - before: the `raw_pages` rows `Archive.write` upserted (the wire's gzip bytes, as kept since #21);
-- after: `RawPageFiles.write` (one gzip-per-record WARC response record per page, then one fsync
-  per batch) and the `raw_page_refs` rows in the transaction.
+- after: `RawPageFiles.write` (a WARC response record and its request record per page, each its
+  own gzip member, then one fsync per batch) and the `raw_page_refs` rows in the transaction.
 Reported: the archive file's size per 1,000 articles, the WARC files' size, and the time to write
 one article's raw page (wall and CPU of this process, median of the runs).
 """
@@ -43,6 +43,12 @@ from bench.results import write_section  # noqa: E402
 PAGES = ROOT.parent / "shared" / "datasets" / "news-pages" / "pages"
 BATCH = 200  # crawl/settings.py NEWS_STORE_BATCH_SIZE
 HEADERS = [("Server", "nginx"), ("Content-Type", "text/html; charset=utf-8"), ("Vary", "Accept-Encoding")]
+REQUEST_HEADERS = [
+    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+    ("Accept-Language", "en"),
+    ("User-Agent", "news-archive/0.1 (+https://github.com/news-archive/news-archive; personal news archive bot)"),
+    ("Accept-Encoding", "gzip, deflate, br, zstd"),
+]
 
 
 def load_pages() -> list[tuple[bytes, int, str]]:
@@ -80,7 +86,7 @@ def rows_for(
             if gzipped
             else compress(gzip.decompress(wire).decode()),
         )
-        raw.update(headers=HEADERS, fetched_url=url)
+        raw.update(headers=HEADERS, request_headers=REQUEST_HEADERS, fetched_url=url)
         raws.append(raw)
     return articles, raws
 
@@ -97,7 +103,10 @@ def build(
     for start in range(0, len(raws), BATCH):
         batch = [dict(row, headers=list(row["headers"])) for row in raws[start : start + BATCH]]
         if not warc:
-            batch = [{k: v for k, v in row.items() if k not in ("headers", "fetched_url")} for row in batch]
+            batch = [
+                {k: v for k, v in row.items() if k not in ("headers", "request_headers", "fetched_url")}
+                for row in batch
+            ]
         t0, c0 = time.perf_counter(), time.process_time()
         if files is not None:
             refs = files.write(batch)
