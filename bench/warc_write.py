@@ -162,6 +162,18 @@ def report(count: int, medians: dict[str, dict[str, float]], *, gzipped: bool) -
     return "\n".join(lines)
 
 
+READING = """\
+Reading it: the archive file keeps the articles and a small reference per page; the pages go to
+warc/. A page that came gzip-compressed (nearly all news sites) is written as those bytes in a stored
+gzip member, so its cost stays near the old row's: the WARC side also builds the record's digests
+(SHA-1) and its request record, and fsyncs the file once per batch before the commit. A page that came
+uncompressed costs more in the crawl process than before: its record is gzip-compressed here
+(level 1), where the old zstd copy was made by the extraction worker, off the crawl's thread. Building
+such records in the extraction worker is the way to take that cost off the crawl (not done).
+The machine was shared (load average 5 to 7 from other test runs): wall times are noisy, CPU less so.
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=1000)
@@ -193,7 +205,7 @@ def main() -> int:
             f"Command: `{command}` (commit {commit})  \n"
             f"Machine: {platform.processor() or platform.machine()}, 2 cores, Python {platform.python_version()}  \n"
             f"Run: {datetime.now(UTC).isoformat(timespec='seconds')}\n\n"
-            f"```\n{text}\n```\n"
+            f"```\n{text}\n```\n\n{READING}"
         )
         write_section(
             ROOT / "bench" / "RESULTS.md", "## Raw pages: archive file or WARC files (bench/warc_write.py)", section
