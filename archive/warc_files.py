@@ -233,23 +233,23 @@ class WarcWriter:
         """The first file of the day that is under the size cap and that no live process holds."""
         self.directory.mkdir(parents=True, exist_ok=True)
         pattern = re.compile(rf"^{re.escape(self.prefix)}-{day}-(\d+)\.warc\.gz$")
-        taken = sorted(int(m[1]) for p in self.directory.iterdir() if (m := pattern.match(p.name)))
-        for number in [*taken, (taken[-1] + 1) if taken else 0]:
-            name = f"{self.prefix}-{day}-{number}.warc.gz"
-            path = self.directory / name
-            if number in taken and path.stat().st_size >= self.max_bytes:
-                continue
-            file = open(path, "a+b")  # noqa: SIM115 (kept open across batches; closed by sync/close)
-            try:
-                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                file.close()
-                continue  # another live process writes it
-            self._take_up(file, name)
-            if number not in taken:
-                sync_directory(self.directory)
-            return file, name
-        raise AssertionError("unreachable: a new number is always free")
+        while True:  # again if another process takes the new number first
+            taken = sorted(int(m[1]) for p in self.directory.iterdir() if (m := pattern.match(p.name)))
+            for number in [*taken, (taken[-1] + 1) if taken else 0]:
+                name = f"{self.prefix}-{day}-{number}.warc.gz"
+                path = self.directory / name
+                if number in taken and path.stat().st_size >= self.max_bytes:
+                    continue
+                file = open(path, "a+b")  # noqa: SIM115 (kept open across batches; closed by close())
+                try:
+                    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    file.close()
+                    continue  # another live process writes it
+                self._take_up(file, name)
+                if number not in taken:
+                    sync_directory(self.directory)
+                return file, name
 
     def _take_up(self, file: BinaryIO, name: str) -> None:
         """Cut a file back to its last committed record and write a warcinfo record if it is empty."""

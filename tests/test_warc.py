@@ -312,6 +312,55 @@ def test_two_writers_never_share_a_file(tmp_path: Path) -> None:
     db.close()
 
 
+WRITER_PROCESS = """
+import sys, time
+from pathlib import Path
+from archive.raw_html import raw_page_row
+from archive.raw_pages import RawPageFiles, save_refs
+from archive.schema import open_db
+from archive.transactions import immediate_transaction
+
+db = open_db(sys.argv[1])
+name, barrier = sys.argv[2], Path(sys.argv[3])
+files = RawPageFiles(db)
+for batch in range(10):
+    rows = []
+    for n in range(5):
+        url = f"https://news.example/{name}/{batch}/{n}"
+        with immediate_transaction(db):
+            db["articles"].insert({"url": url, "source": name, "first_seen_at": "x", "last_seen_at": "x"})
+        html = f"<p>{url}</p>"
+        rows.append(raw_page_row(url, html, fetched_at="2026-01-01", http_status=200, content_type="text/html"))
+    refs = files.write(rows)
+    with immediate_transaction(db):
+        save_refs(db, refs)
+    if batch == 0:  # every process holds its file before any goes on
+        (barrier / name).touch()
+        while len(list(barrier.iterdir())) < 3:
+            time.sleep(0.01)
+files.close()
+"""
+
+
+def test_crawl_processes_writing_at_once_each_append_to_their_own_file(tmp_path: Path) -> None:
+    path, barrier = tmp_path / "news.db", tmp_path / "barrier"
+    barrier.mkdir()
+    open_db(path).close()
+    command = [sys.executable, "-c", WRITER_PROCESS, str(path)]
+    writers = [subprocess.Popen([*command, f"p{i}", str(barrier)], cwd=ROOT) for i in range(3)]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0]
+    stored = refs(path)
+    assert len(stored) == 150
+    for ref in stored:
+        assert page_html(warc_directory(path), ref) == f"<p>{ref['url']}</p>"
+    # Three files, one per process, none with another's records: each reads whole, start to end.
+    by_file: dict[str, set[str]] = {}
+    for ref in stored:
+        by_file.setdefault(ref["warc_file"], set()).add(ref["url"].split("/")[3])
+    assert sorted(len(writers_of) for writers_of in by_file.values()) == [1, 1, 1]
+    assert sorted(responses_in(warc_directory(path))) == sorted(ref["url"] for ref in stored)
+
+
 def test_a_file_is_rolled_over_at_the_size_cap(tmp_path: Path) -> None:
     path = tmp_path / "news.db"
     legacy_archive(path, 6)
