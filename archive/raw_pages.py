@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 from w3lib.encoding import html_to_unicode
 
 from archive.raw_html import raw_html
-from archive.warc_files import HttpResponse, RecordRef, WarcWriter, file_prefix, read_record, warc_directory
+from archive.warc_files import (
+    HttpResponse,
+    RecordRef,
+    WarcWriter,
+    file_prefix,
+    read_record,
+    utf8_response,
+    warc_directory,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,13 +64,8 @@ def http_response(row: dict[str, Any]) -> HttpResponse:
         return HttpResponse(
             url, row["fetched_at"], row["http_status"], headers, row["html_gzip"], True, request_headers
         )
-    html = raw_html(row)
-    media_type = (row.get("content_type") or "text/html").split(";")[0].strip() or "text/html"
-    headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
-    headers.append(("Content-Type", f"{media_type}; charset=utf-8"))
-    return HttpResponse(
-        url, row["fetched_at"], row["http_status"], headers, html.encode("utf-8"), False, request_headers
-    )
+    response = HttpResponse(url, row["fetched_at"], row["http_status"], headers, b"", False, request_headers)
+    return utf8_response(response, raw_html(row))
 
 
 def ref_row(row: dict[str, Any], ref: RecordRef) -> dict[str, Any]:
@@ -93,7 +96,9 @@ class RawPageFiles:
         """Write the pages' records and sync them to disk; returns their `raw_page_refs` rows, to be
         committed only now that the bytes they point at are on disk."""
         try:
-            refs = self.writer.write(http_response(row) for row in rows)
+            # A worker built the records of a page that did not come gzipped (raw_html.CompressedHtml).
+            pages = (row["warc_records"] if row.get("warc_records") else http_response(row) for row in rows)
+            refs = self.writer.write(pages)
             self.writer.sync()
         except OSError as exc:
             raise WarcWriteError(f"{WARC_WRITE_FAILED} in {self.directory}: {exc.strerror or exc}") from exc

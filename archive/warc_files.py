@@ -19,7 +19,7 @@ import io
 import os
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -104,6 +104,34 @@ def request_record(response: HttpResponse, response_record: ArcWarcRecord) -> Ar
     )
 
 
+def utf8_response(response: HttpResponse, html: str) -> HttpResponse:
+    """A page recorded as its decoded HTML in UTF-8, its Content-Type saying so: for a page that did
+    not come gzip-compressed, whose bytes in another charset are not kept."""
+    content_type = next((v for n, v in response.headers if n.lower() == "content-type"), "text/html")
+    media_type = content_type.split(";")[0].strip() or "text/html"
+    headers = [(n, v) for n, v in response.headers if n.lower() != "content-type"]
+    headers.append(("Content-Type", f"{media_type}; charset=utf-8"))
+    return replace(response, headers=headers, payload=html.encode("utf-8"), gzipped=False)
+
+
+def page_records(response: HttpResponse) -> bytes:
+    """A page's response record, and its request record when the request is known, each its own
+    gzip member: what the WARC file gets (the extraction workers build them for pages that did not
+    come gzip-compressed, so the crawl process only appends them)."""
+    record = RECORDS.create_warc_record(
+        response.url,
+        "response",
+        payload=io.BytesIO(response.payload),
+        length=len(response.payload),  # known: warcio need not buffer it in a temporary file
+        http_headers=http_headers(response),
+        warc_headers_dict={"WARC-Date": warc_date(response.fetched_at)},
+    )
+    members = gzip_member(record, level=STORED if response.gzipped else FAST)
+    if response.request_headers is not None:
+        members += gzip_member(request_record(response, record), level=FAST)
+    return members
+
+
 def warc_date(iso: str) -> str:
     """WARC-Date wants UTC with a Z."""
     when = datetime.fromisoformat(iso)
@@ -169,27 +197,18 @@ class WarcWriter:
         # their last records are committed, so nothing cuts them back in between.
         self.finished: list[BinaryIO] = []
 
-    def write(self, responses: Iterable[HttpResponse]) -> list[RecordRef]:
-        """Append one response record per response, and its request record when the request is
-        known (not yet on disk for sure: `sync()` that). A reference spans both: read at its
-        offset, the response comes first."""
+    def write(self, pages: Iterable[HttpResponse | bytes]) -> list[RecordRef]:
+        """Append each page's records (`page_records`, or those bytes already built); not yet on
+        disk for sure: `sync()` that. A reference spans a page's records: read at its offset, the
+        response comes first."""
         self._close_finished()
         refs = []
-        for response in responses:
+        for page in pages:
+            members = page if isinstance(page, bytes) else page_records(page)
             file = self._file_for_next_record()
             offset = file.tell()
-            record = RECORDS.create_warc_record(
-                response.url,
-                "response",
-                payload=io.BytesIO(response.payload),
-                length=len(response.payload),  # known: warcio need not buffer it in a temporary file
-                http_headers=http_headers(response),
-                warc_headers_dict={"WARC-Date": warc_date(response.fetched_at)},
-            )
             try:
-                file.write(gzip_member(record, level=STORED if response.gzipped else FAST))
-                if response.request_headers is not None:
-                    file.write(gzip_member(request_record(response, record), level=FAST))
+                file.write(members)
             except OSError:  # a full disk: the next record must not follow a torn one
                 file.truncate(offset)
                 file.seek(offset)

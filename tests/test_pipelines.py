@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import random
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from scrapy import Spider
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
+from warcio.archiveiterator import ArchiveIterator
 
 from archive.raw_html import from_wire, raw_html, raw_page_row
 from archive.raw_pages import page_html
@@ -174,14 +176,14 @@ def test_extraction_in_worker_processes_gives_the_same_result(tmp_path: Path) ->
     assert in_workers.text == in_process.text
     assert in_workers.title == in_process.title
     assert in_workers.signature == in_process.signature
-    # The worker also compressed the page for raw_pages; in the crawl process the store does it.
+    # The worker also built the page's WARC records; in the crawl process the store does it.
     assert in_process.raw_html is None
     assert in_workers.raw_html is not None
+    assert in_workers.raw_html.codec == "warc"
     assert in_workers.raw_html.size == len(html.encode("utf-8"))
-    row = raw_page_row(
-        in_workers.url, "", fetched_at="", http_status=200, content_type="", compressed=in_workers.raw_html
-    )
-    assert raw_html(row) == html
+    records = list(ArchiveIterator(io.BytesIO(in_workers.raw_html.data)))
+    assert [r.rec_type for r in records] == ["response", "request"]
+    assert records[0].rec_headers.get_header("WARC-Target-URI") == f"{BASE}/a-b-c"
 
 
 def test_a_page_that_came_gzipped_is_not_compressed_again_by_the_worker(tmp_path: Path) -> None:
