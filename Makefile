@@ -87,4 +87,4 @@ serve: $(STAMP)
 	$(BIN)/datasette serve $(DB) --host 127.0.0.1 --port $(PORT) -m metadata.yml --plugins-dir plugins --template-dir templates --setting suggest_facets off --setting max_returned_rows 10000
 
 clean:
-	rm -rf $(VENV) .venv-uv data/*.db data/*.db-* data/logs
+	rm -rf $(VENV) .venv-uv data/*.db data/*.db-* data/logs data/warc

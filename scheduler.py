@@ -32,6 +32,7 @@ from commands.crawl import cmd_crawl
 from commands.daemon import cmd_run
 from commands.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, UsageError
 from commands.export import cmd_export, cmd_search
+from commands.raw import add_raw_commands
 from commands.reextract import add_reextract_command
 from commands.shared import cmd_push, cmd_worker, cmd_writer
 from commands.status import cmd_list, cmd_status
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_command(commands, common)
     add_crawl_command(commands, common)
     add_reextract_command(commands, common)
+    add_raw_commands(commands, common)
     add_shared_commands(commands, common)
     add_archive_commands(commands, common)
 

@@ -2,8 +2,9 @@
 
 A page that came gzip-compressed off the wire (as nearly every news site sends its pages) is
 kept as those very bytes, with the charset it was decoded with: storing it costs no CPU, and
-`raw_html` decodes it exactly as Scrapy did. Any other page is compressed with zstd by the
-extraction worker. Light to import (no Scrapy, no SQLite): the workers import it too.
+`raw_html` decodes it exactly as Scrapy did. For any other page the extraction worker builds its
+WARC records (codec "warc"); `raw_pages` rows stored before the WARC files hold zstd (or zlib).
+Light to import (no Scrapy, no SQLite): the workers import it too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ GZIP_CODINGS = (b"gzip", b"x-gzip")
 class CompressedHtml(NamedTuple):
     size: int  # bytes of the HTML uncompressed (UTF-8 for zstd; the page's own charset for gzip)
     data: bytes
-    codec: str = "zstd"  # "zstd": UTF-8 text compressed by us; "gzip": the body as the server sent it
+    # "zstd": UTF-8 text compressed by us; "gzip": the body as the server sent it; "warc": the page's
+    # WARC records as an extraction worker built them (archive/warc_files.py page_records)
+    codec: str = "zstd"
     charset: str | None = None  # for "gzip": the encoding the page was decoded with
 
 
@@ -62,6 +65,16 @@ def raw_page_row(
 ) -> dict[str, Any]:
     """A `raw_pages` row; `compressed` is the page as the wire or a worker already compressed it."""
     size, data, codec, charset = compressed or compress(html)
+    if codec == "warc":  # not a raw_pages row any more: the store appends the records as they are
+        return {
+            "url": url,
+            "fetched_at": fetched_at,
+            "http_status": http_status,
+            "content_type": content_type,
+            "size": size,
+            "charset": "utf-8",
+            "warc_records": data,
+        }
     return {
         "url": url,
         "fetched_at": fetched_at,

@@ -17,8 +17,9 @@ def stored_pages(
     db: Database, columns: Iterable[str], *, after: str, source: str | None, since: str | None, limit: int
 ) -> list[dict[str, Any]]:
     """The next articles with stored HTML, by URL (keyset paging: writes never shift the window):
-    their `columns` and their raw_pages row."""
-    where = ["a.url > ?"]
+    their `columns` and where their page is (`raw_page_refs`, or a `raw_pages` row not moved yet),
+    for archive.raw_pages.page_html."""
+    where = ["a.url > ?", "(f.url IS NOT NULL OR r.url IS NOT NULL)"]
     params: list[Any] = [after]
     if source:
         where.append("a.source = ?")
@@ -28,8 +29,10 @@ def stored_pages(
         params.append(since)
     selected = ", ".join(f"a.{name}" for name in columns)
     sql = (
-        f"SELECT a.url, {selected}, r.html_gzip, r.charset, r.html_zstd, r.html_zlib"
-        f" FROM articles a JOIN raw_pages r ON r.url = a.url WHERE {' AND '.join(where)} ORDER BY a.url LIMIT ?"
+        f"SELECT a.url, {selected}, f.warc_file, f.record_offset, f.record_length,"
+        " coalesce(f.charset, r.charset) AS charset, r.html_gzip, r.html_zstd, r.html_zlib"
+        " FROM articles a LEFT JOIN raw_page_refs f ON f.url = a.url LEFT JOIN raw_pages r ON r.url = a.url"
+        f" WHERE {' AND '.join(where)} ORDER BY a.url LIMIT ?"
     )
     cursor = db.execute(sql, [*params, limit])
     names = [d[0] for d in cursor.description]

@@ -10,7 +10,9 @@ Tables (documented column by column in metadata.yml, which Datasette shows, and 
                            on its own site)
 - ``not_articles``         pages fetched as articles that were not, and when to look at them again
 - ``site_lines``, ``site_pages``  each site's body lines counted over its articles (its template)
-- ``raw_pages``            the fetched HTML of each article, compressed, for re-extraction
+- ``raw_page_refs``        where each article's fetched page is kept, for re-extraction: a record in
+                           the WARC files beside the archive (archive/warc_files.py)
+- ``raw_pages``            the fetched HTML of articles stored before the WARC files (`move-raw`)
 - ``article_signatures``, ``signature_bands``  MinHash signatures and their LSH buckets (near-duplicates)
 - ``crawl_runs``, ``failures``  one row per crawl of a source with its counts; every failure, with its run
 - ``http_validators``      ETag / Last-Modified of feeds, sitemaps and listings, for conditional requests

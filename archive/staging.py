@@ -27,6 +27,9 @@ class StoredItem(DedupeItem, Protocol):
     fetched_at: str
     http_status: int
     content_type: str
+    fetched_url: str
+    http_headers: list[tuple[str, str]]
+    request_headers: list[tuple[str, str]]
     raw_html: CompressedHtml | None
     line_keys: set[int]
 
@@ -75,16 +78,21 @@ def stage(archive: Archive, item: StoredItem, *, keep_raw: bool) -> None:
         if item.previous is not None:
             pending.revisions.append(revision_row(item.previous, replaced_at=now))
         if keep_raw:
-            pending.raw_pages.append(
-                raw_page_row(
-                    item.url,
-                    item.html,
-                    fetched_at=item.fetched_at,
-                    http_status=item.http_status,
-                    content_type=item.content_type,
-                    compressed=item.raw_html,
-                )
+            raw = raw_page_row(
+                item.url,
+                item.html,
+                fetched_at=item.fetched_at,
+                http_status=item.http_status,
+                content_type=item.content_type,
+                compressed=item.raw_html,
             )
+            # For its WARC record (archive/raw_pages.py): the response as it came, from where it came.
+            raw.update(
+                headers=item.http_headers,
+                request_headers=item.request_headers,
+                fetched_url=item.fetched_url or item.url,
+            )
+            pending.raw_pages.append(raw)
     elif target:
         pending.seen.add(target)
         if item.status == "unchanged":  # fetched again: the re-visit clock moves on

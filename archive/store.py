@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive import not_articles
 from archive.near_duplicates import NearDuplicateIndex
+from archive.raw_pages import RawPageFiles, save_refs
 from archive.schema import open_db
 from archive.site_chrome import SiteChrome
 from archive.transactions import immediate_transaction
@@ -143,12 +144,15 @@ class Archive:
         self.recent_published: dict[str, str | None] = {}
         self.near = NearDuplicateIndex(db)
         self.chrome = SiteChrome(db)  # each site's recurring body lines (archive/site_chrome.py)
+        self.raw_files: RawPageFiles | None = None  # the WARC files, opened at the first raw page kept
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Archive:
         return cls(open_db(path))
 
     def close(self) -> None:
+        if self.raw_files is not None:
+            self.raw_files.close()
         self.db.close()
         self.claimed.close()
 
@@ -350,7 +354,7 @@ class Archive:
         ):
             self.db.execute(sql, [new, old])
         self.near.delete_stored([old])
-        for table in ("raw_pages", "articles"):
+        for table in ("raw_page_refs", "raw_pages", "articles"):
             self.db.execute(f"DELETE FROM {table} WHERE url = ?", [old])
 
     @contextmanager
@@ -376,6 +380,10 @@ class Archive:
     def write(self, batch: PendingWrites) -> None:
         """Commit a batch in one transaction: articles first, then what refers to them."""
         now = utc_now_iso()
+        if batch.raw_pages and self.raw_files is None:
+            self.raw_files = RawPageFiles(self.db)
+        # On disk before the transaction that references them (archive/warc_files.py).
+        raw_refs = self.raw_files.write(batch.raw_pages) if self.raw_files else []
         with self.immediate_transaction():
             if batch.new:
                 self.db.table("articles").upsert_all(batch.new, pk="url")
@@ -405,8 +413,7 @@ class Archive:
                 for alias in batch.aliases:  # copies of a replaced article now point at its successor
                     alias["url"] = batch.replaced.get(alias["url"], alias["url"])
                 self.db.table("url_aliases").insert_all(batch.aliases, pk="alias", ignore=True)
-            if batch.raw_pages:
-                self.db.table("raw_pages").upsert_all(batch.raw_pages, pk="url")
+            save_refs(self.db, raw_refs)
             not_articles.record(self.db, batch.not_articles, now=now)
             not_articles.forget(self.db, [row["url"] for row in batch.new + batch.updated])
             self.chrome.write()

@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from config.durations import format_duration, parse_duration
 from config.redaction import redact_credentials
+from config.retention import parse_keep_raw
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 DOMAIN_RE = re.compile(r"^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
@@ -155,6 +156,8 @@ PARSERS: dict[str, Any] = {
     "min_every": parse_duration,
     "max_every": parse_duration,
 }
+# Settings of the whole archive, allowed in [defaults] only (not per source).
+ARCHIVE_SETTINGS: dict[str, Any] = {"keep_raw": parse_keep_raw}
 KNOWN_FIELDS = {f.name for f in fields(Source)}
 assert set(PARSERS) | {"name"} == KNOWN_FIELDS, "every Source field needs a parser"
 
@@ -234,6 +237,8 @@ def load_sources(path: str | Path) -> list[Source]:
     raw_defaults = data.get("defaults", {})
     if not isinstance(raw_defaults, dict):
         raise SourceConfigError(f"{label}: [defaults] must be a table")
+    archive_wide = {k: raw_defaults.pop(k) for k in list(raw_defaults) if k in ARCHIVE_SETTINGS}
+    _parse_archive_settings(archive_wide, f"{label}: [defaults]")
     defaults = _parse_fields(raw_defaults, f"{label}: [defaults]")
     raw_sources = data.get("source", [])
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -251,6 +256,27 @@ def load_sources(path: str | Path) -> list[Source]:
         seen.add(source.name)
         sources.append(source)
     return sources
+
+
+def _parse_archive_settings(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    parsed = {}
+    for key, value in raw.items():
+        try:
+            parsed[key] = ARCHIVE_SETTINGS[key](value)
+        except ValueError as exc:
+            raise SourceConfigError(f'{where}: field "{key}": {exc}') from None
+    return parsed
+
+
+def load_keep_raw(path: str | Path) -> timedelta | None:
+    """The raw pages' retention from the sources file's [defaults] (None: "forever", the default).
+    Raises SourceConfigError as load_sources does."""
+    load_sources(path)  # the same checks as every command that reads the file
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    settings = _parse_archive_settings(
+        {k: v for k, v in data.get("defaults", {}).items() if k in ARCHIVE_SETTINGS}, f"{Path(path).name}: [defaults]"
+    )
+    return settings.get("keep_raw")
 
 
 def find_source(sources: list[Source], name: str, path: str | Path) -> Source:

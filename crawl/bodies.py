@@ -1,7 +1,7 @@
 """Response bodies that are not what they claim, and the faults the crawl survives there.
 
 - WireBodyMiddleware: an article page's gzip bytes are kept as they came, before Scrapy
-  decompresses them, so raw_pages stores them without compressing the page again.
+  decompresses them, so the page's WARC record keeps them without compressing the page again.
 - BinaryBodyMiddleware: a binary file served as text/html is refused, not parsed.
 - CharsetMiddleware: HTML that declares no encoding is decoded by what its text looks like.
 """

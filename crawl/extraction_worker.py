@@ -7,19 +7,26 @@ here imports Scrapy, so neither do the workers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archive.warc_files import HttpResponse
 
 
-def extract_page(html: str, url: str, hints: dict[str, Any], compress_html: bool = False) -> dict[str, Any]:
+def extract_page(html: str, url: str, hints: dict[str, Any], response: HttpResponse | None = None) -> dict[str, Any]:
     """Extraction plus what else a page costs in CPU, done here in parallel rather than in the
-    single-threaded crawl: the body's MinHash signature, and the page compressed for raw_pages."""
+    single-threaded crawl: the body's MinHash signature, and, given the `response` (its payload
+    left empty), the page's WARC records (a page that came gzipped is recorded as those bytes in
+    the crawl process, which costs it nothing)."""
     from archive.near_duplicates import signature
-    from archive.raw_html import compress
+    from archive.raw_html import CompressedHtml
+    from archive.warc_files import page_records, utf8_response
     from extraction.core import extract_with_evidence
 
     fields, evidence = extract_with_evidence(html, url, hints)
     fields.update(evidence)  # page_words, article_markup: for the not-article verdict (pipelines/classify.py)
     fields["signature"] = signature(fields["text"]) if fields["text"] else b""
-    if compress_html:
-        fields["raw_html"] = compress(html)
+    if response is not None:
+        recorded = utf8_response(response, html)
+        fields["raw_html"] = CompressedHtml(len(recorded.payload), page_records(recorded), "warc", "utf-8")
     return fields

@@ -46,8 +46,11 @@ class ArticleItem:
     html: str
     fetched_at: str
     requested_url: str = ""
+    fetched_url: str = ""  # the URL the page came from (after redirects; `url` becomes the canonical one)
     http_status: int = 200
     content_type: str = ""
+    http_headers: list[tuple[str, str]] = field(default_factory=list)  # the response's, for its WARC record
+    request_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent, without secrets
     discovered_via: str = ""  # feed | sitemap | listing | url
     # What the feed or news sitemap said about this URL (title, published, authors).
     hints: dict[str, Any] = field(default_factory=dict)

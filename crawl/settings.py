@@ -116,7 +116,8 @@ NEWS_SOURCES_FILE = os.environ.get("NEWS_SOURCES_FILE", "sources.toml")
 NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
 # Pages with fewer words in the extracted body are not articles (listings, consent walls, errors).
 NEWS_MIN_WORDS = 80
-# Keep the fetched HTML (as gzip bytes from the wire, or zstd) so the archive can be re-extracted.
+# Keep each fetched article page (a WARC record in <archive dir>/warc/, referenced from
+# raw_page_refs) so the archive can be re-extracted; keep_raw in the sources file says how long.
 NEWS_KEEP_RAW_HTML = True
 # Stored articles are fetched again this long after they were first seen, to catch updates
 # and take-downs ("" turns re-visits off). A changed sitemap lastmod or feed date also triggers one.

@@ -3,6 +3,8 @@ write can succeed, so the crawl stops with one clear line instead of a traceback
 
 from __future__ import annotations
 
+from archive.raw_pages import WARC_WRITE_FAILED
+
 # SQLite errors after which no write can succeed, by their error name (Python 3.11+) ...
 FATAL_SQLITE_ERRORS = (
     "SQLITE_FULL",
@@ -21,6 +23,7 @@ FATAL_STORAGE_MESSAGES = (
     "unable to open database file",
     "database disk image is malformed",
     "file is not a database",
+    WARC_WRITE_FAILED,
 )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
 
+from archive.warc_files import HttpResponse
 from crawl.extraction_pool import make_pool
 from crawl.extraction_worker import extract_page
 from crawl.failures import count_failed_page, report_failure
@@ -90,6 +91,15 @@ class ExtractPipeline:
     async def _extract(self, item: ArticleItem) -> dict:
         if self.pool is None:
             return extract_page(item.html, item.url, item.hints)
-        compress = self.keep_raw and item.raw_html is None  # not when the page came gzipped
-        future = self.pool.submit(extract_page, item.html, item.url, item.hints, compress)
+        response = None
+        if self.keep_raw and item.raw_html is None:  # not when the page came gzipped: kept as it came
+            response = HttpResponse(
+                item.fetched_url or item.url,
+                item.fetched_at,
+                item.http_status,
+                list(item.http_headers),
+                b"",  # the worker records the HTML it is given
+                request_headers=list(item.request_headers),
+            )
+        future = self.pool.submit(extract_page, item.html, item.url, item.hints, response)
         return await asyncio.wrap_future(future)

@@ -2,7 +2,8 @@
 
     python scheduler.py reextract [--source NAME] [--since DATE]
 
-Every article with a `raw_pages` row (optionally only one source's, or only those fetched since a
+Every article with a stored page (a record in the WARC files that `raw_page_refs` points at, or a
+`raw_pages` row not yet moved out; optionally only one source's, or only those fetched since a
 date) is extracted again from its stored HTML; rows whose extracted fields changed are updated, in
 one transaction per batch. The FTS triggers keep `articles_fts` in step with each UPDATE, and a
 changed body gets a new near-duplicate signature (its cluster is left as it was). Feed hints
@@ -17,11 +18,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from archive.dedupe import body_hash
-from archive.raw_html import raw_html
+from archive.raw_pages import page_html
 from archive.reextraction import stored_pages, update_articles
 from archive.schema import open_db
 from archive.site_chrome import Chrome, SiteChrome, strip_chrome, strip_title_affixes, word_count
 from archive.sites import site_of
+from archive.warc_files import warc_directory
 from config.dates import utc_now_iso
 from crawl.items import EXTRACTED_COLUMNS
 from extraction import ExtractionError, extract_article
@@ -57,6 +59,7 @@ def reextract(
     counts = {"articles": 0, "updated": 0, "failed": 0, **dict.fromkeys(FIELDS, 0)}
     db = open_db(db_path)
     chrome = SiteChrome(db)  # what each site's template repeats, learned from its stored articles
+    warc_files = warc_directory(db_path)
     try:
         after = ""
         while True:
@@ -67,7 +70,7 @@ def reextract(
             updates = []
             for row in rows:
                 counts["articles"] += 1
-                changed = _reextract_row(row, chrome.chrome(site_of(row["url"])))
+                changed = _reextract_row(row, warc_files, chrome.chrome(site_of(row["url"])))
                 if changed is None:
                     counts["failed"] += 1
                 elif changed:
@@ -83,10 +86,10 @@ def reextract(
     return counts
 
 
-def _reextract_row(row: dict[str, Any], chrome: Chrome) -> dict[str, Any] | None:
+def _reextract_row(row: dict[str, Any], warc_files: Path, chrome: Chrome) -> dict[str, Any] | None:
     """The changed fields of one stored article ({} if none), or None if extraction failed."""
     try:
-        fresh = extract_article(raw_html(row), row["url"], _hints(row))
+        fresh = extract_article(page_html(warc_files, row), row["url"], _hints(row))
     except (ExtractionError, ValueError, UnicodeDecodeError) as exc:
         logger.warning("cannot re-extract %s: %s", row["url"], exc)
         return None

@@ -1,4 +1,4 @@
-"""StorePipeline: batched, transactional writes of articles, aliases and raw HTML to SQLite.
+"""StorePipeline: batched, transactional writes of articles and aliases to SQLite (their raw pages to WARC files).
 
 The Scrapy adapter of the store step (archive/staging.py): it decides when a batch is written.
 """

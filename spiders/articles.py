@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from archive.raw_html import from_wire
+from archive.warc_files import recordable_request_headers
 from config.dates import utc_now_iso
 from crawl.items import ArticleItem
 from crawl.urls import in_domains, is_http_url
 
 if TYPE_CHECKING:
-    from scrapy.http import Response, TextResponse
+    from scrapy.http import Headers, Response, TextResponse
 
     from config.sources import Source
     from spiders.discovery import Entry
@@ -40,6 +41,10 @@ def content_type(response: Response) -> str:
     return (response.headers.get("Content-Type") or b"").decode("latin-1")
 
 
+def header_pairs(headers: Headers) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers.items() for value in values]
+
+
 def article_item(response: TextResponse, source_name: str, via: str, hints: dict[str, Any]) -> ArticleItem:
     """The fetched article page as it goes to the pipelines, with the URL it was first asked for
     (before redirects) and, when the downloader kept it, the body as it came over the wire."""
@@ -48,11 +53,16 @@ def article_item(response: TextResponse, source_name: str, via: str, hints: dict
     return ArticleItem(
         url=response.url,
         requested_url=redirects[0],
+        fetched_url=response.url,
         source=source_name,
         html=response.text,
         fetched_at=utc_now_iso(),
         http_status=response.status,
         content_type=content_type(response),
+        http_headers=header_pairs(response.headers),
+        request_headers=recordable_request_headers(header_pairs(response.request.headers))
+        if response.request is not None  # a response always has its request in a crawl
+        else [],
         discovered_via=via,
         hints=hints,
         raw_html=from_wire(wire[0], wire[1], response.body, response.encoding) if wire else None,

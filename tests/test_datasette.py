@@ -220,22 +220,16 @@ async def test_articles_table_reads_as_headlines_without_bodies(ds: Datasette, a
 
 
 @pytest.mark.asyncio
-async def test_raw_html_is_not_shown_in_table_views(ds: Datasette, demo_db: Path) -> None:
-    pages = table_rows(demo_db, "SELECT url, size FROM raw_pages")
-    assert pages, "the pipeline keeps raw HTML"
-    for path in ("/news/raw_pages?_size=max", f"/news/raw_pages/{tilde_encode(pages[0]['url'])}"):
+async def test_raw_pages_are_referenced_not_stored(ds: Datasette, demo_db: Path) -> None:
+    assert table_rows(demo_db, "SELECT url FROM raw_pages") == [], "raw HTML belongs in the WARC files"
+    refs = table_rows(demo_db, "SELECT url, warc_file, size FROM raw_page_refs")
+    assert refs, "the pipeline keeps raw HTML"
+    for path in ("/news/raw_page_refs?_size=max", f"/news/raw_page_refs/{tilde_encode(refs[0]['url'])}"):
         response = await ds.client.get(path)
         assert response.status_code == 200
         grid = lxml.html.fromstring(response.text).cssselect("table.rows-and-columns")[0]
-        assert [th.get("data-column") for th in grid.cssselect("th")][:3] == [
-            "url",
-            "fetched_at",
-            "http_status",
-        ]
-        assert not grid.cssselect(
-            ".col-html_gzip, .col-html_zstd, [data-column=html_zstd], .col-html_zlib, a.blob-download"
-        )
-        assert str(pages[0]["size"]) in {td.text_content() for td in grid.cssselect("td.col-size")}
+        assert [th.get("data-column") for th in grid.cssselect("th")][:3] == ["url", "warc_file", "record_offset"]
+        assert refs[0]["warc_file"] in {td.text_content().strip() for td in grid.cssselect("td.col-warc_file")}
 
 
 @pytest.mark.asyncio

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from archive.raw_pages import page_html
+from archive.warc_files import warc_directory
 from demo.server import DEFAULT_ROOT, SiteHandler, SiteServer
 from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY, VALIDATORS_KEY
 from tests.conftest import DEMO_SOURCES, ROOT, scrapy_crawl, write_sources
@@ -416,6 +418,12 @@ def test_killed_worker_and_writer_lose_and_duplicate_nothing(
     urls, rows, bodies = articles(crawl.db)
     assert urls == expected
     assert rows == bodies == len(expected)
+    # Each article's page is referenced and readable in the writer's WARC files, whatever the
+    # killed writer had written and never committed.
+    refs = query(crawl.db, "SELECT * FROM raw_page_refs")
+    assert {ref["url"] for ref in refs} == expected
+    for ref in refs:
+        assert "</html>" in page_html(warc_directory(crawl.db), ref).lower()
     assert client.llen(PROCESSING_KEY) == 0
     assert client.llen(ITEMS_KEY) == 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import random
 from pathlib import Path
@@ -14,10 +15,13 @@ import pytest
 from scrapy import Spider
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
+from warcio.archiveiterator import ArchiveIterator
 
 from archive.raw_html import from_wire, raw_html, raw_page_row
+from archive.raw_pages import page_html
 from archive.schema import open_db
 from archive.store import Archive
+from archive.warc_files import warc_directory
 from crawl.archive_access import crawl_archive
 from crawl.items import ArticleItem
 from pipelines.canonical import CanonicalUrlPipeline, resolve_canonical
@@ -172,14 +176,14 @@ def test_extraction_in_worker_processes_gives_the_same_result(tmp_path: Path) ->
     assert in_workers.text == in_process.text
     assert in_workers.title == in_process.title
     assert in_workers.signature == in_process.signature
-    # The worker also compressed the page for raw_pages; in the crawl process the store does it.
+    # The worker also built the page's WARC records; in the crawl process the store does it.
     assert in_process.raw_html is None
     assert in_workers.raw_html is not None
+    assert in_workers.raw_html.codec == "warc"
     assert in_workers.raw_html.size == len(html.encode("utf-8"))
-    row = raw_page_row(
-        in_workers.url, "", fetched_at="", http_status=200, content_type="", compressed=in_workers.raw_html
-    )
-    assert raw_html(row) == html
+    records = list(ArchiveIterator(io.BytesIO(in_workers.raw_html.data)))
+    assert [r.rec_type for r in records] == ["response", "request"]
+    assert records[0].rec_headers.get_header("WARC-Target-URI") == f"{BASE}/a-b-c"
 
 
 def test_a_page_that_came_gzipped_is_not_compressed_again_by_the_worker(tmp_path: Path) -> None:
@@ -250,9 +254,9 @@ def test_new_article_is_stored_with_raw_html_and_search(pipeline: Pipeline, tmp_
     assert json.loads(article["authors"]) == ["Ada Brook"]
     assert article["body_hash"] == body_hash(article["text"])
     assert article["first_seen_at"] == article["last_seen_at"]
-    (raw,) = rows(tmp_path, "raw_pages")
-    assert raw["html_zlib"] is None
-    assert raw_html(raw) == article_html(canonical=url)
+    assert rows(tmp_path, "raw_pages") == []  # the page is in a WARC file beside the archive
+    (raw,) = rows(tmp_path, "raw_page_refs")
+    assert page_html(warc_directory(tmp_path / "news.db"), raw) == article_html(canonical=url)
     db = open_db(tmp_path / "news.db")
     hits = db.execute("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'islanders'").fetchall()
     assert len(hits) == 1
@@ -311,7 +315,7 @@ def test_storing_the_same_page_twice_only_moves_last_seen(tmp_path: Path) -> Non
     assert item.status == "unchanged"
     (article,) = rows(tmp_path, "articles")
     assert article["updated_at"] is None
-    assert len(rows(tmp_path, "raw_pages")) == 1
+    assert len(rows(tmp_path, "raw_page_refs")) == 1
 
 
 def test_changed_article_is_an_update_not_a_second_article(tmp_path: Path) -> None:

@@ -1,18 +1,15 @@
-"""raw_pages keeps a page as the gzip bytes it came in when it can, and gives back the very
-text the extractor read, whatever the page's charset; otherwise it stores zstd."""
+"""A raw page is kept as the gzip bytes it came in when it can, and gives back the very text the
+extractor read, whatever the page's charset; otherwise it is compressed with zstd. (Where a crawl
+keeps it, in WARC files: tests/test_warc.py.)"""
 
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
 from scrapy.http import HtmlResponse
 
 from archive.raw_html import compress, from_wire, raw_html, raw_page_row
-from archive.schema import open_db
-from demo.server import DEFAULT_ROOT, SiteServer
-from tests.conftest import DEMO_SOURCES, scrapy_crawl, write_sources
 
 URL = "https://news.example/2026/11/20/ferry"
 LATIN = "<html><head><title>Ferry</title></head><body><p>Caf\u00e9 \u00bfqu\u00e9? \u00e6\u00f8\u00e5</p></body></html>"
@@ -66,43 +63,3 @@ def test_damaged_stored_bytes_are_a_clear_error() -> None:
     gz = {**row, "html_zstd": None, "html_gzip": gzip.compress(b"x" * 100)[:-6], "charset": "utf-8"}
     with pytest.raises(ValueError, match="cannot be decompressed"):
         raw_html(gz)
-
-
-def demo_pages(server: SiteServer) -> dict[str, bytes]:
-    """The demo's article HTML files as the server renders them, by URL."""
-    pages = {}
-    for file in DEFAULT_ROOT.rglob("*.html"):
-        path = "/" + file.relative_to(DEFAULT_ROOT).as_posix()
-        pages[server.base_url + path] = file.read_bytes().replace(b"{{BASE}}", server.base_url.encode())
-    return pages
-
-
-@pytest.mark.parametrize("gzip_html", [True, False], ids=["served gzipped", "served plain"])
-def test_crawl_keeps_what_the_server_sent(gzip_html: bool, tmp_path: Path) -> None:
-    server = SiteServer(DEFAULT_ROOT).start()
-    server.gzip_html = gzip_html
-    try:
-        sources = write_sources(DEMO_SOURCES.read_text(encoding="utf-8"), server.base_url, tmp_path / "sources.toml")
-        db_path = tmp_path / "news.db"
-        scrapy_crawl("courier_feeds", db=db_path, sources=sources)
-        pages = demo_pages(server)
-    finally:
-        server.stop()
-    db = open_db(db_path)
-    rows = list(db["raw_pages"].rows)
-    assert len(rows) >= 5
-    for row in rows:
-        # the page fetched may be another URL of the article (its AMP copy, say)
-        urls = [row["url"], *(a["alias"] for a in db["url_aliases"].rows_where("url = ?", [row["url"]]))]
-        fetched = {pages[url] for url in urls if url in pages}
-        if gzip_html:
-            assert row["html_zstd"] is None
-            assert row["charset"] == "utf-8"
-            sent = gzip.decompress(row["html_gzip"])
-            assert sent in fetched  # the bytes the server sent
-            assert row["size"] == len(sent)
-        else:
-            assert row["html_gzip"] is None
-            assert row["charset"] is None
-            assert row["html_zstd"] is not None
-        assert raw_html(row).encode("utf-8") in fetched

@@ -9,6 +9,7 @@ Stored text being data (no markup from the page in the archive) is a case of the
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import logging.handlers
 import sqlite3
@@ -235,12 +236,14 @@ def test_metadata_is_stored_as_plain_text() -> None:
 
 
 def everything_stored(db: Path) -> str:
-    """Every value in the database, as text."""
+    """Every value in the database, as text, and every record of its raw pages' WARC files."""
     conn = sqlite3.connect(db)
     try:
-        return "\n".join(conn.iterdump())
+        dumped = "\n".join(conn.iterdump())
     finally:
         conn.close()
+    warc = [gzip.decompress(path.read_bytes()).decode("latin-1") for path in (db.parent / "warc").glob("*.warc.gz")]
+    return "\n".join([dumped, *warc])
 
 
 @pytest.fixture
@@ -359,3 +362,7 @@ def test_credentials_in_a_source_url_and_in_settings_are_never_logged_or_stored(
     for text in (logged, result.stdout, result.stderr, everything_stored(tmp_path / "news.db")):
         assert "feed-s3cret" not in text
         assert "settings-s3cret" not in text
+    stored = everything_stored(tmp_path / "news.db")
+    assert "WARC-Type: request" in stored  # the article's request is recorded (its secrets: tests/test_warc.py)
+    for header in (basic_auth("reader", "feed-s3cret"), basic_auth("archive", "settings-s3cret")):
+        assert header.split()[-1] not in stored

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from archive.raw_pages import page_html
 from archive.schema import open_db
+from archive.warc_files import warc_directory
 from demo.server import DEFAULT_ROOT, SiteServer
 from tests.conftest import ROOT, scrapy_crawl
 
@@ -49,10 +51,15 @@ def assert_consistent(db: Path) -> int:
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        # Articles and their raw pages are written in the same transaction: never one alone.
+        # An article and the reference to its raw page are committed together, after the page's
+        # WARC record is on disk: never one alone, never a reference to bytes that are not there.
         assert conn.execute(
-            "SELECT count(*) FROM articles WHERE url NOT IN (SELECT url FROM raw_pages)"
+            "SELECT count(*) FROM articles WHERE url NOT IN (SELECT url FROM raw_page_refs)"
         ).fetchone() == (0,)
+        conn.row_factory = sqlite3.Row
+        for ref in conn.execute("SELECT * FROM raw_page_refs"):
+            assert "</html>" in page_html(warc_directory(db), dict(ref)).lower()
+        conn.row_factory = None
         conn.execute("INSERT INTO articles_fts(articles_fts) VALUES ('integrity-check')")
         (articles,) = conn.execute("SELECT count(*) FROM articles").fetchone()
         assert conn.execute("SELECT count(*) FROM articles_fts").fetchone() == (articles,)
