@@ -55,6 +55,8 @@ class ServedSite:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 def _norm(text: str | None) -> str:
