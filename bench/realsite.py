@@ -16,9 +16,10 @@ site of its own. Each copy has
   the publisher's (dates in paths count for some extractors);
 - its own canonical link, and og:url where the page has one, rewritten to that URL (a canonical link
   is added to a page without one), so the pipeline stores the copy under its own URL;
-- one unique sentence (``MARKER``) put at the start of a body paragraph: the first paragraph of the
-  truth's body found as text right after a tag, outside scripts, or, on the few pages where none is
-  (text only in scripts, or escaped differently), a paragraph of its own after ``<body>``.
+- one unique sentence (``MARKER``) put at the start of a body paragraph: the paragraph of the
+  truth's body nearest its middle found as text right after a tag, outside scripts, or, on the few
+  pages where none is (text only in scripts, or escaped differently), a paragraph of its own after
+  ``<body>``.
 
 Each cycle has its own sitemap index (/c<k>/sitemap_index.xml) and article sitemap on its own
 address; the benchmark's source lists every cycle's index. The pack format is bench/sitegen.py's:
@@ -49,7 +50,7 @@ from bench.sitegen import CONTENT_TYPES, PackWriter, read_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "news-pages"
-REALSITE_VERSION = 2
+REALSITE_VERSION = 3
 MAX_HOSTS = 254  # 127.0.0.1 to 127.0.0.254
 MARKER = "Benchmark copy {copy} of page {page} is article number {number} of this crawl."
 SCRIPT_OPEN = re.compile(r"<script\b", re.IGNORECASE)
@@ -147,10 +148,12 @@ def _in_script(page: str, position: int) -> bool:
 
 def marker_position(page: str, paragraphs: list[str]) -> int | None:
     """Where a body paragraph of the truth starts as text in the page's <body> (right after a tag,
-    not inside a script), trying the paragraphs in order; None if none is found so."""
+    not inside a script), trying the middle paragraph first, then those nearest to it (the first
+    is often a teaser that extractors leave out); None if none is found so."""
     body = BODY_TAG.search(page)
     start = body.end() if body else 0
-    for paragraph in paragraphs:
+    middle = len(paragraphs) // 2
+    for _, paragraph in sorted(enumerate(paragraphs), key=lambda item: abs(item[0] - middle)):
         text = paragraph.strip()
         if len(text) < 20:
             continue

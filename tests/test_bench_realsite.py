@@ -82,10 +82,12 @@ def test_canonical_and_og_url_name_the_copy_whatever_the_markup() -> None:
 
 def test_the_sentence_goes_into_a_body_paragraph_not_a_script(dataset: Path) -> None:
     _url, page, body = PAGES["xx_Pass_2024_02_03"]
-    marked, in_paragraph = realsite.insert_marker(page, body, "Copy 7.")
+    marked, in_paragraph = realsite.insert_marker(page, body[:1], "Copy 7.")  # the script has it first
     assert in_paragraph
     assert "<div>Copy 7. " + BODY_B[0] in marked
     assert "var body = '" + BODY_B[0] in marked
+    middle, _ = realsite.insert_marker(page, [BODY_B[0], BODY_B[1], "a third paragraph not on the page"], "Copy 9.")
+    assert "<p>Copy 9. " + BODY_B[1] in middle  # the middle paragraph first: the first is often a teaser
     bare, in_paragraph = realsite.insert_marker("<html><body><p>Short.</p></body></html>", ["Short."], "Copy 8.")
     assert not in_paragraph
     assert "<body><p>Copy 8.</p><p>Short.</p>" in bare
