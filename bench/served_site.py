@@ -16,27 +16,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class ServedSite:
-    """bench/siteserver.py in a process of its own, for the duration of a `with` block."""
+    """bench/siteserver.py in a process of its own, for the duration of a `with` block.
 
-    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    `hosts` are more loopback addresses served on the same port as `host` (a real-page site's cycles).
+    """
+
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0, hosts: tuple[str, ...] = ()) -> None:
         self.root = root
         self.host = host
+        self.hosts = tuple(h for h in hosts if h != host)
         self.port = port
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
 
     def __enter__(self) -> ServedSite:
+        command = [sys.executable, str(ROOT / "bench" / "siteserver.py"), "--site", str(self.root)]
+        for host in (self.host, *self.hosts):
+            command += ["--host", host]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "bench" / "siteserver.py"),
-                "--site",
-                str(self.root),
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-            ],
+            [*command, "--port", str(self.port)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -57,6 +55,8 @@ class ServedSite:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
 
 
 def _norm(text: str | None) -> str:

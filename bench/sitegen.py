@@ -666,6 +666,13 @@ class PackWriter:
         self.offset += len(data)
         return len(data)
 
+    def add_bytes(self, path: str, data: bytes, flags: str, content_type: str) -> int:
+        """A body as it is to be stored (bench/realsite.py compresses its templated pages itself)."""
+        self.data.write(data)
+        self.rows.append(f"{path}\t{self.offset}\t{len(data)}\t{flags}\t{content_type}")
+        self.offset += len(data)
+        return len(data)
+
     def close(self) -> None:
         self.data.close()
         (self.root / "index.tsv.tmp").write_text("\n".join(self.rows) + "\n", encoding="utf-8")

@@ -9,6 +9,13 @@ responses that need absolute URLs (feeds, sitemaps, robots.txt) have ``{{BASE}}`
 start-up. Article pages are stored gzip-compressed and sent with ``Content-Encoding: gzip`` to
 clients that accept it (every crawler here does), as a real server would.
 
+A site may be served under several loopback addresses at once (``--host`` repeated, all on one
+port): bench/realsite.py puts each cycle of its real pages on an address of its own, so that the
+archive sees each cycle as a site of its own. Its pages name their own absolute URL (canonical
+link, og:url), which holds the port: they are stored gzip-compressed with ``{{PORT}}`` in them
+(flag ``gztpl``), and are decompressed, filled in and compressed again once, at start-up.
+``{{PORT}}`` stands for ``:PORT`` (nothing on port 80), ``{{BASE}}`` for the first address's base URL.
+
 A request's target is looked up whole first (path and query string: a query-style site's sitemaps,
 ``/arc/outboundfeeds/sitemap/?outputType=xml&from=0``, are stored so), in any order of its query
 parameters, as the application behind a real URL like that would read them; then by its bare
@@ -47,18 +54,23 @@ def _query_key(query: str) -> tuple[tuple[str, str], ...]:
 class PackedSite:
     """Every response body of a generated site, by path (and query), ready to send."""
 
-    def __init__(self, root: Path, base_url: str) -> None:
+    def __init__(self, root: Path, base_url: str, port: int) -> None:
         self.file = open(root / "pages.bin", "rb")  # noqa: SIM115 (kept open for the mmap)
         self.data = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
         self.entries: dict[str, tuple[int, int, bool, bytes]] = {}  # target -> offset, length, gzip, type
         self.rendered: dict[str, bytes] = {}  # templated bodies, {{BASE}} replaced once
         # path -> {sorted query parameters -> stored target}, for the targets stored with a query
         self.by_query: dict[str, dict[tuple[tuple[str, str], ...], str]] = {}
-        base = base_url.encode()
+        base, port_text = base_url.encode(), b"" if port == 80 else b":%d" % port
         for target, (offset, length, flags, content_type) in read_index(root).items():
-            self.entries[target] = (offset, length, flags == "gz", content_type.encode())
+            self.entries[target] = (offset, length, flags in ("gz", "gztpl"), content_type.encode())
             if flags == "tpl":
-                self.rendered[target] = self.data[offset : offset + length].replace(b"{{BASE}}", base)
+                body = self.data[offset : offset + length]
+                self.rendered[target] = body.replace(b"{{BASE}}", base).replace(b"{{PORT}}", port_text)
+            elif flags == "gztpl":
+                page = gzip.decompress(self.data[offset : offset + length])
+                page = page.replace(b"{{BASE}}", base).replace(b"{{PORT}}", port_text)
+                self.rendered[target] = gzip.compress(page, compresslevel=5, mtime=0)
             path, question, query = target.partition("?")
             if question:
                 self.by_query.setdefault(path, {})[_query_key(query)] = target
@@ -81,9 +93,8 @@ class PackedSite:
         if key is None:
             return None
         offset, length, gz, content_type = self.entries[key]
-        if key in self.rendered:
-            return self.rendered[key], content_type, False
-        body = memoryview(self.data)[offset : offset + length]
+        rendered = self.rendered.get(key)
+        body = memoryview(self.data)[offset : offset + length] if rendered is None else rendered
         if gz and not accepts_gzip:
             return gzip.decompress(body), content_type, False  # rare: only clients without gzip
         return body, content_type, gz
@@ -154,11 +165,12 @@ class HttpProtocol(asyncio.Protocol):
 
 
 class BenchServer:
-    def __init__(self, root: Path, port: int = 0, host: str = "127.0.0.1") -> None:
-        if not host.startswith("127."):
+    def __init__(self, root: Path, port: int = 0, host: str | list[str] = "127.0.0.1") -> None:
+        hosts = [host] if isinstance(host, str) else host
+        if not hosts or not all(h.startswith("127.") for h in hosts):
             raise ValueError("the benchmark server only listens on loopback (127.0.0.0/8)")
         self.root = root
-        self.host = host
+        self.hosts = hosts
         self.port = port
         self.requests = 0
         self.not_found = 0
@@ -174,17 +186,21 @@ class BenchServer:
 
     async def serve(self, ready: asyncio.Future[str] | None = None) -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: HttpProtocol(self), self.host, self.port, backlog=512)
+        server = await loop.create_server(lambda: HttpProtocol(self), self.hosts[0], self.port, backlog=512)
         port = server.sockets[0].getsockname()[1]
+        # The other addresses on the first one's port: one port, so one {{PORT}} in every page.
+        others = [await loop.create_server(lambda: HttpProtocol(self), h, port, backlog=512) for h in self.hosts[1:]]
         # Port 80 is left out of the URL: trafilatura's URL checks (courlan) reject an IP with a port.
-        base_url = f"http://{self.host}" + ("" if port == 80 else f":{port}")
-        self.site = PackedSite(self.root, base_url)
+        base_url = f"http://{self.hosts[0]}" + ("" if port == 80 else f":{port}")
+        self.site = PackedSite(self.root, base_url, port)
         print(base_url, flush=True)
         stop = loop.create_future()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set_result, None)
         async with server:
             await stop
+        for other in others:
+            other.close()
         print(json.dumps(self.stats()), file=sys.stderr, flush=True)
 
 
@@ -192,12 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--site", type=Path, required=True, help="a directory written by bench/sitegen.py")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free port)")
-    parser.add_argument("--host", default="127.0.0.1", help="a loopback address (default: %(default)s)")
+    parser.add_argument(
+        "--host", action="append", help="a loopback address, repeatable: one port on each (default: 127.0.0.1)"
+    )
     args = parser.parse_args(argv)
     if not (args.site / "index.tsv").exists():
         parser.error(f"{args.site} holds no generated site (run bench/sitegen.py first)")
     started = time.monotonic()
-    asyncio.run(BenchServer(args.site, args.port, args.host).serve())
+    asyncio.run(BenchServer(args.site, args.port, args.host or ["127.0.0.1"]).serve())
     print(f"served for {time.monotonic() - started:.1f}s", file=sys.stderr)
     return 0
 

@@ -1,7 +1,16 @@
-"""Throughput and memory at scale: the real pipeline crawling a generated news site on 127.0.0.1.
+"""Throughput and memory at scale: the real pipeline crawling a news site on loopback addresses.
 
     .venv/bin/python bench/throughput.py --articles 2000 [--articles 5000 ...] [--peers] [--profile]
                                          [--sitemap-style files|query] [--results bench/RESULTS.md]
+                                         [--pages generated|real|both] [--dataset DIR]
+
+The site is generated (``--pages generated``, the default: bench/sitegen.py), made of the real pages
+of the news-pages dataset cycled to N distinct articles (``--pages real``: bench/realsite.py, each
+cycle of its 257 distinct pages on a loopback address of its own, each copy with its own URL, canonical link
+and one unique sentence), or both, one after the other for each N (``--pages both``). A real-page
+run's raw extraction rate is timed on one whole cycle (each dataset page once, the crawl's mix), not
+on ``--raw-sample`` pages, and what it stored is judged against the dataset's truth.jsonl
+(bench/realsite.py's judge: title, authors, date, body words, the copy's own sentence).
 
 For each N it:
 
@@ -30,9 +39,11 @@ the workers and results back); dedup, storage + search index (SQLite writes, FTS
 compression), classify and canonical = stagetimer's per-method thread CPU; download and parse = the
 rest of the reactor thread (Scrapy, HTTP, gzip, sitemap/feed parsing, scheduling).
 
-With ``--results FILE`` the section "## Throughput and memory (bench/throughput.py)" of FILE is
-replaced (other sections are kept; ``--notes FILE`` appends analysis to it). Each run's measurements
-go to bench/out/throughput-N.json (throughput-N-query.json for a query-style site); ``--report-from
+With ``--results FILE`` the section "## Throughput and memory (bench/throughput.py)" of FILE (for
+``--pages real`` or ``both``: "## Throughput and memory on real pages (bench/throughput.py --pages
+real)") is replaced (other sections are kept; ``--notes FILE`` appends analysis to it). Each run's measurements
+go to bench/out/throughput-N.json (throughput-N-query.json for a query-style site,
+throughput-real-N.json for real pages); ``--report-from
 JSON...`` rewrites the section from saved runs. The sitemap style is recorded in the JSON
 (``sitemap_style``) and a query-style run is marked "(query sitemaps)" in the report; runs saved
 before there were styles were all of the files style and are reported as before.
@@ -59,6 +70,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose extraction.py would shadow the package
 
+from bench import realsite  # noqa: E402
 from bench.proctree import TreeResult, run_measured  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from bench.served_site import ServedSite, judge  # noqa: E402
@@ -74,6 +86,7 @@ from bench.sitegen import (  # noqa: E402
 OUT = ROOT / "bench" / "out"
 PEERS_VENV = OUT / "peers-venv"
 RESULTS_HEADING = "## Throughput and memory (bench/throughput.py)"
+REAL_RESULTS_HEADING = "## Throughput and memory on real pages (bench/throughput.py --pages real)"
 SOURCE_NAME = "bench"
 STAGE_TIMER = "bench.stagetimer.StageTimer"
 MEM_TRACE = "bench.memtrace.MemTrace"
@@ -88,14 +101,16 @@ TARGET_STORE_SHARE = 0.05
 # --- raw extraction rate ---------------------------------------------------------------------
 
 
-def sample_pages(site: Path, manifest: list[dict[str, Any]], size: int) -> list[tuple[str, str]]:
+def sample_pages(site: Path, manifest: list[dict[str, Any]], size: int, base_url: str) -> list[tuple[str, str]]:
+    """(URL, HTML) of `size` article pages spread evenly over the generated site."""
     step = max(1, len(manifest) // size)
     paths = [m["path"] for m in manifest[::step][:size]]
-    return list(iter_pages(site, paths))
+    return [(base_url + path, page) for path, page in iter_pages(site, paths)]
 
 
-def extraction_rates(pages: list[tuple[str, str]], base_url: str) -> dict[str, float]:
-    """Pages per second of plain trafilatura and of the project's extractor, in this one process.
+def extraction_rates(pages: list[tuple[str, str]]) -> dict[str, float]:
+    """Pages per second of plain trafilatura and of the project's extractor, in this one process,
+    on (URL, HTML) pairs.
 
     `*_per_s` divide by CPU time (what the extractor costs), `*_wall_per_s` by elapsed time (what it
     achieved on the machine as loaded at that moment, comparable with the crawl's own wall rate).
@@ -104,15 +119,15 @@ def extraction_rates(pages: list[tuple[str, str]], base_url: str) -> dict[str, f
 
     from extraction import extract_article
 
-    bare_extraction(pages[0][1], url=base_url + pages[0][0], with_metadata=True)  # warm-up
-    extract_article(pages[0][1], base_url + pages[0][0], {})
+    bare_extraction(pages[0][1], url=pages[0][0], with_metadata=True)  # warm-up
+    extract_article(pages[0][1], pages[0][0], {})
     cpu, wall = time.process_time(), time.monotonic()
-    for path, page in pages:
-        bare_extraction(page, url=base_url + path, with_metadata=True)
+    for url, page in pages:
+        bare_extraction(page, url=url, with_metadata=True)
     raw_cpu, raw_wall = time.process_time() - cpu, time.monotonic() - wall
     cpu, wall = time.process_time(), time.monotonic()
-    for path, page in pages:
-        extract_article(page, base_url + path, {})
+    for url, page in pages:
+        extract_article(page, url, {})
     ours_cpu, ours_wall = time.process_time() - cpu, time.monotonic() - wall
     n = len(pages)
     return {
@@ -139,18 +154,29 @@ def stored_records(db_path: Path) -> list[dict[str, Any]]:
 # --- the crawl ----------------------------------------------------------------------------
 
 
-def write_sources(path: Path, base_url: str, sitemap_style: str = "files") -> None:
+def write_sources(path: Path, sitemaps: list[str], feeds: list[str]) -> None:
     path.write_text(
         f"""[[source]]
 name = "{SOURCE_NAME}"
 every = "1h"
-sitemaps = ["{base_url}{sitemap_index_path(sitemap_style)}"]
-feeds = ["{base_url}/feeds/rss.xml"]
+sitemaps = {json.dumps(sitemaps)}
+feeds = {json.dumps(feeds)}
 allow_private = true
 delay = "0s"
 """,
         encoding="utf-8",
     )
+
+
+def seeds_of(base_url: str, site_meta: dict[str, Any], sitemap_style: str = "files") -> tuple[list[str], list[str]]:
+    """(sitemaps, feeds) the benchmark's source lists, for a site served at `base_url`: for real
+    pages each cycle's sitemap index on its own address (the same port as the first one's); for the
+    generated site its index and its feed."""
+    if site_meta.get("kind") == "real":
+        first = f"//{site_meta['hosts'][0]}"
+        indexes = zip(site_meta["hosts"], site_meta["sitemap_indexes"], strict=True)
+        return [base_url.replace(first, f"//{host}", 1) + path for host, path in indexes], []
+    return [base_url + sitemap_index_path(sitemap_style)], [base_url + "/feeds/rss.xml"]
 
 
 def crawl_extensions(trace_memory: bool = False) -> dict[str, int]:
@@ -235,8 +261,10 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(fields[:8]) - idle) / ticks, idle / ticks
 
 
-def run_crawl(site: ServedSite, work: Path, args: argparse.Namespace, profile: Path | None) -> dict:
-    write_sources(work / "sources.toml", site.base_url, args.sitemap_style)
+def run_crawl(
+    site: ServedSite, seeds: tuple[list[str], list[str]], work: Path, args: argparse.Namespace, profile: Path | None
+) -> dict:
+    write_sources(work / "sources.toml", *seeds)
     command = crawl_command(work, args.concurrency, args.workers, dict(args.set), args.trace_memory)
     exclude = None
     if profile is not None:
@@ -315,32 +343,52 @@ def crawl_counts(db_path: Path) -> dict[str, int]:
 # --- one N -----------------------------------------------------------------------------------
 
 
-def site_name(n: int, sitemap_size: int = SITEMAP_LIMIT, sitemap_style: str = "files") -> str:
-    """bench/out/NAME of the generated site: one per parameter set, so each stays cached."""
+def site_name(n: int, sitemap_size: int = SITEMAP_LIMIT, sitemap_style: str = "files", pages: str = "generated") -> str:
+    """bench/out/NAME of the site: one per parameter set, so each stays cached."""
+    if pages == "real":
+        return f"real-{n}"
     name = f"site-{n}" if sitemap_size == SITEMAP_LIMIT else f"site-{n}-sitemaps-of-{sitemap_size}"
     return name if sitemap_style == "files" else f"{name}-{sitemap_style}"
 
 
-def result_name(n: int, sitemap_style: str = "files") -> str:
+def result_name(n: int, sitemap_style: str = "files", pages: str = "generated") -> str:
+    if pages == "real":
+        return f"throughput-real-{n}.json"
     return f"throughput-{n}.json" if sitemap_style == "files" else f"throughput-{n}-{sitemap_style}.json"
 
 
-def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    site_dir = OUT / site_name(n, args.sitemap_size, args.sitemap_style)
-    print(f"[N={n}] site in {site_dir} ({args.sitemap_style} sitemaps)", file=sys.stderr)
-    site_meta = ensure_site(
-        site_dir, n, sitemap_size=args.sitemap_size, sitemap_style=args.sitemap_style, progress=True
-    )
-    manifest = read_manifest(site_dir)
-    pages = sample_pages(site_dir, manifest, min(n, args.raw_sample))
-    result: dict[str, Any] = {"articles": n, "sitemap_style": args.sitemap_style, "site": site_meta}
-    with ServedSite(site_dir) as site, tempfile.TemporaryDirectory(prefix=f"bench-{n}-") as tmp:
+def prepare_site(n: int, pages: str, args: argparse.Namespace) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    """(directory, summary, manifest) of the site for N, built if it is not there yet."""
+    site_dir = OUT / site_name(n, args.sitemap_size, args.sitemap_style, pages)
+    print(f"[N={n}] {pages} site in {site_dir}", file=sys.stderr)
+    if pages == "real":
+        meta = realsite.ensure_site(site_dir, n, args.dataset, progress=True)
+        return site_dir, meta, realsite.read_manifest(site_dir)
+    meta = ensure_site(site_dir, n, sitemap_size=args.sitemap_size, sitemap_style=args.sitemap_style, progress=True)
+    return site_dir, meta, read_manifest(site_dir)
+
+
+def run_one(n: int, pages_kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    site_dir, site_meta, manifest = prepare_site(n, pages_kind, args)
+    real = pages_kind == "real"
+    result: dict[str, Any] = {"articles": n, "pages": pages_kind, "sitemap_style": args.sitemap_style}
+    result["site"] = site_meta
+    hosts = tuple(site_meta.get("hosts", ("127.0.0.1",)))
+    served = ServedSite(site_dir, host=hosts[0], hosts=hosts)
+    with served as site, tempfile.TemporaryDirectory(prefix=f"bench-{n}-") as tmp:
         work = Path(tmp)
+        seeds = seeds_of(site.base_url, site_meta, args.sitemap_style)
+        port = int(site.base_url.rsplit(":", 1)[1]) if site.base_url.count(":") == 2 else 80
+        pages = (
+            realsite.first_cycle(site_dir, manifest, port)
+            if real
+            else sample_pages(site_dir, manifest, min(n, args.raw_sample), site.base_url)
+        )
         print(f"[N={n}] extraction rates on {len(pages)} pages ...", file=sys.stderr)
-        before = extraction_rates(pages, site.base_url)
-        print(f"[N={n}] crawling {site.base_url} ...", file=sys.stderr)
-        crawl = run_crawl(site, work, args, None)
-        after = extraction_rates(pages, site.base_url)
+        before = extraction_rates(pages)
+        print(f"[N={n}] crawling {len(seeds[0])} sitemap index(es) from {site.base_url} ...", file=sys.stderr)
+        crawl = run_crawl(site, seeds, work, args, None)
+        after = extraction_rates(pages)
         result["extraction"] = {
             "sample_pages": len(pages),
             **{key: statistics.mean([before[key], after[key]]) for key in before if key != "pages"},
@@ -349,19 +397,23 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         }
         result["crawl"] = crawl
         result["counts"] = crawl_counts(work / "news.db")
-        result["quality"] = judge(stored_records(work / "news.db"), manifest)
+        records = stored_records(work / "news.db")
+        if real:
+            result["quality"] = realsite.judge(records, manifest, realsite.load_dataset(args.dataset))
+        else:
+            result["quality"] = judge(records, manifest)
         if args.trace_memory:
             shutil.copy(work / "memtrace.json", OUT / f"memtrace-{n}.json")
         if args.keep:
-            shutil.copytree(work, OUT / f"crawl-{n}", dirs_exist_ok=True)
+            shutil.copytree(work, OUT / f"crawl-{pages_kind}-{n}", dirs_exist_ok=True)
         if args.profile:
             print(f"[N={n}] profiling a second crawl with py-spy ...", file=sys.stderr)
             profile_work = work / "profile"
             profile_work.mkdir()
-            raw_profile = OUT / f"profile-{n}.txt"
-            run_crawl(site, profile_work, args, raw_profile)
+            raw_profile = OUT / f"profile-{pages_kind}-{n}.txt"
+            run_crawl(site, seeds, profile_work, args, raw_profile)
             result["profile"] = summarize_profile(raw_profile)
-        if args.peers:
+        if args.peers and not real:
             from bench.peers import run_peers
 
             result["peers"] = run_peers(
@@ -482,8 +534,10 @@ def style_note(r: dict[str, Any]) -> str:
 
 
 def run_name(r: dict[str, Any]) -> str:
-    """How the report names a run: N, then its label and sitemap style if any."""
-    return f"{r['articles']:,} {r.get('label', '')}".strip() + style_note(r)
+    """How the report names a run: N, which pages (runs saved before there were real pages have no
+    "pages" key and are named as before), then its label and sitemap style if any."""
+    pages = {"real": " real pages", "generated": " generated"}.get(r.get("pages", ""), "")
+    return f"{r['articles']:,}{pages} {r.get('label', '')}".strip() + style_note(r)
 
 
 def print_result(r: dict[str, Any]) -> None:
@@ -492,7 +546,10 @@ def print_result(r: dict[str, Any]) -> None:
     ext = r["extraction"]
     style = r.get("sitemap_style", "files")
     index = (r.get("site") or {}).get("sitemap_index") or sitemap_index_path(style)
-    print(f"\nN={r['articles']} ({style} sitemaps, index {index}): {r['counts']['articles_new']} stored "
+    where = f"{style} sitemaps, index {index}"
+    if r.get("pages") == "real":
+        where = f"real pages, {len(r['site']['hosts'])} addresses"
+    print(f"\nN={r['articles']} ({where}): {r['counts']['articles_new']} stored "
           f"in {c['wall_s']:.1f}s "
           f"= {rates['stored_per_s']:.1f}/s (steady {rates['steady_stored_per_s'] or 0:.1f}/s); "
           f"trafilatura alone {ext.get('raw_wall_per_s', 0):.1f}/s wall, {ext['raw_per_s']:.1f}/s CPU; "
@@ -510,8 +567,8 @@ def print_result(r: dict[str, Any]) -> None:
         print(f"  peer {name}: { {k: v for k, v in peer.items() if k != 'commands'} }")
 
 
-def render_section(results: list[dict[str, Any]], command: str, notes: str = "") -> str:
-    out = [RESULTS_HEADING, ""]
+def render_section(results: list[dict[str, Any]], command: str, notes: str = "", heading: str = RESULTS_HEADING) -> str:
+    out = [heading, ""]
     out.append(f"Machine: {machine()}. Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     out.append("")
     if len(results) == 1:
@@ -571,6 +628,19 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "")
         cells = [", ".join(by_role.get("crawl", ["-"])), ", ".join(by_role.get("forkserver", ["-"])),
                  workers[0], workers[1], ", ".join(by_role.get("other", ["-"]))]  # fmt: skip
         out.append(f"| {run_name(r)} | " + " | ".join(cells) + " |")
+    real = [r for r in results if r.get("pages") == "real"]
+    if real:
+        out += ["", "Real pages against the dataset's truth (bench/realsite.py's judge, one record per copy):", ""]
+        out.append("| N | stored / N | title | authors | date | body (>= 80 % of words) | own sentence | all five "
+                   "| pages whose copies were not all stored (copies lost) |")  # fmt: skip
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for r in real:
+            q, n = r["quality"], r["articles"]
+            lost = ", ".join(f"{page} ({count})" for page, count in q["lost_by_page"].items()) or "none"
+            cells = [f"{q[k]:,} ({q[k] / q['distinct_articles']:.1%})" if q["distinct_articles"] else "0"
+                     for k in ("title", "authors", "date", "body", "marker", "correct")]  # fmt: skip
+            stored = f"{q['distinct_articles']:,} / {n:,} = {q['distinct_articles'] / n:.3f}"
+            out.append(f"| {run_name(r)} | {stored} | " + " | ".join(cells) + f" | {lost} |")
     peers = [r for r in results if r.get("peers")]
     if peers:
         out.append("")
@@ -631,7 +701,18 @@ def main(argv: list[str] | None = None) -> int:
         help="where the generated site's sitemaps live: files (/sitemap_index.xml, /sitemaps/*.xml) or query "
         "(Arc XP: /arc/outboundfeeds/sitemap-index/?outputType=xml, ...); default: %(default)s",
     )
-    parser.add_argument("--raw-sample", type=int, default=400, help="pages timed for the raw extraction rate")
+    parser.add_argument(
+        "--pages",
+        choices=("generated", "real", "both"),
+        default="generated",
+        help="the generated site, the news-pages dataset's real pages cycled to N, or both (real first) for each N",
+    )
+    parser.add_argument(
+        "--dataset", type=Path, default=realsite.DEFAULT_DATASET, help="the news-pages folder (for --pages real)"
+    )
+    parser.add_argument(
+        "--raw-sample", type=int, default=400, help="generated pages timed for the raw rate (real: one whole cycle)"
+    )
     parser.add_argument("--peers", action="store_true", help="also run trafilatura's CLI and news-please")
     parser.add_argument("--profile", action="store_true", help="also profile one crawl with py-spy")
     parser.add_argument(
@@ -657,21 +738,25 @@ def main(argv: list[str] | None = None) -> int:
             result["rates"] = derive_rates(result)
         command = "python bench/throughput.py --report-from " + " ".join(str(p) for p in args.report_from)
         if args.results:
-            write_section(args.results, RESULTS_HEADING, render_section(results, command, notes))
+            heading = REAL_RESULTS_HEADING if any(r.get("pages") == "real" for r in results) else RESULTS_HEADING
+            write_section(args.results, heading, render_section(results, command, notes, heading))
         return 0
     command = "python bench/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results = []
+    kinds = ["real", "generated"] if args.pages == "both" else [args.pages]
     for n in args.articles:
-        result = run_one(n, args)
-        result["command_line"] = command
-        result["label"] = args.label
-        (OUT / result_name(n, args.sitemap_style)).write_text(
-            json.dumps(result, indent=1, default=str), encoding="utf-8"
-        )
-        print_result(result)
-        results.append(result)
+        for kind in kinds:
+            result = run_one(n, kind, args)
+            result["command_line"] = command
+            result["label"] = args.label
+            (OUT / result_name(n, args.sitemap_style, kind)).write_text(
+                json.dumps(result, indent=1, default=str), encoding="utf-8"
+            )
+            print_result(result)
+            results.append(result)
     if args.results:
-        write_section(args.results, RESULTS_HEADING, render_section(results, command, notes))
+        heading = RESULTS_HEADING if args.pages == "generated" else REAL_RESULTS_HEADING
+        write_section(args.results, heading, render_section(results, command, notes, heading))
     return 0
 
 

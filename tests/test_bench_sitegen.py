@@ -18,7 +18,7 @@ from lxml import html as lxml_html
 
 from bench.peers import trafilatura_sitemap_input
 from bench.sitegen import SITEMAP_LIMIT, ensure_site, generate, iter_pages, read_index, read_manifest
-from bench.throughput import judge, write_sources
+from bench.throughput import judge, seeds_of, write_sources
 from crawl.urls import canonical_url
 from spiders.discovery import SitemapLink, iter_sitemap, parse_feed
 
@@ -154,8 +154,8 @@ def test_sitemap_style_is_part_of_the_cached_site(tmp_path: Path) -> None:
 
 
 def test_crawlers_are_pointed_at_the_index_of_each_style(tmp_path: Path) -> None:
-    write_sources(tmp_path / "files.toml", BASE)
-    write_sources(tmp_path / "query.toml", BASE, "query")
+    write_sources(tmp_path / "files.toml", *seeds_of(BASE, {}))
+    write_sources(tmp_path / "query.toml", *seeds_of(BASE, {}, "query"))
     assert f'sitemaps = ["{BASE}/sitemap_index.xml"]' in (tmp_path / "files.toml").read_text()
     assert f'sitemaps = ["{BASE}{QUERY_INDEX}"]' in (tmp_path / "query.toml").read_text()
     assert trafilatura_sitemap_input(BASE) == f"{BASE}/sitemap_index.xml"
