@@ -67,6 +67,9 @@ RUN_COUNTS = {
     "pages_discovery": "news/pages/discovery",
     "pages_retried_or_redirected": "news/pages/retried_or_redirected",
     "pages_failed": "news/pages/failed",
+    # Not page counts of their own (a challenge page is also a not-article): source health reads them.
+    "pages_challenge": "news/pages/challenge",
+    "robots_refused": "robotstxt/forbidden",
 }
 # Every answer a run fetched lands in exactly one of these counts (see PageCounter).
 PAGE_COUNTS = (

@@ -1,10 +1,16 @@
-"""ArticleFilterPipeline: pages that are not articles are counted, never stored as articles."""
+"""ArticleFilterPipeline: pages that are not articles are counted, never stored as articles.
+
+A not-article page that is a bot challenge ("Just a moment...") is also recorded as a failure
+(stage ``blocked``, with its URL): source health calls a source that serves them blocked."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
+
+from crawl.failures import report_failure
+from extraction.challenge import challenge_phrase
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -70,4 +76,8 @@ class ArticleFilterPipeline:
         if reason is None:
             return item
         self.crawler.stats.inc_value("news/pages/not_article")
+        if phrase := challenge_phrase(item.title, item.text):
+            self.crawler.stats.inc_value("news/pages/challenge")
+            reason = f"a challenge page ({phrase!r}) instead of an article"
+            report_failure(self.crawler, url=item.url, stage="blocked", reason=reason, http_status=item.http_status)
         raise DropItem(f"not an article: {reason}: {item.url}", log_level="INFO")

@@ -5,7 +5,10 @@ are listed in archive/schema.py. A new migration goes in a new module of this pa
 feature), imported below after the others; a migration already released is never edited.
 """
 
-from archive.migrations import core  # noqa: F401  (registers its migrations)
+from archive.migrations import (
+    core,  # noqa: F401  (registers its migrations)
+    source_health,  # noqa: F401
+)
 from archive.migrations.registry import migrations
 
 __all__ = ["migrations"]
