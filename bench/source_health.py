@@ -142,7 +142,7 @@ SIGNAL_ZEROS = (
 
 def fill_history(db_path: Path, sources: int, days: int) -> None:
     """A year (`days`) of hourly runs of every source, as run_signals rows judged ok, with their
-    crawl_runs rows; the articles of the last week only (articles are read by run, through an index)."""
+    crawl_runs rows, and an article every other hour (the last day's full, the others short)."""
     db = open_db(db_path)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     hours = days * 24
@@ -190,7 +190,22 @@ def fill_history(db_path: Path, sources: int, days: int) -> None:
             )
         source = SteadySource(name, seed=s)
         with immediate_transaction(db):
-            for h in range(max(hours - 24 * 7, 0), hours):
+            # The year's articles, one every other hour and short (the table's size is what counts:
+            # a run's articles are read through the (source, first_seen_at) index) ...
+            db.table("articles").insert_all(
+                {
+                    "url": f"https://{name}.example/old/{h}",
+                    "source": name,
+                    "title": f"{name} old story {h}",
+                    "text": " ".join(source.rng.choice(VOCABULARY, size=20)),
+                    "word_count": 20,
+                    "first_seen_at": iso(start + timedelta(hours=h, seconds=5)),
+                    "last_seen_at": iso(start + timedelta(hours=h, seconds=5)),
+                }
+                for h in range(0, hours - 24, 2)
+            )
+            # ... and the last day's as the source publishes them (the bodies chrome is judged against).
+            for h in range(max(hours - 24, 0), hours):
                 db.table("articles").insert_all(source.articles(start + timedelta(hours=h)))
     db.execute("ANALYZE")
     db.close()
@@ -271,7 +286,7 @@ def main() -> None:
     assert isinstance(alarms, list)
     lines = [
         f"part 1: {args.sources} sources, {args.days} days of hourly runs: {cost['runs']:,} runs,"
-        f" {cost['articles']:,} articles (the last week's; built in {filled:.0f}s)",
+        f" {cost['articles']:,} articles (built in {filled:.0f}s)",
         f"  judge_new_runs per run (signals of the run + verdict + writes): median {cost['median_ms']:.1f} ms,"
         f" p95 {cost['p95_ms']:.1f} ms, max {cost['max_ms']:.1f} ms (target < 50 ms)",
         f"  the pure verdict (archive.health_verdict.judge): median {cost['pure_median_ms']:.3f} ms",
