@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from config.durations import format_duration
@@ -244,6 +244,8 @@ def _quiet(recent: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -
     in that history, so they are no alarm)."""
     counts = [run["articles_new"] for run in baseline]
     usual, spread = _median_mad(counts)
+    if usual <= 0:  # most runs bring nothing (a source crawled more often than it publishes): the
+        usual = _trimmed_mean(counts)  # mean rate, without the busiest tenth of runs (a first crawl)
     if usual <= 0:
         return None
     silence = recent[-1]["hours_since_new_article"]
@@ -262,7 +264,23 @@ def _quiet(recent: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -
                 reason += f"; the last new article came {_hours(silence)} ago"
                 reason += f" (longest silence before: {_hours(longest)})"
             return Verdict("quiet", reason)
-    return None
+    return _silent(recent[-1], baseline, usual, longest, rules) if unheard_of else None
+
+
+def _silent(last: Run, baseline: Sequence[Run], usual: float, longest: float, rules: HealthRules) -> Verdict | None:
+    """Quiet by the clock, for a source that publishes less often than it is crawled: no new article
+    for so long that the source's usual rate per hour makes it unlikely."""
+    times = [datetime.fromisoformat(r["finished_at"]) for r in baseline if r["finished_at"]]
+    span = (max(times) - min(times)).total_seconds() / 3600 if len(times) > 1 else 0.0
+    silence = last["hours_since_new_article"]
+    if span <= 0 or silence is None:
+        return None
+    per_hour = usual * (len(times) - 1) / span
+    chance = math.exp(-per_hour * silence)
+    if chance >= rules.quiet_chance:
+        return None
+    reason = f"no new article for {_hours(silence)}, usually {_figure(per_hour * 24)} a day"
+    return Verdict("quiet", reason + f" (longest silence before: {_hours(longest)})")
 
 
 def at_most_chance(count: int, *, mean: float, variance: float) -> float:
@@ -306,6 +324,11 @@ def _weighted_median(pairs: Sequence[tuple[float, int]]) -> float | None:
         if 2 * seen >= total:
             return value
     return None
+
+
+def _trimmed_mean(values: Sequence[float], cut: float = 0.1) -> float:
+    kept = sorted(values)[: max(1, len(values) - math.ceil(cut * len(values)))]
+    return sum(kept) / len(kept)
 
 
 def _median_of(runs: Sequence[Run], column: str) -> float | None:

@@ -24,6 +24,7 @@ from archive.schema import open_db
 from bench.source_health import SteadySource, record_run
 from daemon.health import run_alarm
 from demo.server import CONTENT_TYPES
+from extraction.challenge import challenge_phrase
 from tests.feedsite import WORDS, DelayHandler, FeedSite
 from tests.test_daemon import DaemonProcess, daemons, query, wait_for, write  # noqa: F401  (daemons: a fixture)
 
@@ -280,9 +281,10 @@ def test_a_steady_source_with_natural_variation_runs_50_times_without_an_alarm(t
 # --- the verdict, on made-up signals ---------------------------------------------------------------------
 
 
-def signals(run_id: int, **changed: Any) -> dict[str, Any]:
+def signals(run_id: int, every: timedelta = timedelta(hours=1), **changed: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": run_id,
+        "finished_at": (datetime(2026, 1, 1, tzinfo=UTC) + run_id * every).isoformat(),
         "status": "ok",
         "finish_reason": "finished",
         "articles_new": 6,
@@ -350,6 +352,33 @@ def test_a_weekend_lull_is_not_quiet_but_silence_is() -> None:
     assert verdict.reason.startswith(
         "0 new articles in the last 2 runs, usually 6 a run; the last new article came 3h ago"
     )
+
+
+def test_a_source_that_publishes_less_often_than_it_is_crawled_can_still_go_quiet() -> None:
+    # Crawled every 15 minutes, an article every 45 minutes: most runs bring nothing.
+    every = timedelta(minutes=15)
+    sparse = [
+        signals(i, every, articles_new=int(i % 3 == 0), hours_since_new_article=(i % 3) / 4) for i in range(1, 61)
+    ]
+    assert judge(sparse[-6:], sparse).verdict == "ok"
+    for silent_runs in range(1, 40):
+        runs = [
+            *sparse,
+            *(signals(60 + i, every, articles_new=0, hours_since_new_article=i / 4) for i in range(1, silent_runs + 1)),
+        ]
+        verdict = judge(runs[-6:], sparse)
+        if verdict.verdict != "ok":
+            break
+    assert verdict.verdict == "quiet"
+    assert silent_runs > 6  # longer than the six runs the count of new articles looks at
+    assert verdict.reason.startswith(f"no new article for {silent_runs // 4}h")
+
+
+def test_a_challenge_is_named_by_its_title_or_the_start_of_its_text() -> None:
+    assert challenge_phrase("Just a moment...", "") == "Just a moment..."
+    assert challenge_phrase(None, "Please verify you are human to continue.") == "verify you are human"
+    # An article that mentions one further down is no challenge.
+    assert challenge_phrase("Court rules on data", "The ruling came on Monday. " * 30 + "Access denied.") is None
 
 
 # --- alarm commands that fail, hang or are missing -------------------------------------------------------
