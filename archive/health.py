@@ -37,7 +37,10 @@ DEFAULT_RULES = HealthRules()  # a run's new articles read for its signals (a fi
 def judge_new_runs(db: Database, source: str, rules: HealthRules = DEFAULT_RULES) -> list[dict[str, Any]]:
     """Signals and a verdict for each run of `source` that ended since the last one judged.
 
-    Returns the verdict changes (`health_changes` rows), oldest first: usually none or one."""
+    Returns the change to announce, if any: the last change, when the verdict after these runs is
+    not the one before them (several runs are judged at once after a restart, or the first time a
+    daemon judges an archive with history: a trouble that came and went then is recorded, not news)."""
+    before = db.execute("SELECT verdict FROM source_health WHERE source = ?", [source]).fetchone()
     changes = []
     for run_id in unjudged_runs(db, source):
         with immediate_transaction(db):
@@ -47,7 +50,9 @@ def judge_new_runs(db: Database, source: str, rules: HealthRules = DEFAULT_RULES
             verdict = judge(recent, baseline, rules)
             if change := save_verdict(db, source, verdict, run_id, signals["finished_at"] or utc_now_iso()):
                 changes.append(change)
-    return changes
+    if changes and changes[-1]["verdict"] != (before[0] if before else "ok"):
+        return changes[-1:]
+    return []
 
 
 def unjudged_runs(db: Database, source: str) -> list[int]:

@@ -278,6 +278,33 @@ def test_a_steady_source_with_natural_variation_runs_50_times_without_an_alarm(t
     assert [c["verdict"] for c in changes] == ["quiet"]
 
 
+def test_judging_an_archive_with_history_announces_only_where_the_source_stands_now(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "news.db")
+    source = SteadySource("brook", seed=5, mean=8.0)
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for run in range(12):  # a daemon never judged these: an old failed run among them
+        when = start + timedelta(hours=run)
+        run_id = record_run(db, "brook", when, source.articles(when))
+        if run == 3:
+            db.execute("UPDATE crawl_runs SET status = 'failed', finish_reason = 'killed' WHERE id = ?", [run_id])
+    db.conn.commit()
+    assert judge_new_runs(db, "brook") == []
+    verdicts = [row[0] for row in db.execute("SELECT verdict FROM run_signals ORDER BY run_id")]
+    assert verdicts[3] == "failing"  # recorded, with its change, but not news now
+    assert set(verdicts[4:]) == {"ok"}
+    assert [row[0] for row in db.execute("SELECT verdict FROM health_changes ORDER BY id")] == ["failing", "ok"]
+    # A change now is news.
+    when = start + timedelta(hours=12)
+    run_id = record_run(db, "brook", when, [], failures=1)
+    db.execute(
+        "UPDATE crawl_runs SET status = 'timed_out', finish_reason = 'timed out after 1h' WHERE id = ?", [run_id]
+    )
+    db.conn.commit()
+    [change] = judge_new_runs(db, "brook")
+    assert (change["verdict"], change["previous"]) == ("failing", "ok")
+    assert change["reason"] == "the run timed out: timed out after 1h in the last run"
+
+
 # --- the verdict, on made-up signals ---------------------------------------------------------------------
 
 
