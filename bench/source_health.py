@@ -276,6 +276,11 @@ def main() -> None:
     parser.add_argument("--steady-sources", type=int, default=3, help="steady sources simulated for a year (part 2)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args()
+    # The code measured is the code checked out now (read before the minutes the runs take).
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "archive", "bench"], capture_output=True, text=True, cwd=ROOT
+    )
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         fill_history(Path(tmp) / "year.db", args.sources, args.days)
@@ -299,10 +304,9 @@ def main() -> None:
     print(report)
     if args.no_write:
         return
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     section = (
         f"{HEADING}\n\nCommand: `python bench/source_health.py {' '.join(sys.argv[1:])}".rstrip()
-        + f" (commit {commit.stdout.strip()})`  \n"
+        + f" (commit {commit.stdout.strip()}{' with uncommitted changes' if dirty.stdout.strip() else ''})`  \n"
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
         f" Python {platform.python_version()}  \n"
         f"Run: {datetime.now(UTC).replace(microsecond=0).isoformat()}\n\n```\n{report}\n```\n"
