@@ -80,7 +80,7 @@ def run_signals(db: Database, run_id: int) -> dict[str, Any]:
     ).fetchall()
     blocked = [f for f in failures if f[1] == "fetch" and f[2] in (403, 429)]
     challenges = [f for f in failures if f[1] == "blocked"]
-    timeouts = [f for f in failures if f[2] is None and "timeout" in (f[3] or "").lower().replace(" ", "")]
+    timeouts = [f for f in failures if f[2] is None and _timed_out(f[3])]
     server_errors = sum(1 for f in failures if (f[2] or 0) >= 500)
     error_answers = sum(1 for f in failures if f[1] == "fetch" and (f[2] or 0) >= 400)
     answers = count["responses"] + len(timeouts)
@@ -245,6 +245,13 @@ def _top_failure(failures: list[tuple[Any, ...]]) -> str | None:
     reason, times = Counter(f[3] for f in failures).most_common(1)[0]
     url = next(f[0] for f in failures if f[3] == reason)
     return f"{reason} x{times}, e.g. {url}" if times > 1 else f"{reason} at {url}"
+
+
+def _timed_out(reason: str | None) -> bool:
+    """A failure without an answer because the request timed out (TimeoutError, TCPTimedOutError,
+    "User timeout caused connection failure")."""
+    squeezed = (reason or "").lower().replace(" ", "")
+    return "timeout" in squeezed or "timedout" in squeezed
 
 
 def _urls(failures: list[tuple[Any, ...]], limit: int = 3) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from archive.health import judge_new_runs
+from archive.health import judge_new_runs, run_signals
 from archive.health_verdict import judge
 from archive.schema import open_db
 from bench.source_health import SteadySource, record_run
@@ -303,6 +304,50 @@ def test_judging_an_archive_with_history_announces_only_where_the_source_stands_
     [change] = judge_new_runs(db, "brook")
     assert (change["verdict"], change["previous"]) == ("failing", "ok")
     assert change["reason"] == "the run timed out: timed out after 1h in the last run"
+
+
+def test_a_runs_signals_count_its_answers_and_read_its_new_articles(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "news.db")
+    source = SteadySource("brook", seed=8, mean=8.0)
+    when = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    articles = source.articles(when)
+    articles[0]["title"] = articles[1]["title"]
+    run_id = record_run(db, "brook", when, articles, responses=len(articles) + 6, not_modified=1, robots_refused=2)
+    failures = [
+        ("https://brook.example/a", "fetch", 403, "HTTP 403"),
+        ("https://brook.example/b", "fetch", 429, "HTTP 429 (Retry-After: 120)"),
+        ("https://brook.example/c", "fetch", 503, "HTTP 503"),
+        ("https://brook.example/d", "fetch", None, "TCPTimedOutError: TCP connection timed out: 110"),
+        ("https://brook.example/e", "blocked", 200, "a challenge page ('Just a moment...') instead of an article"),
+    ]
+    for url, stage, status, reason in failures:
+        db.table("failures").insert(
+            {
+                "run_id": run_id,
+                "source": "brook",
+                "url": url,
+                "stage": stage,
+                "http_status": status,
+                "reason": reason,
+                "occurred_at": when.isoformat(),
+            }
+        )
+    row = run_signals(db, run_id)
+    n, answers = len(articles), len(articles) + 6 + 1  # the timeout had no answer
+    assert row["articles_new"] == n
+    assert row["median_words"] == statistics.median(a["word_count"] for a in articles)
+    assert row["same_title_share"] == 2 / n
+    assert row["no_author_share"] == sum(a["authors"] == "[]" for a in articles) / n
+    assert row["chrome_share"] == 0.0  # they share one copyright line, not their bodies
+    assert (row["blocked_answers"], row["challenge_pages"]) == (2, 1)
+    assert row["blocked_share"] == 3 / answers
+    assert row["server_error_share"] == 1 / answers
+    assert row["timeout_share"] == 1 / answers
+    assert row["not_modified_share"] == 1 / answers
+    assert row["robots_share"] == 2 / (n + 2 + 2)
+    assert json.loads(row["sample_failures"])[:3] == ["https://brook.example/e", "https://brook.example/a",
+                                                      "https://brook.example/b"]  # fmt: skip
+    assert row["top_failure"].startswith("HTTP 403 at https://brook.example/a")
 
 
 # --- the verdict, on made-up signals ---------------------------------------------------------------------
