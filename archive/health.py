@@ -45,7 +45,7 @@ def judge_new_runs(db: Database, source: str, rules: HealthRules = DEFAULT_RULES
     for run_id in unjudged_runs(db, source):
         with immediate_transaction(db):
             signals = run_signals(db, run_id)
-            db.table("run_signals").upsert(signals, pk="run_id")
+            _replace(db, "run_signals", signals)
             recent, baseline = judged_history(db, source, rules)
             verdict = judge(recent, baseline, rules)
             if change := save_verdict(db, source, verdict, run_id, signals["finished_at"] or utc_now_iso()):
@@ -276,17 +276,41 @@ def judged_history(db: Database, source: str, rules: HealthRules) -> tuple[list[
         db,
         "source = ? AND run_id < ? AND verdict = 'ok' ORDER BY run_id DESC LIMIT ?",
         [source, recent[-1]["run_id"], rules.history_runs],
+        columns=BASELINE_COLUMNS,
     )
     return recent, baseline
 
 
-def _signal_rows(db: Database, where: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = db.execute(f"SELECT * FROM run_signals WHERE {where}", params)
+# What the verdict reads of the baseline's runs (hundreds of rows: the fewer columns, the faster).
+BASELINE_COLUMNS = (
+    "run_id",
+    "finished_at",
+    "articles_new",
+    "articles_copied",
+    "article_pages",
+    "median_words",
+    "not_article_share",
+    "no_title_share",
+    "no_date_share",
+    "no_author_share",
+    "chrome_share",
+    "repeat_share",
+    "same_title_share",
+    "disagree_share",
+    "blocked_share",
+    "hours_since_new_article",
+)
+
+
+def _signal_rows(db: Database, where: str, params: list[Any], *, columns: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """run_signals rows as dicts (all columns, the sample URLs decoded, unless `columns` names some)."""
+    cursor = db.execute(f"SELECT {', '.join(columns) or '*'} FROM run_signals WHERE {where}", params)
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, row, strict=True)) for row in cursor]
-    for row in rows:
-        for column in ("sample_articles", "sample_failures"):
-            row[column] = json.loads(row[column]) if row[column] else []
+    if not columns:
+        for row in rows:
+            for column in ("sample_articles", "sample_failures"):
+                row[column] = json.loads(row[column]) if row[column] else []
     return rows
 
 
@@ -298,18 +322,16 @@ def save_verdict(db: Database, source: str, verdict: Verdict, run_id: int, judge
     previous = before[0] if before else None
     changed = previous != verdict.verdict
     evidence = json.dumps(list(verdict.evidence))
-    db.table("source_health").upsert(
-        {
-            "source": source,
-            "verdict": verdict.verdict,
-            "reason": verdict.reason,
-            "evidence": evidence,
-            "since": judged_at if changed or before is None else before[1],
-            "judged_at": judged_at,
-            "run_id": run_id,
-        },
-        pk="source",
-    )
+    row = {
+        "source": source,
+        "verdict": verdict.verdict,
+        "reason": verdict.reason,
+        "evidence": evidence,
+        "since": judged_at if changed or before is None else before[1],
+        "judged_at": judged_at,
+        "run_id": run_id,
+    }
+    _replace(db, "source_health", row)
     if not changed or (previous is None and verdict.verdict == "ok"):
         return None
     change = {
@@ -321,9 +343,17 @@ def save_verdict(db: Database, source: str, verdict: Verdict, run_id: int, judge
         "changed_at": judged_at,
         "run_id": run_id,
     }
-    table = db.table("health_changes")
-    table.insert(change)
-    return {"id": table.last_pk, **change, "evidence": list(verdict.evidence)}
+    change_id = _replace(db, "health_changes", change)
+    return {"id": change_id, **change, "evidence": list(verdict.evidence)}
+
+
+def _replace(db: Database, table: str, row: dict[str, Any]) -> int:
+    """INSERT OR REPLACE one row (plain SQL: sqlite-utils' upsert reads the schema on every call)."""
+    columns = ", ".join(row)
+    cursor = db.conn.execute(
+        f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+    )
+    return int(cursor.lastrowid or 0)
 
 
 def health_of(db: Database, source: str) -> dict[str, Any] | None:

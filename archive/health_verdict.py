@@ -35,12 +35,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     Run = Mapping[str, Any]
-    Check = Callable[[Sequence[Run], Sequence[Run], "HealthRules"], str | None]
+    Check = Callable[[Sequence[Run], "_Usual", "HealthRules"], str | None]
     Count = Callable[[Run], int]
 
 VERDICTS = ("ok", "quiet", "degraded", "blocked", "failing")
 # A silence is unheard of when it is this many times the longest one of the healthy history.
-SILENCE_MARGIN = 1.5
+SILENCE_MARGIN = 2.0
 MAD_TO_SD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
 
 
@@ -59,7 +59,7 @@ class HealthRules:
     share_chance: float = 1e-3  # ... and when so many had less than this chance at the usual share
     spread: float = 3.0  # median words: off under half the usual median and this many (scaled) MADs below it
     quiet_chance: float = 1e-4  # quiet when so few new articles had less than this chance, and the
-    # silence half again as long as any in the baseline (without that, the square of this chance)
+    # silence twice as long as any in the baseline (without that, the square of this chance)
 
 
 @dataclass(frozen=True)
@@ -153,15 +153,16 @@ def _found_nothing(run: Run) -> bool:
 def _degraded(recent: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -> Verdict | None:
     """A signal off in the latest runs and, on their own articles, in the runs before them too: two
     independent looks, so one odd batch of articles is no alarm."""
+    usual = _Usual(baseline)
     for count, checks in _CHECKS:
         latest = _pooled(recent, rules, count)
         earlier = _pooled(recent[: len(recent) - len(latest)], rules, count) if latest else []
         if not earlier:
             continue
         for check in checks:
-            if check(latest, baseline, rules) and check(earlier, baseline, rules):
+            if check(latest, usual, rules) and check(earlier, usual, rules):
                 window = [*earlier, *latest]
-                reason = check(window, baseline, rules) or check(latest, baseline, rules)
+                reason = check(window, usual, rules) or check(latest, usual, rules)
                 return Verdict("degraded", f"{reason}{_over(len(window))}", _samples(window, "sample_articles"))
     return None
 
@@ -176,26 +177,48 @@ def _pooled(recent: Sequence[Run], rules: HealthRules, count: Count) -> list[Run
     return []
 
 
-def _words_off(window: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -> str | None:
+class _Usual:
+    """The baseline's figures, each worked out once per verdict (the checks ask for them repeatedly)."""
+
+    def __init__(self, baseline: Sequence[Run]) -> None:
+        self.runs = baseline
+        self._shares: dict[str, tuple[float, int]] = {}
+        self._spreads: dict[str, tuple[float, float, int]] = {}
+
+    def share(self, column: str, weight: Count) -> tuple[float, int]:
+        """(pooled share, runs that have one)."""
+        if column not in self._shares:
+            share, _ = _pooled_share(self.runs, column, weight)
+            self._shares[column] = share, sum(1 for r in self.runs if r[column] is not None)
+        return self._shares[column]
+
+    def median_mad(self, column: str) -> tuple[float, float, int]:
+        """(median, scaled MAD, runs that have one)."""
+        if column not in self._spreads:
+            values = [r[column] for r in self.runs if r[column] is not None]
+            self._spreads[column] = (*_median_mad(values), len(values)) if values else (0.0, 0.0, 0)
+        return self._spreads[column]
+
+
+def _words_off(window: Sequence[Run], baseline: _Usual, rules: HealthRules) -> str | None:
     """'median body words 41, usually 520' when the window's median is under half the usual one and
     `spread` MADs below it."""
     now = _weighted_median([(r["median_words"], _new(r)) for r in window if r["median_words"] is not None])
-    words = [r["median_words"] for r in baseline if r["median_words"] is not None]
-    if now is None or len(words) < rules.min_history:
+    usual, spread, runs = baseline.median_mad("median_words")
+    if now is None or runs < rules.min_history:
         return None
-    usual, spread = _median_mad(words)
     if now <= usual / 2 and usual - now >= rules.spread * spread:
         return f"median body words {now:.0f}, usually {usual:.0f}"
     return None
 
 
 def _share_check(column: str, label: str, weight: Count) -> Check:
-    def off(window: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -> str | None:
+    def off(window: Sequence[Run], baseline: _Usual, rules: HealthRules) -> str | None:
         """'<label> 90%, usually 2%' when the share is high, far above the source's pooled share, and
         that many would be unlikely at the usual share (binomial tail under `share_chance`)."""
         now, n = _pooled_share(window, column, weight)
-        usual, _ = _pooled_share(baseline, column, weight)
-        if n == 0 or sum(1 for r in baseline if r[column] is not None) < rules.min_history:
+        usual, runs = baseline.share(column, weight)
+        if n == 0 or runs < rules.min_history:
             return None
         hits = round(now * n)
         far = now >= rules.share_floor and now - usual >= rules.share_jump
@@ -240,9 +263,13 @@ _CHECKS: tuple[tuple[Count, tuple[Check, ...]], ...] = (
 
 def _quiet(recent: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -> Verdict | None:
     """So few new articles over the last runs that the source's usual rate makes it unlikely, and a
-    silence half again as long as any in its healthy history (or far less likely still: night-time lulls are
-    in that history, so they are no alarm)."""
-    counts = [run["articles_new"] for run in baseline]
+    silence twice as long as any in its healthy history (or far less likely still: night-time lulls
+    are in that history, so they are no alarm)."""
+    # News has hours: the usual count is that of runs at this time of day (within two hours), when
+    # the baseline has enough of them, so a night is compared with nights.
+    hour = _hour_of(recent[-1])
+    similar = [r for r in baseline if hour is not None and _hours_apart(_hour_of(r), hour) <= 2]
+    counts = [run["articles_new"] for run in (similar if len(similar) >= rules.min_history else baseline)]
     usual, spread = _median_mad(counts)
     if usual <= 0:  # most runs bring nothing (a source crawled more often than it publishes): the
         usual = _trimmed_mean(counts)  # mean rate, without the busiest tenth of runs (a first crawl)
@@ -264,10 +291,10 @@ def _quiet(recent: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -
                 reason += f"; the last new article came {_hours(silence)} ago"
                 reason += f" (longest silence before: {_hours(longest)})"
             return Verdict("quiet", reason)
-    return _silent(recent[-1], baseline, usual, longest, rules) if unheard_of else None
+    return _silent(recent[-1], baseline, longest, rules) if unheard_of else None
 
 
-def _silent(last: Run, baseline: Sequence[Run], usual: float, longest: float, rules: HealthRules) -> Verdict | None:
+def _silent(last: Run, baseline: Sequence[Run], longest: float, rules: HealthRules) -> Verdict | None:
     """Quiet by the clock, for a source that publishes less often than it is crawled: no new article
     for so long that the source's usual rate per hour makes it unlikely."""
     times = [datetime.fromisoformat(r["finished_at"]) for r in baseline if r["finished_at"]]
@@ -275,7 +302,8 @@ def _silent(last: Run, baseline: Sequence[Run], usual: float, longest: float, ru
     silence = last["hours_since_new_article"]
     if span <= 0 or silence is None:
         return None
-    per_hour = usual * (len(times) - 1) / span
+    counts = [r["articles_new"] for r in baseline]
+    per_hour = (statistics.median(counts) or _trimmed_mean(counts)) * (len(times) - 1) / span
     chance = math.exp(-per_hour * silence)
     if chance >= rules.quiet_chance:
         return None
@@ -324,6 +352,19 @@ def _weighted_median(pairs: Sequence[tuple[float, int]]) -> float | None:
         if 2 * seen >= total:
             return value
     return None
+
+
+def _hour_of(run: Run) -> int | None:
+    """The hour of day (UTC) the run ended, from its ISO 8601 time."""
+    finished = run["finished_at"]
+    return int(finished[11:13]) if finished and len(finished) >= 13 else None
+
+
+def _hours_apart(hour: int | None, other: int) -> int:
+    if hour is None:
+        return 24
+    apart = abs(hour - other)
+    return min(apart, 24 - apart)
 
 
 def _trimmed_mean(values: Sequence[float], cut: float = 0.1) -> float:

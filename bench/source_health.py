@@ -297,7 +297,7 @@ def main() -> None:
         f"  the pure verdict (archive.health_verdict.judge): median {cost['pure_median_ms']:.3f} ms",
         f"part 2: {args.steady_sources} steady sources x {args.days} days of hourly runs"
         f" ({steady['judged']:,} runs judged): {len(alarms)} verdicts other than ok"
-        f" ({len(alarms) / max(args.steady_sources, 1):.1f} per source-year)",
+        f" ({len(alarms) / max(args.steady_sources * args.days / 365, 1e-9):.1f} per source-year)",
         *(f"  {alarm}" for alarm in alarms[:10]),
     ]
     report = "\n".join(lines)

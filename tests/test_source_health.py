@@ -271,8 +271,8 @@ def test_a_steady_source_with_natural_variation_runs_50_times_without_an_alarm(t
     assert set(verdicts) == {"ok"}
     assert min(counts) <= 1  # it did vary: lulls ...
     assert max(counts) >= 9  # ... and busy runs
-    # And the same history, then a silence half again as long as its longest lull (10 hours), is
-    # quiet: the steady test could fail.
+    # And the same history, then a silence twice as long as its longest lull, is quiet: the steady
+    # test could fail.
     for run in range(50, 60):
         record_run(db, "steady", start + timedelta(hours=2 * run), [])
         changes += judge_new_runs(db, "steady")
