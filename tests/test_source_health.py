@@ -23,6 +23,7 @@ from archive.health import judge_new_runs, run_signals
 from archive.health_verdict import judge
 from archive.schema import open_db
 from bench.source_health import SteadySource, record_run
+from config.sources import SourceConfigError, load_sources
 from daemon.health import run_alarm
 from demo.server import CONTENT_TYPES
 from extraction.challenge import challenge_phrase
@@ -478,6 +479,30 @@ def test_an_alarm_that_fails_or_hangs_is_one_logged_line(
     assert len(lines) == 1, lines
     assert lines[0].startswith("source=brook run=7 on_alarm command")
     assert logged in lines[0]
+
+
+@pytest.mark.parametrize("value", ['"mail -s alarm me@example.com"', "[]", '["mail", 3]', '[""]'])
+def test_on_alarm_must_be_a_command_as_a_list_of_strings(value: str, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "sources.toml",
+        f'[[source]]\nname = "x"\nfeeds = ["https://x.example/f"]\nevery = "1h"\non_alarm = {value}\n',
+    )
+    with pytest.raises(SourceConfigError) as caught:
+        load_sources(path)
+    assert str(caught.value).startswith(
+        'sources.toml: source "x": field "on_alarm": expected a command as a list of strings'
+    )
+    assert "\n" not in str(caught.value)
+
+
+def test_on_alarm_in_defaults_applies_to_every_source_and_a_source_may_have_its_own(tmp_path: Path) -> None:
+    text = (
+        '[defaults]\nevery = "1h"\non_alarm = ["notify", "all"]\n'
+        '[[source]]\nname = "a"\nfeeds = ["https://a.example/f"]\n'
+        '[[source]]\nname = "b"\nfeeds = ["https://b.example/f"]\non_alarm = ["sh", "-c", "mail me"]\n'
+    )
+    a, b = load_sources(write(tmp_path / "sources.toml", text))
+    assert (a.on_alarm, b.on_alarm) == (("notify", "all"), ("sh", "-c", "mail me"))
 
 
 def test_an_alarm_reads_the_change_as_json(tmp_path: Path) -> None:
