@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from config.durations import format_duration
@@ -265,11 +265,12 @@ def _quiet(recent: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -
     """So few new articles over the last runs that the source's usual rate makes it unlikely, and a
     silence twice as long as any in its healthy history (or far less likely still: night-time lulls
     are in that history, so they are no alarm)."""
-    # News has hours: the usual count is that of runs at this time of day (within two hours), when
-    # the baseline has enough of them, so a night is compared with nights.
-    hour = _hour_of(recent[-1])
-    similar = [r for r in baseline if hour is not None and _hours_apart(_hour_of(r), hour) <= 2]
-    counts = [run["articles_new"] for run in (similar if len(similar) >= rules.min_history else baseline)]
+    last = recent[-1]
+    if len(recent) > 1 and recent[-2].get("verdict") == "quiet" and not last["articles_new"]:
+        # Quiet until an article comes: the usual rate changes with the hour, the silence does not end.
+        silence = last["hours_since_new_article"]
+        return Verdict("quiet", "still no new article" + (f": the last came {_hours(silence)} ago" if silence else ""))
+    counts = [run["articles_new"] for run in _alike(last, baseline, rules)]
     usual, spread = _median_mad(counts)
     if usual <= 0:  # most runs bring nothing (a source crawled more often than it publishes): the
         usual = _trimmed_mean(counts)  # mean rate, without the busiest tenth of runs (a first crawl)
@@ -291,7 +292,9 @@ def _quiet(recent: Sequence[Run], baseline: Sequence[Run], rules: HealthRules) -
                 reason += f"; the last new article came {_hours(silence)} ago"
                 reason += f" (longest silence before: {_hours(longest)})"
             return Verdict("quiet", reason)
-    return _silent(recent[-1], baseline, longest, rules) if unheard_of else None
+    # A source crawled more often than it publishes (most runs bring nothing) is judged by the clock.
+    sparse = statistics.median(r["articles_new"] for r in baseline) == 0
+    return _silent(recent[-1], baseline, longest, rules) if unheard_of and sparse else None
 
 
 def _silent(last: Run, baseline: Sequence[Run], longest: float, rules: HealthRules) -> Verdict | None:
@@ -352,6 +355,25 @@ def _weighted_median(pairs: Sequence[tuple[float, int]]) -> float | None:
         if 2 * seen >= total:
             return value
     return None
+
+
+def _alike(last: Run, baseline: Sequence[Run], rules: HealthRules) -> Sequence[Run]:
+    """The baseline runs that ended at the time of day of `last` (within two hours) on the same kind
+    of day (weekend or weekday): news has hours and a week, and a Sunday night is compared with
+    Sunday nights. Fewer than `min_history` of them: the same hours any day; then the whole baseline."""
+    hour = _hour_of(last)
+    if hour is None:
+        return baseline
+    near = [r for r in baseline if _hours_apart(_hour_of(r), hour) <= 2]
+    weekend = _is_weekend(last)
+    for runs in ([r for r in near if _is_weekend(r) == weekend], near):
+        if len(runs) >= rules.min_history:
+            return runs
+    return baseline
+
+
+def _is_weekend(run: Run) -> bool:
+    return date.fromisoformat(run["finished_at"][:10]).weekday() >= 5
 
 
 def _hour_of(run: Run) -> int | None:
