@@ -279,7 +279,7 @@ def main() -> None:
     # The code measured is the code checked out now (read before the minutes the runs take).
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "archive", "bench"], capture_output=True, text=True, cwd=ROOT
+        ["git", "status", "--porcelain", "--", "archive", "bench/*.py"], capture_output=True, text=True, cwd=ROOT
     )
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
