@@ -17,6 +17,8 @@ Tables (documented column by column in metadata.yml, which Datasette shows, and 
 - ``crawl_runs``, ``failures``  one row per crawl of a source with its counts; every failure, with its run
 - ``http_validators``      ETag / Last-Modified of feeds, sitemaps and listings, for conditional requests
 - ``source_polling``       adaptive polling's interval per source
+- ``run_signals``, ``source_health``, ``health_changes``  source health: each run's signals, each source's
+  verdict and every change of it (``unhealthy_sources`` is a view of the verdicts that are not ok)
 - ``daemon``, ``daemon_jobs``  the daemon's heartbeat and each source's next run
 - ``articles_per_day``, ``articles_per_publication_day``, ``articles_per_author``, ``crawl_runs_per_day``,
   ``article_cluster_sizes``  summary tables kept exact by triggers, so Datasette's charts and facets

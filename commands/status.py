@@ -35,6 +35,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         sources = []
     print()
     print_source_table(db, sources, state, now)
+    print_health(db, now)
     print_problems(db, args.failures, now)
     db.close()
     return EXIT_OK if state and state["alive"] else EXIT_NOT_RUNNING
@@ -111,6 +112,20 @@ def print_source_table(db: Database, sources: list[Any], state: dict[str, Any] |
         )
 
 
+def print_health(db: Database, now: datetime) -> None:
+    """Each judged source's health verdict, since when, why, and a page or two that shows it."""
+    from archive.health import health_of_sources
+
+    verdicts = health_of_sources(db)
+    if not verdicts:
+        return
+    print("\nsource health:")
+    for name, row in sorted(verdicts.items()):
+        print(f"  {name:24} {row['verdict']:9} since {ago(row['since'], now):30} {row['reason']}")
+        for url in row["evidence"]:
+            print(f"  {'':24} {'':9} see {url}")
+
+
 def print_problems(db: Database, limit: int, now: datetime) -> None:
     from archive.queries import recent_failed_runs
 
@@ -170,6 +185,7 @@ def source_status(
 
     `next_runs` is the live daemon's schedule; without one, the next run is when a daemon started
     now would run it (overdue ones at once)."""
+    from archive.health import health_of
     from archive.queries import article_count, last_run, problems_since
     from daemon.jobs import next_run_time
 
@@ -194,6 +210,7 @@ def source_status(
         "next_run_at": next_run,
         "failed_runs_24h": failed_runs,
         "failures_24h": failures,
+        "health": health_of(db, name) if db is not None else None,
     }
 
 

@@ -54,6 +54,7 @@ class Source:
     delay: timedelta | None = None  # minimum delay between requests to one domain (DOWNLOAD_DELAY)
     min_every: timedelta | None = None  # with max_every: poll adaptively within these bounds
     max_every: timedelta | None = None
+    on_alarm: tuple[str, ...] = ()  # a command (argv) run with each health verdict change as JSON on stdin
 
     @property
     def schedule(self) -> str:
@@ -112,6 +113,12 @@ def _regexes(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _command(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f'expected a command as a list of strings like ["notify-send", "news"], got {value!r}')
+    return tuple(value)
+
+
 def _cron(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f'expected a crontab expression like "*/15 * * * *", got {value!r}')
@@ -155,6 +162,7 @@ PARSERS: dict[str, Any] = {
     "delay": lambda v: parse_duration(v, allow_zero=True),
     "min_every": parse_duration,
     "max_every": parse_duration,
+    "on_alarm": _command,
 }
 # Settings of the whole archive, allowed in [defaults] only (not per source).
 ARCHIVE_SETTINGS: dict[str, Any] = {"keep_raw": parse_keep_raw}

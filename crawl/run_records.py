@@ -68,6 +68,9 @@ RUN_COUNTS = {
     "pages_retried_or_redirected": "news/pages/retried_or_redirected",
     "pages_failed": "news/pages/failed",
     "article_pages": "news/pages/article",
+    # Not page counts of their own (a challenge page is also a not-article): source health reads them.
+    "pages_challenge": "news/pages/challenge",
+    "robots_refused": "robotstxt/forbidden",
 }
 # Every answer a run fetched lands in exactly one of these counts (see PageCounter).
 PAGE_COUNTS = (

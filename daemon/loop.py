@@ -33,6 +33,7 @@ from config.sources import SourceConfigError, load_sources
 from daemon.batch import crawl_command
 from daemon.config import DaemonError
 from daemon.elsewhere import Elsewhere
+from daemon.health import SourceHealth
 from daemon.local import LocalCrawls
 from daemon.logs import guarded, open_daemon_log
 from daemon.processes import process_state
@@ -40,7 +41,7 @@ from daemon.schedule import Schedule
 from daemon.state import DaemonState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from config.sources import Source
     from daemon.batch import Batch
@@ -86,7 +87,8 @@ class Daemon:
         self.book = self.state.book
         self.dispatcher = make_dispatcher(self.state, command)
         self.schedule = Schedule(self.state, self.due)
-        self.state.runs_ended = self.schedule.adapt
+        self.health = SourceHealth(self.state)
+        self.state.runs_ended = self._runs_ended
         self.elsewhere = Elsewhere(self.state, self.dispatcher)
         self._next_prune = 0.0
         self._lock_fd: int | None = None
@@ -98,6 +100,12 @@ class Daemon:
         self._signals: list[int] = []  # received, not logged yet: a handler must not log (_log_signals)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+
+    def _runs_ended(self, names: Iterable[str]) -> None:
+        """Runs of these sources ended: adaptive polling picks their next interval, health judges them."""
+        names = list(names)
+        self.schedule.adapt(names)
+        self.health.runs_ended(names)
 
     @property
     def queue(self) -> dict[str, float]:

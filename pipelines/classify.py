@@ -1,5 +1,9 @@
 """ArticleFilterPipeline: pages that are not articles are counted and remembered (the
-`not_articles` table, so later crawls leave them alone for a while), never stored as articles."""
+`not_articles` table, so later crawls leave them alone for a while), never stored as articles.
+
+A not-article page that is a bot challenge ("Just a moment...") is recorded as a failure instead
+(stage ``blocked``, with its URL): source health calls a source that serves them blocked, and the
+page behind the challenge is an article to fetch again, not one to leave alone."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import DropItem
 
 from crawl.archive_access import article_lookup
+from crawl.failures import report_failure
 from crawl.urls import canonical_url
+from extraction.challenge import challenge_phrase
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -74,7 +80,12 @@ class ArticleFilterPipeline:
         if reason is None:
             return item
         self.crawler.stats.inc_value("news/pages/not_article")
-        finding = {"source": item.source, "reason": reason}
-        for url in {canonical_url(item.requested_url or item.url), canonical_url(item.url)}:
-            article_lookup(self.crawler).pending.not_articles[url] = finding
+        if phrase := challenge_phrase(item.title, item.text):
+            self.crawler.stats.inc_value("news/pages/challenge")
+            reason = f"a challenge page ({phrase!r}) instead of an article"
+            report_failure(self.crawler, url=item.url, stage="blocked", reason=reason, http_status=item.http_status)
+        else:
+            finding = {"source": item.source, "reason": reason}
+            for url in {canonical_url(item.requested_url or item.url), canonical_url(item.url)}:
+                article_lookup(self.crawler).pending.not_articles[url] = finding
         raise DropItem(f"not an article: {reason}: {item.url}", log_level="INFO")

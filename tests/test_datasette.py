@@ -413,6 +413,13 @@ def check_next_crawls(db: Path, rows: Rows) -> None:
     assert [(r["source"], r["next_run_at"]) for r in rows] == [(j["source"], j["next_run_at"]) for j in jobs]
 
 
+def check_health_changes_feed(db: Path, rows: Rows) -> None:
+    changes = table_rows(db, "SELECT * FROM health_changes ORDER BY id DESC LIMIT 100")
+    assert [(r["source"], r["verdict"], r["reason"]) for r in rows] == [
+        (c["source"], c["verdict"], c["reason"]) for c in changes
+    ]
+
+
 # Canned query -> (URL parameters, check of its rows against the database).
 QUERY_CHECKS: dict[str, tuple[Callable[[Path], dict[str, str]], Callable[[Path, Rows], None]]] = {
     "latest_articles": (lambda db: {}, check_latest_articles),
@@ -425,6 +432,7 @@ QUERY_CHECKS: dict[str, tuple[Callable[[Path], dict[str, str]], Callable[[Path, 
     "quiet_sources": (lambda db: {}, check_quiet_sources),
     "daemon_heartbeat": (lambda db: {}, check_daemon_heartbeat),
     "next_crawls": (lambda db: {}, check_next_crawls),
+    "health_changes_feed": (lambda db: {}, check_health_changes_feed),
 }
 
 
