@@ -153,10 +153,24 @@ def article_signals(
         row[0]
         for row in db.execute(
             "SELECT alias FROM url_aliases WHERE first_seen_at >= ? AND first_seen_at <= coalesce(?, '9999')"
-            " AND source = ? AND reason = 'same_body' LIMIT 3",
+            " AND source = ? AND reason IN ('same_body', 'near_copy') LIMIT 3",
             [started_at, finished_at, source],
         )
     ]
+    # Pages of this run found to be no article (archive/not_articles.py): the evidence first when
+    # they outnumber the new articles, as a template that turned articles into menus makes them.
+    passed_over = [
+        row[0]
+        for row in db.execute(
+            "SELECT url FROM not_articles WHERE source = ? AND checked_at >= ? AND checked_at <= coalesce(?, '9999')"
+            " LIMIT 3",
+            [source, started_at, finished_at],
+        )
+    ]
+    if count["not_articles"] > count["articles_new"]:
+        copied = [*passed_over, *copied]
+    else:
+        copied += passed_over
     if not new:
         return {
             "median_words": None,

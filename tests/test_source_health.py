@@ -19,10 +19,11 @@ from xml.etree import ElementTree
 
 import pytest
 
+from archive import not_articles
 from archive.health import judge_new_runs, run_signals
 from archive.health_verdict import judge
 from archive.schema import open_db
-from bench.source_health import SteadySource, record_run
+from bench.source_health import SteadySource, iso, record_run
 from config.sources import SourceConfigError, load_sources
 from daemon.health import run_alarm
 from demo.server import CONTENT_TYPES
@@ -511,3 +512,15 @@ def test_an_alarm_reads_the_change_as_json(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())", str(out)]
     assert run_alarm(command, CHANGE, timeout_s=30) is True
     assert json.loads(out.read_text(encoding="utf-8")) == CHANGE
+
+
+def test_pages_found_no_article_are_the_evidence_when_they_outnumber_the_new_articles(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "news.db")
+    when = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    articles = SteadySource("brook", seed=3, mean=2.0).articles(when)[:1]
+    run_id = record_run(db, "brook", when, articles, not_articles=4)
+    passed_over = [f"https://brook.example/menu-{n}" for n in range(4)]
+    for url in passed_over:  # as the crawl remembers them (archive/not_articles.py)
+        not_articles.record(db, {url: {"source": "brook", "reason": "too short (12 words < 80)"}}, now=iso(when))
+    samples = json.loads(run_signals(db, run_id)["sample_articles"])
+    assert samples[:3] == passed_over[:3]
