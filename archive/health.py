@@ -149,24 +149,20 @@ def article_signals(
         )
     ]
     copies = count["articles_duplicate"]
-    copied = [
-        row[0]
-        for row in db.execute(
-            "SELECT alias FROM url_aliases WHERE first_seen_at >= ? AND first_seen_at <= coalesce(?, '9999')"
-            " AND source = ? AND reason IN ('same_body', 'near_copy') LIMIT 3",
-            [started_at, finished_at, source],
-        )
-    ]
+    during = [source, started_at, finished_at]
+    copied = _first_urls(
+        db,
+        "SELECT alias FROM url_aliases WHERE source = ? AND first_seen_at >= ? AND first_seen_at <= coalesce(?, '9999')"
+        " AND reason IN ('same_body', 'near_copy')",
+        during,
+    )
     # Pages of this run found to be no article (archive/not_articles.py): the evidence first when
     # they outnumber the new articles, as a template that turned articles into menus makes them.
-    passed_over = [
-        row[0]
-        for row in db.execute(
-            "SELECT url FROM not_articles WHERE source = ? AND checked_at >= ? AND checked_at <= coalesce(?, '9999')"
-            " LIMIT 3",
-            [source, started_at, finished_at],
-        )
-    ]
+    passed_over = _first_urls(
+        db,
+        "SELECT url FROM not_articles WHERE source = ? AND checked_at >= ? AND checked_at <= coalesce(?, '9999')",
+        during,
+    )
     if count["not_articles"] > count["articles_new"]:
         copied = [*passed_over, *copied]
     else:
@@ -221,6 +217,10 @@ def chrome_flags(bodies: list[str], earlier: list[str]) -> list[bool]:
         shared = sum(len(line.split()) for line in lines if seen_in[line] - 1 >= needed)
         flags.append(words > 0 and shared >= CHROME_SHARE * words)
     return flags
+
+
+def _first_urls(db: Database, sql: str, params: list[Any], limit: int = 3) -> list[str]:
+    return [row[0] for row in db.execute(f"{sql} LIMIT {int(limit)}", params)]
 
 
 def _lines(body: str) -> set[str]:

@@ -65,22 +65,11 @@ def raw_page_row(
 ) -> dict[str, Any]:
     """A `raw_pages` row; `compressed` is the page as the wire or a worker already compressed it."""
     size, data, codec, charset = compressed or compress(html)
+    row = {"url": url, "fetched_at": fetched_at, "http_status": http_status, "content_type": content_type, "size": size}
     if codec == "warc":  # not a raw_pages row any more: the store appends the records as they are
-        return {
-            "url": url,
-            "fetched_at": fetched_at,
-            "http_status": http_status,
-            "content_type": content_type,
-            "size": size,
-            "charset": "utf-8",
-            "warc_records": data,
-        }
+        return {**row, "charset": "utf-8", "warc_records": data}
     return {
-        "url": url,
-        "fetched_at": fetched_at,
-        "http_status": http_status,
-        "content_type": content_type,
-        "size": size,
+        **row,
         # Exactly one copy per row: an updated page's older copy must not outlive it.
         "html_zstd": data if codec == "zstd" else None,
         "html_gzip": data if codec == "gzip" else None,
