@@ -9,7 +9,7 @@ of another's URL, see distinct_articles). Cycle k (copies k x 257 to (k + 1) x 2
 on a loopback address of its own, 127.0.0.(k + 1), all on one port of one server
 (bench/siteserver.py), because the archive folds a site's near copies into aliases (MinHash
 similarity >= archive.dedupe.COPY_THRESHOLD on the same site): one unique sentence would not keep
-two copies of a page apart on one site, while archive.dedupe.site_of() takes each address for a
+two copies of a page apart on one site, while archive.sites.site_of() takes each address for a
 site of its own. Each copy has
 
 - its own URL: http://127.0.0.(k + 1):PORT/c<k><the original URL's path>, so the path still looks like
