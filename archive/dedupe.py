@@ -228,8 +228,10 @@ def _same_body_on_site(item: DedupeItem, archive: Archive) -> str | None:
     """A stored article of the item's site with the very same body. The same text on another site
     is an article of its own there (in the same cluster)."""
     site = site_of(item.url)
-    candidates = [archive.recent_bodies.get(item.body_hash), *archive.urls_with_body(item.body_hash)]
-    return next((url for url in candidates if url and site_of(url) == site), None)
+    recent = archive.recent_bodies.get(item.body_hash)
+    if recent and site_of(recent) == site:  # decided in this process: no query
+        return recent
+    return next((url for url in archive.urls_with_body(item.body_hash) if site_of(url) == site), None)
 
 
 def _cluster(item: DedupeItem, archive: Archive, matches: NearMatches) -> bool:

@@ -77,13 +77,22 @@ def segment_key(segment: str) -> int:
     return _key("title segment: " + " ".join(_WORD.findall(_DIGITS.sub("0", segment.casefold()))))
 
 
-def page_keys(text: str, title: str | None = None) -> set[int]:
-    """Every key of a body's lines and of its title's segments (when it has several), once per page."""
-    keys = {key for line in text.splitlines() for key in line_keys(line)}
+def title_keys(title: str | None) -> set[int]:
+    """The keys of a title's segments, when it has several."""
     segments = title_segments(title)[0] if title else []
-    if len(segments) > 1:
-        keys.update(segment_key(segment) for segment in segments if segment.strip())
-    return keys
+    if len(segments) < 2:
+        return set()
+    return {segment_key(segment) for segment in segments if segment.strip()}
+
+
+def page_keys(text: str, title: str | None = None) -> set[int]:
+    """Every key of a body's lines and of its title's segments, once per page."""
+    return {key for line in text.splitlines() for key in line_keys(line)} | title_keys(title)
+
+
+def less_chrome(origin: str, lines: int) -> str:
+    """A body's provenance once its site's chrome lines are gone."""
+    return f"{origin}, less {lines} site chrome lines".lstrip(", ")
 
 
 def strip_title_affixes(title: str | None, chrome: Container[int]) -> str | None:
@@ -254,7 +263,7 @@ def strip_site_chrome(chrome: SiteChrome, item: ChromeItem) -> int:
     how many lines and affixes went. The keys of the body's lines and title's segments are kept on
     the item, for the store step to count once the article is new."""
     keys = [line_keys(line) for line in item.text.splitlines()]
-    item.line_keys = {key for line in keys for key in line} | page_keys("", item.title)
+    item.line_keys = {key for line in keys for key in line} | title_keys(item.title)
     site_chrome = chrome.chrome(site_of(item.url))
     cut = 0
     if (title := strip_title_affixes(item.title, site_chrome)) is not None:
@@ -268,5 +277,5 @@ def strip_site_chrome(chrome: SiteChrome, item: ChromeItem) -> int:
     # The signature stays the one of the whole body (computed in the extraction worker): a few
     # lines of chrome move a MinHash estimate by a few hundredths, and computing it again here
     # would cost the crawl process more than the rest of this step.
-    item.provenance["text"] = f"{item.provenance.get('text', '')}, less {stripped.lines} site chrome lines".lstrip(", ")
+    item.provenance["text"] = less_chrome(item.provenance.get("text", ""), stripped.lines)
     return cut + stripped.lines

@@ -21,7 +21,7 @@ from archive.dedupe import body_hash
 from archive.raw_pages import page_html
 from archive.reextraction import stored_pages, update_articles
 from archive.schema import open_db
-from archive.site_chrome import Chrome, SiteChrome, strip_chrome, strip_title_affixes, word_count
+from archive.site_chrome import Chrome, SiteChrome, less_chrome, strip_chrome, strip_title_affixes, word_count
 from archive.sites import site_of
 from archive.warc_files import warc_directory
 from config.dates import utc_now_iso
@@ -99,7 +99,7 @@ def _reextract_row(row: dict[str, Any], warc_files: Path, chrome: Chrome) -> dic
         fresh.update(text=stripped.text, markdown=stripped.markdown, word_count=word_count(stripped.text))
         fresh["provenance"] = {
             **fresh["provenance"],
-            "text": f"{fresh['provenance'].get('text', '')}, less site chrome",
+            "text": less_chrome(fresh["provenance"].get("text", ""), stripped.lines),
         }
     changed: dict[str, Any] = {}
     for name in FIELDS:
