@@ -32,6 +32,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from crawl.worker_pool import RecyclingPool, note_start
+
 PARENT_ENV = "NEWS_EXTRACTION_PARENT"  # the crawl's pid, as the forkserver inherits it
 PR_SET_PDEATHSIG = 1
 # sockaddr_un.sun_path is 108 bytes with the final NUL; multiprocessing names the socket
@@ -45,10 +47,12 @@ class ExtractionPoolError(RuntimeError):
     """The extraction pool cannot start (no temporary directory short enough for its socket)."""
 
 
-def make_pool(workers: int) -> ProcessPoolExecutor:
+def make_pool(workers: int, growth_limit_mb: float) -> RecyclingPool:
     """A started pool of `workers` extraction processes, forked from a forkserver that has the
     extractor preloaded (crawl/extraction_preload.py), never from the crawl process and its reactor
-    threads. Raises ExtractionPoolError, with the reason in one line, if it cannot start."""
+    threads; a worker that a page grew by more than `growth_limit_mb` is replaced by a fresh one
+    (crawl/worker_pool.py). Raises ExtractionPoolError, with the reason in one line, if it cannot
+    start."""
     use_short_socket_dir()
     os.environ[PARENT_ENV] = str(os.getpid())
     context = multiprocessing.get_context("forkserver")
@@ -60,9 +64,20 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
         forkserver.ensure_running()
     except OSError as exc:
         raise ExtractionPoolError(f"the extraction pool cannot start its forkserver: {exc}") from None
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
-    )
+    crawl_pid = os.getpid()
+
+    def start_worker() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=start_in_worker, initargs=(crawl_pid,)
+        )
+
+    return RecyclingPool(workers, start_worker, growth_limit_mb)
+
+
+def start_in_worker(crawl_pid: int) -> None:
+    """A pool process's first steps: die with the crawl, and note its size as it starts."""
+    die_with_parent(crawl_pid)
+    note_start()
 
 
 def socket_path_fits(directory: str) -> bool:

@@ -19,7 +19,9 @@ die_with_crawl_from_env()
 
 import archive.near_duplicates  # noqa: E402, F401
 import crawl.extraction_worker  # noqa: E402, F401
-from extraction.language import _identifier  # noqa: E402
+from crawl.memory import keep_heap_small  # noqa: E402
+from extraction.warm_up import load_lazy_data  # noqa: E402
 
-_identifier()
+keep_heap_small()  # the workers inherit it
+load_lazy_data()
 gc.freeze()

@@ -82,6 +82,8 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # How FetchGuardMiddleware resolves a host to judge its addresses: host -> list of IPs.
 NEWS_RESOLVER = "crawl.fetch_guard.system_resolve"
 EXTENSIONS = {
+    # malloc hands back what large pages took (crawl/memory.py), set before the first page
+    "crawl.memory.HeapSettings": 0,
     "crawl.run_records.CrawlRunRecorder": 100,
     # pending requests on disk: a 50,000-URL sitemap must not sit in memory as Request objects
     "crawl.disk_queue.DiskRequestQueue": 0,
@@ -114,6 +116,9 @@ NEWS_DB_PATH = os.environ.get("NEWS_DB_PATH", "data/news.db")
 NEWS_SOURCES_FILE = os.environ.get("NEWS_SOURCES_FILE", "sources.toml")
 # Extraction runs in this many worker processes (0 = in the crawl process, for debugging).
 NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
+# An extraction worker that pages have grown by more than this many MB (its heap, after trimming)
+# is replaced by a fresh one after the page that grew it (crawl/worker_pool.py).
+NEWS_EXTRACT_WORKER_GROWTH_MB = 48.0
 # Pages with fewer words in the extracted body are not articles (listings, consent walls, errors).
 NEWS_MIN_WORDS = 80
 # Keep each fetched article page (a WARC record in <archive dir>/warc/, referenced from

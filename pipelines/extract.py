@@ -15,11 +15,10 @@ from crawl.extraction_worker import extract_page
 from crawl.failures import count_failed_page, report_failure
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
     from scrapy.crawler import Crawler
 
     from crawl.items import ArticleItem
+    from crawl.worker_pool import RecyclingPool
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +28,12 @@ class SharedPool:
     a batch of 25 sources must not start 25 pools. Shut down when the last crawler closes."""
 
     def __init__(self) -> None:
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: RecyclingPool | None = None
         self.users = 0
 
-    def acquire(self, workers: int) -> ProcessPoolExecutor:
+    def acquire(self, workers: int, growth_limit_mb: float) -> RecyclingPool:
         if self.pool is None:
-            self.pool = make_pool(workers)  # forkserver-based; its processes die with this one
+            self.pool = make_pool(workers, growth_limit_mb)  # forkserver-based; its processes die with this one
         self.users += 1
         return self.pool
 
@@ -49,19 +48,21 @@ _shared_pool = SharedPool()
 
 
 class ExtractPipeline:
-    def __init__(self, crawler: Crawler, workers: int) -> None:
+    def __init__(self, crawler: Crawler, workers: int, growth_limit_mb: float) -> None:
         self.crawler = crawler
         self.workers = workers
+        self.growth_limit_mb = growth_limit_mb
         self.keep_raw = crawler.settings.getbool("NEWS_KEEP_RAW_HTML")
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: RecyclingPool | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ExtractPipeline:
-        return cls(crawler, crawler.settings.getint("NEWS_EXTRACT_WORKERS"))
+        settings = crawler.settings
+        return cls(crawler, settings.getint("NEWS_EXTRACT_WORKERS"), settings.getfloat("NEWS_EXTRACT_WORKER_GROWTH_MB"))
 
     def open_spider(self) -> None:
         if self.workers > 0:
-            self.pool = _shared_pool.acquire(self.workers)
+            self.pool = _shared_pool.acquire(self.workers, self.growth_limit_mb)
 
     def close_spider(self) -> None:
         if self.pool is not None:
