@@ -35,6 +35,8 @@ class StoredItem(DedupeItem, Protocol):
 
     def article_row(self) -> dict[str, Any]: ...
 
+    def page_html(self) -> str: ...
+
 
 REVISION_COLUMNS = (
     "url",
@@ -80,7 +82,7 @@ def stage(archive: Archive, item: StoredItem, *, keep_raw: bool) -> None:
         if keep_raw:
             raw = raw_page_row(
                 item.url,
-                item.html,
+                item.page_html(),
                 fetched_at=item.fetched_at,
                 http_status=item.http_status,
                 content_type=item.content_type,

@@ -18,7 +18,8 @@ from crawl.extraction_pool import die_with_crawl_from_env
 die_with_crawl_from_env()
 
 import archive.near_duplicates  # noqa: E402, F401
-import crawl.extraction_worker  # noqa: E402, F401
+import crawl.extraction_worker  # noqa: E402
+import crawl.items  # noqa: E402, F401 - decode_page, for the pages that come as bytes
 from crawl.memory import keep_heap_small  # noqa: E402
 from extraction.warm_up import load_lazy_data  # noqa: E402
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from w3lib.encoding import html_to_unicode
+
 if TYPE_CHECKING:
     from archive.raw_html import CompressedHtml
 
@@ -43,7 +45,7 @@ class ArticleItem:
     # Set by the spider from the response.
     url: str  # the page's URL; becomes the canonical URL in CanonicalUrlPipeline
     source: str
-    html: str
+    html: str  # the page's HTML text; "" while the page is still `body` (see page_html)
     fetched_at: str
     requested_url: str = ""
     fetched_url: str = ""  # the URL the page came from (after redirects; `url` becomes the canonical one)
@@ -54,6 +56,11 @@ class ArticleItem:
     discovered_via: str = ""  # feed | sitemap | listing | url
     # What the feed or news sitemap said about this URL (title, published, authors).
     hints: dict[str, Any] = field(default_factory=dict)
+    # The page as fetched, in `encoding`: the spider hands on the response's bytes and an
+    # extraction worker decodes them, so the crawl process never holds a page twice (bytes and
+    # text) while it waits for a worker; a page can be 2 MB, its text up to 4 bytes a character.
+    body: bytes = b""
+    encoding: str = ""
 
     # Set by ExtractPipeline.
     title: str | None = None
@@ -95,3 +102,13 @@ class ArticleItem:
     def article_row(self) -> dict[str, Any]:
         """The item as a row of the `articles` table."""
         return {name: getattr(self, name) for name in ARTICLE_COLUMNS}
+
+    def page_html(self) -> str:
+        """The page's HTML text: `html`, or `body` decoded."""
+        return self.html or (decode_page(self.body, self.encoding) if self.body else "")
+
+
+def decode_page(body: bytes, encoding: str) -> str:
+    """A page's bytes as text, as Scrapy's TextResponse.text decodes them (a BOM first, then
+    `encoding`, the response's; undecodable bytes replaced)."""
+    return html_to_unicode(f"charset={encoding}", body)[1]

@@ -19,11 +19,14 @@ from crawl.items import ArticleItem
 def encode_item(item: ArticleItem, run_id: int | None = None) -> str:
     row = dataclasses.asdict(item)
     del row["line_keys"]  # the writer's chrome step computes them (archive/site_chrome.py)
+    del row["body"], row["encoding"]  # the page travels as text (`html`) or as `raw_html`, below
     row["signature"] = base64.b64encode(item.signature).decode("ascii")
     if item.raw_html is not None:  # compressed already (wire gzip or a worker's zstd): the HTML travels as that
         size, data, codec, charset = item.raw_html
         row["html"] = ""
         row["raw_html"] = [size, base64.b64encode(data).decode("ascii"), codec, charset]
+    else:
+        row["html"] = item.page_html()
     row["kind"], row["run_id"] = "item", run_id
     return json.dumps(row, ensure_ascii=False)
 

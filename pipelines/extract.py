@@ -90,8 +90,9 @@ class ExtractPipeline:
         return item
 
     async def _extract(self, item: ArticleItem) -> dict:
+        page, encoding = item.html or item.body, item.encoding
         if self.pool is None:
-            return extract_page(item.html, item.url, item.hints)
+            return extract_page(page, item.url, item.hints, None, encoding)
         response = None
         if self.keep_raw and item.raw_html is None:  # not when the page came gzipped: kept as it came
             response = HttpResponse(
@@ -102,5 +103,5 @@ class ExtractPipeline:
                 b"",  # the worker records the HTML it is given
                 request_headers=list(item.request_headers),
             )
-        future = self.pool.submit(extract_page, item.html, item.url, item.hints, response)
+        future = self.pool.submit(extract_page, page, item.url, item.hints, response, encoding)
         return await asyncio.wrap_future(future)

@@ -139,3 +139,24 @@ def test_malloc_hands_back_freed_pages_once_set() -> None:
 
     assert kept_mb("default") >= 50
     assert kept_mb("set") <= 5
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ("<html><head><meta charset='windows-1251'></head><p>Привет, мир</p></html>".encode("cp1251"), {}),
+        ("\ufeff<p>Grüße aus Köln</p>".encode(), {}),
+        ("<p>Grüße</p>".encode("latin-1"), {"Content-Type": "text/html; charset=iso-8859-1"}),
+        (b"<p>broken \xff\xfe utf-8 \xc3</p>", {"Content-Type": "text/html; charset=utf-8"}),
+        ("<p>한국어 기사 😀</p>".encode(), {"Content-Type": "text/html; charset=utf-8"}),
+    ],
+)
+def test_a_page_handed_on_as_bytes_decodes_as_scrapy_would(body: bytes, headers: dict[str, str]) -> None:
+    """The spider hands a worker the response's bytes and encoding (crawl/items.py): the worker's
+    text must be the one Scrapy's response.text would have given."""
+    from scrapy.http import HtmlResponse
+
+    from crawl.items import decode_page
+
+    response = HtmlResponse("https://news.example/a", body=body, headers=headers)
+    assert decode_page(response.body, response.encoding) == response.text
