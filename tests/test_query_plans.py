@@ -161,6 +161,13 @@ def summaries_match(conn: sqlite3.Connection) -> None:
     assert conn.execute("SELECT * FROM articles_per_author ORDER BY 1").fetchall() == authors
     days = conn.execute("SELECT coalesce(date(published_at), ''), count(*) FROM articles GROUP BY 1 ORDER BY 1")
     assert conn.execute("SELECT * FROM articles_per_publication_day ORDER BY 1").fetchall() == days.fetchall()
+    # The faceted columns of each article (search-filtered facets), its author list's names once each.
+    facet_values = [
+        (*row[:4], sorted({name for name in json.loads(row[4] or "[]") if isinstance(name, str)}))
+        for row in conn.execute("SELECT rowid, source, language, published_at, authors FROM articles ORDER BY rowid")
+    ]
+    kept = conn.execute("SELECT id, source, language, published_at, authors FROM article_facet_values ORDER BY id")
+    assert [(*row[:4], sorted(json.loads(row[4]))) for row in kept] == facet_values
 
 
 def test_summaries_follow_inserts_updates_and_deletes(archive: Path, tmp_path: Path) -> None:
