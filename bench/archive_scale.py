@@ -372,20 +372,25 @@ class Served:
         return (time.perf_counter() - began) * 1000, status, body
 
 
-def common_and_rare_words(db: Path) -> tuple[str, str]:
-    """A word in about half the articles' texts, and one in a few hundred (read from the FTS vocabulary)."""
+def common_and_rare_words(db: Path) -> tuple[str, str, str]:
+    """The word nearest to half the articles' texts, the next nearest (for a two-word search), and one
+    in a few hundred (read from the FTS vocabulary)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, articles_fts, 'row')")
         (total,) = conn.execute("SELECT count(*) FROM articles").fetchone()
-        common = conn.execute(
-            "SELECT term FROM temp.vocab WHERE length(term) > 3 AND term GLOB '[a-z]*' ORDER BY abs(doc - ?) LIMIT 1",
-            [total // 2],
-        ).fetchone()[0]
+        common, second = (
+            term
+            for (term,) in conn.execute(
+                "SELECT term FROM temp.vocab WHERE length(term) > 3 AND term GLOB '[a-z]*' ORDER BY abs(doc - ?)"
+                " LIMIT 2",
+                [total // 2],
+            )
+        )
         rare = conn.execute(
             "SELECT term FROM temp.vocab WHERE length(term) > 5 AND term GLOB '[a-z]*' ORDER BY abs(doc - 300) LIMIT 1"
         ).fetchone()[0]
-        return common, rare
+        return common, second, rare
     finally:
         conn.close()
 
@@ -396,7 +401,7 @@ def pages_to_time(db: Path) -> list[tuple[str, str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     url, source = conn.execute("SELECT url, source FROM articles ORDER BY rowid DESC LIMIT 1").fetchone()
     conn.close()
-    common, rare = common_and_rare_words(db)
+    common, second, rare = common_and_rare_words(db)
     pages = [
         ("index page", "/"),
         ("database page", "/news"),
@@ -411,6 +416,14 @@ def pages_to_time(db: Path) -> list[tuple[str, str]]:
         (f"search page, newest first ({rare!r})", f"/news/search?{urlencode({'q': rare, 'sort': 'newest'})}"),
         (f"Datasette's ?_search= ({rare!r})", f"/news/articles?{urlencode({'_search': rare})}"),
         (f"Datasette's ?_search= ({common!r})", f"/news/articles?{urlencode({'_search': common})}"),
+        (
+            f"Datasette's ?_search= ({common!r}) and source=",
+            f"/news/articles?{urlencode({'_search': common, 'source': source})}",
+        ),
+        (
+            f"Datasette's ?_search= ('{common} {second}')",
+            f"/news/articles?{urlencode({'_search': f'{common} {second}'})}",
+        ),
         ("crawl_runs table", "/news/crawl_runs"),
         ("crawl_runs filtered by source", f"/news/crawl_runs?{urlencode({'source': source})}"),
         ("article_clusters view", "/news/article_clusters"),
