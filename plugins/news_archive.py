@@ -335,8 +335,14 @@ def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
 SEARCH_TABLE, SEARCH_INDEX = "articles", "articles_fts"
 COMMON_SHARE = 100  # "more": more than 1 in COMMON_SHARE articles match
 SEARCH_CLAUSE = "{rowid} in (select rowid from articles_fts where articles_fts match {match})"
-# The facet columns the narrow table article_facet_values holds (archive/migrations/search_facets.py).
-FACET_VALUES = {("column", "source"), ("column", "language"), ("date", "published_at"), ("array", "authors")}
+# Facets (type, column) the narrow table article_facet_values answers (archive/migrations/search_facets.py),
+# with their values there: the day is date(published_at) already, the authors each list's distinct names.
+FACET_VALUES = {
+    ("column", "source"): "v.source",
+    ("column", "language"): "v.language",
+    ("date", "published_at"): "v.published_day",
+    ("array", "authors"): "j.value",
+}
 SEARCH_MATCH = r"(?P<match>escape_fts\(:search\)|:search)"  # search_match's two answers, as a pattern
 
 
@@ -410,16 +416,12 @@ def search_facet_query(facet: Any, column: str, limit: int) -> str | None:
     if only_search is None:
         return None
     joined = f"{SEARCH_INDEX} join article_facet_values as v on v.id = {SEARCH_INDEX}.rowid"
-    matching = f"{SEARCH_INDEX} match {only_search['match']}"
-    if facet.type == "array":
-        # Its authors are each list's distinct names already, in a JSON array (or '[]').
-        return (
-            f"select j.value as value, count(*) as count from {joined}, json_each(v.{column}) as j"
-            f" where {matching} group by j.value order by count desc, value limit {limit}"
-        )
-    value = f"date(v.{column})" if facet.type == "date" else f"v.{column}"
+    if facet.type == "array":  # a JSON array of names (or '[]')
+        joined += f", json_each(v.{column}) as j"
+    value = FACET_VALUES[(facet.type, column)]
     return (
-        f"select {value} as value, count(*) as count from {joined} where {matching} and {value} is not null"
+        f"select {value} as value, count(*) as count from {joined}"
+        f" where {SEARCH_INDEX} match {only_search['match']} and {value} is not null"
         f" group by {value} order by count desc, value limit {limit}"
     )
 

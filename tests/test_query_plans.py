@@ -164,9 +164,11 @@ def summaries_match(conn: sqlite3.Connection) -> None:
     # The faceted columns of each article (search-filtered facets), its author list's names once each.
     facet_values = [
         (*row[:4], sorted({name for name in json.loads(row[4] or "[]") if isinstance(name, str)}))
-        for row in conn.execute("SELECT rowid, source, language, published_at, authors FROM articles ORDER BY rowid")
+        for row in conn.execute(
+            "SELECT rowid, source, language, date(published_at), authors FROM articles ORDER BY rowid"
+        )
     ]
-    kept = conn.execute("SELECT id, source, language, published_at, authors FROM article_facet_values ORDER BY id")
+    kept = conn.execute("SELECT id, source, language, published_day, authors FROM article_facet_values ORDER BY id")
     assert [(*row[:4], sorted(json.loads(row[4]))) for row in kept] == facet_values
 
 
