@@ -4,9 +4,12 @@ The articles page filtered by a full-text search counts its four facets (source,
 authors, publication day) over the matching articles. Read from `articles`, every match costs a
 seek into a table whose rows hold whole texts (two rows a page): a word in 42 % of a million
 articles is 420,000 scattered pages, seconds. ``article_facet_values`` holds only those four
-columns (about 60 bytes a row; the day already date()d, each author once), so the full-text index's matches, which come in rowid order, join
-it page after page: the plugin (plugins/news_archive.py) counts a search's facets there. Triggers
-keep it equal to `articles` on every insert, update and delete, by hand included.
+values (about 60 bytes a row; the day already as date() gives it, each author once), so the
+full-text index's matches, which come in rowid order, join it page after page: the plugin
+(plugins/news_archive.py) counts a search's facets there. Triggers keep it equal to `articles` on
+every insert, update and delete, by hand included. Its ids are the articles' rowids, as the
+full-text index's are: both assume rowids that stay (no VACUUM renumbering a table without an
+INTEGER PRIMARY KEY, which would break the full-text index first).
 """
 
 from __future__ import annotations
