@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -307,7 +308,10 @@ def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
             facet = copy.copy(self)
             facet.get_configs = lambda config=config: [config]
             ours = query_for(self, column)
-            if ours is not None:
+            searched_and_filtered = filtered_search(self) if (self.type, column) in FACET_VALUES else None
+            if searched_and_filtered is not None and search_facet_query(self, column, 0) is None:
+                facet.ds = _SharedFacetAnswers(self.ds, self, searched_and_filtered, column)
+            elif ours is not None:
                 facet.ds = _SummaryAnswers(self.ds, *ours)
             found, late = await original(facet)
             results += found
@@ -427,6 +431,60 @@ def search_facet_query(facet: Any, column: str, limit: int) -> str | None:
         f" where {SEARCH_INDEX} match {only_search['match']} and {value} is not null"
         f" group by {value} order by count desc, value limit {limit}"
     )
+
+
+def filtered_search(facet: Any) -> str | None:
+    """The WHERE of an articles page filtered by a common search and more (a source, a date, a page
+    after the first), or None."""
+    common = SEARCH_CLAUSE.format(rowid="+rowid", match="")[:-1]  # up to the MATCH operand
+    where = re.fullmatch(rf"select .*? from {SEARCH_TABLE} where (?P<where>.*)", facet.sql, re.S)
+    if facet.table != SEARCH_TABLE or where is None or common not in where["where"]:
+        return None
+    return str(where["where"])
+
+
+class _SharedFacetAnswers(_SummaryAnswers):
+    """The four facets of an articles page filtered by a common search and more, in one query.
+
+    Each of Datasette's facet queries would build the search's match set again (420,000 rowids for
+    a word in 42 % of a million articles, 50 ms each) to count the few the other filters keep; one
+    query builds it once, keeps the page's articles' rows of article_facet_values and counts the
+    four facets over them. The facet queries of one page share it (keyed by the request).
+    """
+
+    pending: dict[tuple[int, str, str], tuple[Any, Any]] = {}
+
+    def __init__(self, datasette: Any, facet: Any, where: str, column: str) -> None:
+        super().__init__(datasette, "", with_params=True)
+        self._facet, self._where, self._column = facet, where, column
+
+    def shared_sql(self) -> str:
+        kept = f"select rowid from {SEARCH_TABLE} where {self._where}"
+        counts = [
+            f"select '{column}' as facet, {value.replace('v.', 'page.')} as value, count(*) as count"
+            f" from page{', json_each(page.authors) as j' if kind == 'array' else ''}"
+            f" where {value.replace('v.', 'page.')} is not null group by 2"
+            for (kind, column), value in FACET_VALUES.items()
+        ]
+        return (
+            f"with page as materialized (select * from article_facet_values where id in ({kept})) "
+            + " union all ".join(counts)
+        )
+
+    async def execute(self, database: str, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        from datasette.database import Results
+
+        key = (id(self._facet.request), self._facet.sql, json.dumps(self._facet.params, sort_keys=True, default=str))
+        request, task = self.pending.get(key, (None, None))
+        if task is None or request is not self._facet.request:
+            task = asyncio.ensure_future(self._datasette.execute(database, self.shared_sql(), params, **kwargs))
+            self.pending[key] = (self._facet.request, task)
+            while len(self.pending) > 32:  # pages long answered
+                self.pending.pop(next(iter(self.pending)))
+        results = await task
+        rows = [{"value": row["value"], "count": row["count"]} for row in results.rows if row["facet"] == self._column]
+        rows.sort(key=lambda row: (-row["count"], row["value"]))
+        return Results(rows[: self._facet.get_facet_size() + 1], False, None)
 
 
 def _count_searches_over_matches() -> None:
