@@ -559,8 +559,13 @@ def report(n: int, build: dict[str, float], db: Path, timed: list[dict[str, Any]
         f"load average {os.getloadavg()[0]:.1f} at the end (other people's work included)  ",
         f"Run: {datetime.now(UTC).replace(microsecond=0).isoformat()}, commit {commit()}  ",
         f"Archive: {', '.join(f'{v:,} {k}' for k, v in counts(db).items())}; "
-        f"built in {build.get('total_s', 0):,.0f} s (articles {build.get('articles_s', 0):,.0f} s, "
-        f"runs {build.get('runs_s', 0):,.0f} s, ANALYZE {build.get('analyze_s', 0):,.0f} s); file {size / 1e9:.2f} GB",
+        + (
+            f"built in {build.get('total_s', 0):,.0f} s (articles {build.get('articles_s', 0):,.0f} s, "
+            f"runs {build.get('runs_s', 0):,.0f} s, ANALYZE {build.get('analyze_s', 0):,.0f} s)"
+            if build
+            else "build times not recorded (built before --keep kept them)"
+        )
+        + f"; file {size / 1e9:.2f} GB",
         "",
         f"Verdict: {len(timed) - len(slow)} of {len(timed)} under {TARGET_MS:.0f} ms; "
         f"{len(bad)} with an error, a dropped facet or truncated rows.",
@@ -598,6 +603,8 @@ def main() -> int:
             began = time.perf_counter()
             build = ArchiveBuilder(db, args.articles).build()
             build["total_s"] = time.perf_counter() - began
+            if args.keep:  # for the runs that --reuse it
+                db.with_suffix(".build.json").write_text(json.dumps(build))
         elif db.with_suffix(".build.json").exists():
             build = json.loads(db.with_suffix(".build.json").read_text())
         print("timing pages", flush=True)
