@@ -23,6 +23,8 @@ Tables (documented column by column in metadata.yml, which Datasette shows, and 
 - ``articles_per_day``, ``articles_per_publication_day``, ``articles_per_author``, ``crawl_runs_per_day``,
   ``article_cluster_sizes``  summary tables kept exact by triggers, so Datasette's charts and facets
   never count a year of rows (archive/summary_triggers.py)
+- ``article_facet_values``  each article's faceted columns alone, kept by triggers: the facets of a
+                           search-filtered articles page count the matches there (plugins/news_archive.py)
 - ``article_clusters``     (a view) each article with its near-duplicate cluster and its size
 """
 

@@ -372,20 +372,25 @@ class Served:
         return (time.perf_counter() - began) * 1000, status, body
 
 
-def common_and_rare_words(db: Path) -> tuple[str, str]:
-    """A word in about half the articles' texts, and one in a few hundred (read from the FTS vocabulary)."""
+def common_and_rare_words(db: Path) -> tuple[str, str, str]:
+    """The word nearest to half the articles' texts, the next nearest (for a two-word search), and one
+    in a few hundred (read from the FTS vocabulary)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, articles_fts, 'row')")
         (total,) = conn.execute("SELECT count(*) FROM articles").fetchone()
-        common = conn.execute(
-            "SELECT term FROM temp.vocab WHERE length(term) > 3 AND term GLOB '[a-z]*' ORDER BY abs(doc - ?) LIMIT 1",
-            [total // 2],
-        ).fetchone()[0]
+        common, second = (
+            term
+            for (term,) in conn.execute(
+                "SELECT term FROM temp.vocab WHERE length(term) > 3 AND term GLOB '[a-z]*' ORDER BY abs(doc - ?)"
+                " LIMIT 2",
+                [total // 2],
+            )
+        )
         rare = conn.execute(
             "SELECT term FROM temp.vocab WHERE length(term) > 5 AND term GLOB '[a-z]*' ORDER BY abs(doc - 300) LIMIT 1"
         ).fetchone()[0]
-        return common, rare
+        return common, second, rare
     finally:
         conn.close()
 
@@ -396,7 +401,7 @@ def pages_to_time(db: Path) -> list[tuple[str, str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     url, source = conn.execute("SELECT url, source FROM articles ORDER BY rowid DESC LIMIT 1").fetchone()
     conn.close()
-    common, rare = common_and_rare_words(db)
+    common, second, rare = common_and_rare_words(db)
     pages = [
         ("index page", "/"),
         ("database page", "/news"),
@@ -411,6 +416,14 @@ def pages_to_time(db: Path) -> list[tuple[str, str]]:
         (f"search page, newest first ({rare!r})", f"/news/search?{urlencode({'q': rare, 'sort': 'newest'})}"),
         (f"Datasette's ?_search= ({rare!r})", f"/news/articles?{urlencode({'_search': rare})}"),
         (f"Datasette's ?_search= ({common!r})", f"/news/articles?{urlencode({'_search': common})}"),
+        (
+            f"Datasette's ?_search= ({common!r}) and source=",
+            f"/news/articles?{urlencode({'_search': common, 'source': source})}",
+        ),
+        (
+            f"Datasette's ?_search= ('{common} {second}')",
+            f"/news/articles?{urlencode({'_search': f'{common} {second}'})}",
+        ),
         ("crawl_runs table", "/news/crawl_runs"),
         ("crawl_runs filtered by source", f"/news/crawl_runs?{urlencode({'source': source})}"),
         ("article_clusters view", "/news/article_clusters"),
@@ -546,8 +559,13 @@ def report(n: int, build: dict[str, float], db: Path, timed: list[dict[str, Any]
         f"load average {os.getloadavg()[0]:.1f} at the end (other people's work included)  ",
         f"Run: {datetime.now(UTC).replace(microsecond=0).isoformat()}, commit {commit()}  ",
         f"Archive: {', '.join(f'{v:,} {k}' for k, v in counts(db).items())}; "
-        f"built in {build.get('total_s', 0):,.0f} s (articles {build.get('articles_s', 0):,.0f} s, "
-        f"runs {build.get('runs_s', 0):,.0f} s, ANALYZE {build.get('analyze_s', 0):,.0f} s); file {size / 1e9:.2f} GB",
+        + (
+            f"built in {build.get('total_s', 0):,.0f} s (articles {build.get('articles_s', 0):,.0f} s, "
+            f"runs {build.get('runs_s', 0):,.0f} s, ANALYZE {build.get('analyze_s', 0):,.0f} s)"
+            if build
+            else "build times not recorded (built before --keep kept them)"
+        )
+        + f"; file {size / 1e9:.2f} GB",
         "",
         f"Verdict: {len(timed) - len(slow)} of {len(timed)} under {TARGET_MS:.0f} ms; "
         f"{len(bad)} with an error, a dropped facet or truncated rows.",
@@ -585,6 +603,8 @@ def main() -> int:
             began = time.perf_counter()
             build = ArchiveBuilder(db, args.articles).build()
             build["total_s"] = time.perf_counter() - began
+            if args.keep:  # for the runs that --reuse it
+                db.with_suffix(".build.json").write_text(json.dumps(build))
         elif db.with_suffix(".build.json").exists():
             build = json.loads(db.with_suffix(".build.json").read_text())
         print("timing pages", flush=True)

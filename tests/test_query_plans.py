@@ -13,9 +13,15 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -155,6 +161,15 @@ def summaries_match(conn: sqlite3.Connection) -> None:
     assert conn.execute("SELECT * FROM articles_per_author ORDER BY 1").fetchall() == authors
     days = conn.execute("SELECT coalesce(date(published_at), ''), count(*) FROM articles GROUP BY 1 ORDER BY 1")
     assert conn.execute("SELECT * FROM articles_per_publication_day ORDER BY 1").fetchall() == days.fetchall()
+    # The faceted columns of each article (search-filtered facets), its author list's names once each.
+    facet_values = [
+        (*row[:4], sorted({name for name in json.loads(row[4] or "[]") if isinstance(name, str)}))
+        for row in conn.execute(
+            "SELECT rowid, source, language, date(published_at), authors FROM articles ORDER BY rowid"
+        )
+    ]
+    kept = conn.execute("SELECT id, source, language, published_day, authors FROM article_facet_values ORDER BY id")
+    assert [(*row[:4], sorted(json.loads(row[4]))) for row in kept] == facet_values
 
 
 def test_summaries_follow_inserts_updates_and_deletes(archive: Path, tmp_path: Path) -> None:
@@ -275,3 +290,121 @@ async def test_articles_facets_count_what_the_rows_hold(archive: Path, filtered:
         assert shown, name
         assert all(counts[value] == count for value, count in shown.items()), name
         assert min(shown.values()) >= sorted(counts.values(), reverse=True)[len(shown) - 1], f"{name}: not the largest"
+
+
+# --- Datasette's ?_search= on the articles table (plugins/news_archive.py) ---------------------------
+
+RARE_WORD = "zyzzyva"  # put in 6 of the 3,000 articles below: under 1 %, Datasette's own plan
+
+
+@pytest.fixture(scope="module")
+def searched(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The archive, with a word in a few headlines (every made-up word is in many articles)."""
+    path = tmp_path_factory.mktemp("searched") / "news.db"
+    source = sqlite3.connect(f"file:{archive}?mode=ro", uri=True)
+    target = sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    with target:
+        target.execute(f"UPDATE articles SET title = title || ' {RARE_WORD}' WHERE rowid % 500 = 0")
+    target.close()
+    return path
+
+
+def searches(conn: sqlite3.Connection) -> list[dict[str, str]]:
+    """A common word, a rare one, two words, and a common word within one source."""
+    source, _ = some_source_and_word(conn)
+    return [
+        {"_search": "harbour"},
+        {"_search": RARE_WORD},
+        {"_search": "harbour council"},
+        {"_search": "council", "source": source},
+    ]
+
+
+async def traced_queries(db: Path, args: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """The SQL a search-filtered articles page runs (Datasette's tracer), with its parameters."""
+    from datasette.tracer import capture_traces
+
+    from tests.test_datasette import make_datasette
+
+    traces: list[dict[str, Any]] = []
+    with capture_traces(traces):
+        response = await make_datasette(db).client.get("/news/articles.json", params=args)
+    assert response.status_code == 200, response.text[:500]
+    return [(trace["sql"], trace.get("params") or {}) for trace in traces if trace["type"] == "sql"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("which", range(4))
+async def test_search_filtered_articles_page_reads_no_big_table_whole(searched: Path, which: int) -> None:
+    conn = connect(searched)
+    args = searches(conn)[which]
+    queries = [(sql, params) for sql, params in await traced_queries(searched, args) if "articles" in sql]
+    for sql, params in queries:
+        assert not full_scans(conn, sql, params), f"{args}: a full table scan in {sql}"
+    facets = [sql for sql, _ in queries if "group by" in sql]
+    common = args["_search"] != RARE_WORD
+    if "source" not in args:  # the facets of a search alone read the matches' narrow rows, not articles
+        assert len(facets) == 4, facets
+        assert all("article_facet_values" in sql for sql in facets), facets
+    else:  # a common search and a source: the four facets in one query, which builds the match set once
+        assert len(facets) == 1, facets
+        assert "article_facet_values" in facets[0]
+    (page,) = [sql for sql, _ in queries if "limit 101" in sql]
+    # A common word walks the publication-order index; a rare one seeks its few matches.
+    assert ("+rowid in" in page) == common, page
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("which", range(4))
+async def test_search_filtered_page_answers_as_datasettes_own_queries(searched: Path, which: int) -> None:
+    """Rows, count and facet counts as a Datasette without our plugin gives them (its own search filter
+    and facet queries), served by `datasette serve` in a process of its own."""
+    from tests.test_datasette import make_datasette
+
+    conn = connect(searched)
+    args = {**searches(conn)[which], "_size": "20"}
+    ours = (await make_datasette(searched).client.get("/news/articles.json", params=args)).json()
+    with plain_datasette(searched) as base:
+        theirs = json.loads(urllib.request.urlopen(f"{base}/news/articles.json?{urlencode(args)}", timeout=60).read())
+    assert ours["rows"]
+    assert ours["rows"] == theirs["rows"]
+    assert ours["next"] == theirs["next"]
+    assert ours["filtered_table_rows_count"] == theirs["filtered_table_rows_count"]
+    assert not ours.get("facets_timed_out")
+    assert not theirs.get("facets_timed_out")
+
+    def facets(data: dict[str, Any]) -> dict[str, list[tuple[Any, int]]]:
+        return {
+            name: [(r["value"], r["count"]) for r in facet["results"]] for name, facet in data["facet_results"].items()
+        }
+
+    assert facets(ours) == facets(theirs)
+    assert set(facets(ours)) == {"source", "language", "authors", "published_at"}
+
+
+@contextmanager
+def plain_datasette(db: Path) -> Iterator[str]:
+    """`datasette serve` on our metadata and settings, without plugins/ (so with Datasette's own search)."""
+    from bench.archive_scale import free_port
+
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "datasette"), "serve", str(db), "--port", str(port)]
+    command += ["-m", str(ROOT / "metadata.yml"), "--setting", "suggest_facets", "off"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/-/versions.json", timeout=5).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
