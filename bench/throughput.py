@@ -618,15 +618,22 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "",
     out.append("")
     out.append("Peak memory per process (VmHWM / largest Pss, MB):")
     out.append("")
-    out.append("| N | " + " | ".join(("crawl", "forkserver", "worker 1", "worker 2", "other")) + " |")
+    # Workers are replaced when pages grow them (crawl/worker_pool.py): how many were started, and the
+    # largest of them.
+    out.append("| N | " + " | ".join(("crawl", "forkserver", "workers started", "largest worker", "other")) + " |")
     out.append("|---|---|---|---|---|---|")
     for r in results:
-        by_role: dict[str, list[str]] = {}
+        by_role: dict[str, list[dict[str, Any]]] = {}
         for p in r["crawl"]["memory"]["per_process"]:
-            by_role.setdefault(p["role"], []).append(f"{p['hwm_mb']:.0f} / {p['max_pss_mb']:.0f}")
-        workers = [*by_role.get("workers", []), "-", "-"]
-        cells = [", ".join(by_role.get("crawl", ["-"])), ", ".join(by_role.get("forkserver", ["-"])),
-                 workers[0], workers[1], ", ".join(by_role.get("other", ["-"]))]  # fmt: skip
+            by_role.setdefault(p["role"], []).append(p)
+
+        def sizes(procs: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{p['hwm_mb']:.0f} / {p['max_pss_mb']:.0f}" for p in procs) or "-"
+
+        workers = by_role.get("workers", [])
+        largest = [max(workers, key=lambda p: p["max_pss_mb"])] if workers else []
+        cells = [sizes(by_role.get("crawl", [])), sizes(by_role.get("forkserver", [])), str(len(workers)),
+                 sizes(largest), sizes(by_role.get("other", []))]  # fmt: skip
         out.append(f"| {run_name(r)} | " + " | ".join(cells) + " |")
     real = [r for r in results if r.get("pages") == "real"]
     if real:
