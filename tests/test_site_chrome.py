@@ -145,3 +145,35 @@ def test_short_sentences_of_a_story_are_never_keyed_by_their_start() -> None:
     chrome = counts.chrome()
     assert not any(key in chrome for key in line_keys("He said the river and ferry would wait."))
     assert any(key in chrome for key in line_keys("Most read: another headline"))
+
+
+def test_a_process_keeps_a_bounded_share_of_many_sites_lines(tmp_path: Path) -> None:
+    """300 articles on each of 80 sites, written in batches of 7 (so the article counts skip past
+    any fixed multiple): lines not seen lately are forgotten in memory and in site_lines, at most
+    SITES_KEPT sites stay in memory, and each site's template is still recognised, also after its
+    counts were read back from the archive."""
+    from archive.schema import open_db
+    from archive.site_chrome import FADED, SITES_KEPT, SiteChrome
+
+    db = open_db(tmp_path / "news.db")
+    chrome = SiteChrome(db)
+    template = line_keys(BOILERPLATE)
+    sites = [f"site{n}.example" for n in range(80)]
+    for start in range(0, 300, 7):
+        with db.conn:
+            for site in sites:
+                for n in range(start, min(start + 7, 300)):
+                    unique = {key for k in range(5) for key in line_keys(paragraph(n, k) + site)}
+                    chrome.count(site, unique | set(template))
+            chrome.write()
+    assert len(chrome.sites) <= SITES_KEPT
+    for site in (sites[0], sites[-1]):  # one read back from the archive, one still in memory
+        counts = chrome.counts(site)
+        assert counts.pages == 300
+        assert all(key in chrome.chrome(site) for key in template)
+        # What is kept: the template and the lines of the articles since the last pruning (a line
+        # fades below FADED some 34 articles after it was seen), not 300 articles' lines.
+        assert len(counts.weights) <= len(template) + 5 * 2 * 90
+        assert min(counts.weight(key) for key in counts.weights) >= FADED * 0.98**50
+    rows = db.execute("SELECT count(*) FROM site_lines WHERE site = ?", [sites[0]]).fetchone()[0]
+    assert rows <= len(template) + 5 * 2 * 90
