@@ -185,6 +185,12 @@ def test_summaries_follow_inserts_updates_and_deletes(archive: Path, tmp_path: P
         conn.execute("UPDATE articles SET published_at = NULL, language = NULL WHERE rowid % 11 = 0")
         conn.execute("UPDATE articles SET cluster_id = 42 WHERE rowid % 13 = 0")
         conn.execute("""UPDATE articles SET authors = '["Ann Example", "Ann Example", "Bo"]' WHERE rowid % 19 = 0""")
+        # The store's own update of a changed article: an upsert (INSERT ... ON CONFLICT DO UPDATE),
+        # whose conflict clause overrides one inside a trigger.
+        conn.execute(
+            "INSERT INTO articles SELECT * FROM articles WHERE rowid % 23 = 0"
+            " ON CONFLICT (url) DO UPDATE SET source = 'upserted', language = 'xx'"
+        )
         conn.execute("DELETE FROM url_aliases WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
         conn.execute("DELETE FROM article_revisions WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")
         conn.execute("DELETE FROM article_signatures WHERE url IN (SELECT url FROM articles WHERE rowid % 17 = 0)")

@@ -50,7 +50,12 @@ def add_article_facet_values(db: Database) -> None:
         """
     )
     columns = ", ".join(COLUMNS)
-    write = f"INSERT OR REPLACE INTO article_facet_values VALUES ({values_of('new')});"
+    # Delete, then insert: not INSERT OR REPLACE, whose conflict clause an outer statement with its
+    # own (the store's upsert, INSERT ... ON CONFLICT DO UPDATE) overrides, and the update failed.
+    write = (
+        "DELETE FROM article_facet_values WHERE id = new.rowid;"
+        f" INSERT INTO article_facet_values VALUES ({values_of('new')});"
+    )
     for name, body in (
         ("ai", f"AFTER INSERT ON articles BEGIN {write} END"),
         ("ad", "AFTER DELETE ON articles BEGIN DELETE FROM article_facet_values WHERE id = old.rowid; END"),
