@@ -11,8 +11,8 @@ not after the page that grew them, and on Python 3.11 a pool using it can hang w
 while pages are still queued (CPython gh-115634, fixed in 3.12.x). So each worker is a pool of one
 process here, and this class hands pages to the least busy one, two at a time (one being worked
 on, one waiting in its pipe); a worker to replace gets no more pages, finishes those it has, and
-exits, while its replacement starts. Every page handed in is answered once: with its result, or
-with the exception that stopped it.
+exits, and then its replacement starts. Every page handed in is answered once: with its result,
+or with the exception that stopped it.
 """
 
 from __future__ import annotations
@@ -90,7 +90,6 @@ class RecyclingPool:
     replaced: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _active: list[_Worker] = field(default_factory=list)
-    _retired: list[_Worker] = field(default_factory=list)
     _waiting: deque[_Page] = field(default_factory=deque)
     _closed: bool = False
 
@@ -108,7 +107,10 @@ class RecyclingPool:
 
     def _hand_out(self) -> None:
         while self._waiting:
-            worker = min(self._active, key=lambda w: w.pages)
+            taking = [w for w in self._active if not w.retiring]
+            if not taking:
+                return  # every worker is finishing its last pages; their successors take the rest
+            worker = min(taking, key=lambda w: w.pages)
             if worker.pages >= PAGES_PER_WORKER:
                 return
             page = self._waiting.popleft()
@@ -130,19 +132,20 @@ class RecyclingPool:
         with self._lock:
             worker.pages -= 1
             if grown is not None and not worker.retiring and not self._closed:
-                self._replace(worker, grown)
+                self._retire(worker, grown)
             gone = worker.retiring and worker.pages == 0
-            if gone:
-                self._retired.remove(worker)
+            if gone and not self._closed:
+                # Its successor starts once it has answered its last page, not before: a fresh
+                # worker beside the one it replaces would be a third worker's memory at the peak.
+                self._active[self._active.index(worker)] = _Worker(self.start_worker())
             self._hand_out()
         # Shut down outside the lock, without waiting: this may be the retired pool's own thread.
         if gone:
             worker.executor.shutdown(wait=False)
 
-    def _replace(self, worker: _Worker, grown: float) -> None:
+    def _retire(self, worker: _Worker, grown: float) -> None:
+        """No more pages for `worker`: it answers the one queued behind, then is replaced."""
         worker.retiring = True
-        self._active[self._active.index(worker)] = _Worker(self.start_worker())
-        self._retired.append(worker)
         self.replaced += 1
         logger.info(
             "extraction worker replaced: a page grew it by %.0f MB (limit %.0f MB, NEWS_EXTRACT_WORKER_GROWTH_MB)",
@@ -162,6 +165,6 @@ class RecyclingPool:
         if wait and still_to_do:
             concurrent.futures.wait(still_to_do)
         with self._lock:
-            workers = [*self._active, *self._retired]
+            workers = list(self._active)
         for worker in workers:
             worker.executor.shutdown(wait=wait, cancel_futures=cancel_futures)
