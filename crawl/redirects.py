@@ -25,6 +25,18 @@ if TYPE_CHECKING:
 
 
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+# Scrapy looks for a refresh in a page's first 4,096 characters, which are at most this many bytes.
+REFRESH_HEAD_BYTES = 4096 * 4
+
+
+def may_hold_meta_refresh(body: bytes) -> bool:
+    """Whether the part of a page where Scrapy looks for ``<meta http-equiv="refresh">`` can hold
+    one. Scrapy decodes the whole page to find out (`get_meta_refresh` reads `response.text`), in
+    the crawl process, and the response then keeps the text: on real pages that was 0.5 ms and
+    1.4 MB a page, 44 MB for 32 pages in flight. Pages are decoded once, in the extraction workers;
+    here the bytes are read. A page in UTF-16 or UTF-32 (NUL bytes) is left to Scrapy."""
+    head = body[:REFRESH_HEAD_BYTES]
+    return b"\x00" in head or b"refresh" in head.lower()
 
 
 def redirect_refusal(request: Request, redirected: Request, allowed_domains: Sequence[str]) -> str | None:
@@ -104,6 +116,8 @@ class GuardedMetaRefreshMiddleware(_RedirectGuard, MetaRefreshMiddleware):
     # does not require it: dropping it is Scrapy's advice, which mypy reads as an incompatible override.
     def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         # Must return a Response, or a Request (the refresh target), or raise IgnoreRequest.
+        if isinstance(response, HtmlResponse) and not may_hold_meta_refresh(response.body):
+            return response
         result = super().process_response(request, response)
         target = None
         if isinstance(response, HtmlResponse) and not request.meta.get("dont_redirect"):
