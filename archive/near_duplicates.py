@@ -97,6 +97,15 @@ def similarity(a: bytes, b: bytes) -> float:
     return float(np.mean(np.frombuffer(a, dtype=np.uint32) == np.frombuffer(b, dtype=np.uint32)))
 
 
+def similarities(sig: bytes, others: list[bytes]) -> list[float]:
+    """`similarity(sig, other)` for each of `others`, in one numpy operation: a story syndicated
+    to a hundred sites has a hundred candidates, one by one 5 microseconds each."""
+    if not others:
+        return []
+    matrix = np.frombuffer(b"".join(others), dtype=np.uint32).reshape(len(others), -1)
+    return [float(score) for score in (matrix == np.frombuffer(sig, dtype=np.uint32)).mean(axis=1)]
+
+
 @lru_cache(maxsize=1024)
 def band_buckets(sig: bytes) -> tuple[tuple[int, int], ...]:
     """(band, bucket) pairs: a bucket is a 64-bit hash of the band number and the band's rows,
@@ -150,11 +159,8 @@ class NearDuplicateIndex:
             candidates.setdefault(url, self.pending_signatures[url])
         if exclude is not None:
             candidates.pop(exclude, None)
-        found = []
-        for url, other in candidates.items():
-            score = similarity(sig, other)
-            if score >= THRESHOLD:
-                found.append((url, score))
+        scores = similarities(sig, list(candidates.values()))
+        found = [(url, score) for url, score in zip(candidates, scores, strict=True) if score >= THRESHOLD]
         return sorted(found, key=lambda pair: -pair[1])
 
     def add(self, url: str, sig: bytes) -> None:

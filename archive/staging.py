@@ -82,7 +82,7 @@ def stage(archive: Archive, item: StoredItem, *, keep_raw: bool) -> None:
         if keep_raw:
             raw = raw_page_row(
                 item.url,
-                item.page_html(),
+                "" if item.raw_html is not None else item.page_html(),  # kept as it came: not decoded here
                 fetched_at=item.fetched_at,
                 http_status=item.http_status,
                 content_type=item.content_type,

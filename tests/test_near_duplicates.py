@@ -9,7 +9,7 @@ from datasketch import MinHashLSH
 from sqlite_utils import Database
 
 import archive.near_duplicates as nd
-from archive.near_duplicates import NearDuplicateIndex, signature, similarity
+from archive.near_duplicates import NearDuplicateIndex, signature, similarities, similarity
 from archive.schema import open_db
 
 STORY = (
@@ -31,6 +31,15 @@ def test_similar_texts_have_similar_signatures() -> None:
     assert similarity(signature(STORY), signature(STORY)) == 1.0
     assert similarity(signature(STORY), signature(edited)) > nd.THRESHOLD
     assert similarity(signature(STORY), signature(other)) < 0.05
+
+
+def test_similarities_at_once_equal_the_pairwise_ones() -> None:
+    words = STORY.split()
+    others = [signature(" ".join(words[cut:] + words[:cut])) for cut in range(0, len(words), 7)]
+    others.append(signature("A bakery chain will open six new shops across the region before the winter."))
+    mine = signature(STORY)
+    assert similarities(mine, others) == [similarity(mine, other) for other in others]
+    assert similarities(mine, []) == []
 
 
 def _article(db: Database, url: str) -> None:
