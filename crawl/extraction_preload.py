@@ -20,9 +20,9 @@ die_with_crawl_from_env()
 import archive.near_duplicates  # noqa: E402, F401
 import crawl.extraction_worker  # noqa: E402
 import crawl.items  # noqa: E402, F401 - decode_page, for the pages that come as bytes
-from crawl.memory import keep_heap_small  # noqa: E402
+from crawl.memory import WORKER_GIVE_BACK_PAST, WORKER_OWN_MAPPING_FROM, keep_heap_small  # noqa: E402
 from extraction.warm_up import load_lazy_data  # noqa: E402
 
-keep_heap_small()  # the workers inherit it
+keep_heap_small(WORKER_OWN_MAPPING_FROM, WORKER_GIVE_BACK_PAST)  # the workers inherit it
 load_lazy_data()
 gc.freeze()
