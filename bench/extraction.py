@@ -29,6 +29,7 @@ parts, 1 if it is worse on any (the pipeline issue's requirement), 2 if the data
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import hashlib
 import importlib.util
@@ -223,12 +224,72 @@ def project_prediction(html: str, url: str) -> dict[str, Any]:
 EXTRACTORS = {"trafilatura": trafilatura_prediction, "project": project_prediction}
 
 
-def run(extractor: str, pages: list[tuple[dict[str, Any], str]]) -> tuple[dict[str, dict[str, Any]], float]:
-    """Predictions by page id, and the extraction CPU time in seconds (after one warm-up page)."""
+class CandidateCosts:
+    """How often the project's extraction makes each body candidate, and its CPU time: the
+    candidate functions of extraction/body_choice.py are wrapped while the project extracts."""
+
+    CANDIDATES = ("trafilatura precise", "trafilatura default", "readability-lxml")
+
+    def __init__(self) -> None:
+        self.calls = dict.fromkeys(self.CANDIDATES, 0)
+        self.seconds = dict.fromkeys(self.CANDIDATES, 0.0)
+        self._saved: dict[str, Any] = {}
+
+    def __enter__(self) -> CandidateCosts:
+        import extraction.body_choice as body_choice
+
+        for attribute in ("_body_pass", "readability_candidate"):
+            self._saved[attribute] = getattr(body_choice, attribute)
+            setattr(body_choice, attribute, self._timed(self._saved[attribute]))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import extraction.body_choice as body_choice
+
+        for attribute, original in self._saved.items():
+            setattr(body_choice, attribute, original)
+
+    def _timed(self, function: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if "precise" in kwargs:
+                name = "trafilatura precise" if kwargs["precise"] else "trafilatura default"
+            else:
+                name = "readability-lxml"
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.process_time() - start
+                self.calls[name] += 1
+
+        return timed
+
+    def report(self, pages: int, total_seconds: float) -> str:
+        parts = []
+        for name in self.CANDIDATES:
+            calls, seconds = self.calls[name], self.seconds[name]
+            each = f" at {seconds / calls * 1000:.1f} ms" if calls else ""
+            parts.append(f"{name} on {calls} of {pages} pages{each} ({seconds / total_seconds:.0%})")
+        return "  candidates made (CPU each, share of the project's CPU): " + "; ".join(parts)
+
+
+def run(
+    extractor: str, pages: list[tuple[dict[str, Any], str]], meter: CandidateCosts | None = None
+) -> tuple[dict[str, dict[str, Any]], float]:
+    """Predictions by page id, and the extraction CPU time in seconds (after one warm-up page,
+    which `meter`, if given, does not count either)."""
     predict = EXTRACTORS[extractor]
     predict(pages[0][1], pages[0][0]["url"])  # warm-up: imports, language model, caches
     preds: dict[str, dict[str, Any]] = {}
     elapsed = 0.0
+    with meter or contextlib.nullcontext():
+        _predict_all(extractor, predict, pages, preds)
+    for prediction in preds.values():
+        elapsed += prediction.pop("cpu_s")
+    return preds, elapsed
+
+
+def _predict_all(extractor: str, predict: Any, pages: list[tuple[dict[str, Any], str]], preds: dict) -> None:
     for truth, html in pages:
         start = time.process_time()
         try:
@@ -236,9 +297,7 @@ def run(extractor: str, pages: list[tuple[dict[str, Any], str]]) -> tuple[dict[s
         except Exception as exc:  # a failure is an empty prediction, as evaluate.py scores it
             print(f"{extractor} failed on {truth['id']}: {exc!r}", file=sys.stderr)
             prediction = {}
-        elapsed += time.process_time() - start
-        preds[truth["id"]] = {"id": truth["id"], **prediction}
-    return preds, elapsed
+        preds[truth["id"]] = {"id": truth["id"], **prediction, "cpu_s": time.process_time() - start}
 
 
 def machine() -> str:
@@ -443,12 +502,19 @@ def main(argv: list[str] | None = None) -> int:
         summaries, rates = {}, {}
         choices = ""
         for extractor in EXTRACTORS:
-            preds, elapsed = run(extractor, pages)
+            costs = CandidateCosts()
+            preds, elapsed = run(extractor, pages, costs if extractor == "project" else None)
             summary, scored = evaluate.score(rows, preds)
             summaries[extractor] = summary
             rates[extractor] = len(pages) / elapsed if elapsed else float("inf")
             if extractor == "project":
-                choices = ambiguities(pages, scored, evaluate.norm_title) + "\n" + body_winners(preds)
+                choices = "\n".join(
+                    [
+                        ambiguities(pages, scored, evaluate.norm_title),
+                        body_winners(preds),
+                        costs.report(len(pages), elapsed),
+                    ]
+                )
                 if args.failures == part:
                     report = failures(scored, preds)
             if args.per_page:
