@@ -99,7 +99,7 @@ def similarity(a: bytes, b: bytes) -> float:
 
 def similarities(sig: bytes, others: list[bytes]) -> list[float]:
     """`similarity(sig, other)` for each of `others`, in one numpy operation: a story syndicated
-    to a hundred sites has a hundred candidates, one by one 5 microseconds each."""
+    to a hundred sites has a hundred candidates, one by one about 9 microseconds each."""
     if not others:
         return []
     matrix = np.frombuffer(b"".join(others), dtype=np.uint32).reshape(len(others), -1)

@@ -32,8 +32,8 @@ REFRESH_HEAD_BYTES = 4096 * 4
 def may_hold_meta_refresh(body: bytes) -> bool:
     """Whether the part of a page where Scrapy looks for ``<meta http-equiv="refresh">`` can hold
     one. Scrapy decodes the whole page to find out (`get_meta_refresh` reads `response.text`), in
-    the crawl process, and the response then keeps the text: on real pages that was 0.5 ms and
-    1.4 MB a page, 44 MB for 32 pages in flight. Pages are decoded once, in the extraction workers;
+    the crawl process, and the response then keeps the text: on real pages that was 1.4 MB a
+    page, 44 MB for 32 pages in flight (bench/RESULTS.md). Pages are decoded once, in the extraction workers;
     here the bytes are read. A page in UTF-16 or UTF-32 (NUL bytes) is left to Scrapy."""
     head = body[:REFRESH_HEAD_BYTES]
     return b"\x00" in head or b"refresh" in head.lower()
