@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import multiprocessing
 import os
 import shutil
@@ -77,6 +78,7 @@ def make_pool(workers: int, growth_limit_mb: float) -> RecyclingPool:
 def start_in_worker(crawl_pid: int) -> None:
     """A pool process's first steps: die with the crawl, and note its size as it starts."""
     die_with_parent(crawl_pid)
+    gc.enable()  # the forkserver ran without it (crawl/extraction_preload.py)
     note_start()
 
 

@@ -3,7 +3,11 @@
 Everything a worker needs is loaded here, before the workers are forked from the forkserver, so
 they share its memory instead of each loading its own copy: the language model (about 70 MB),
 trafilatura, lxml and numpy. `gc.freeze()` then keeps the garbage collector from
-writing to those objects in the workers, which would copy the shared pages one by one.
+writing to those objects in the workers, which would copy the shared pages one by one. The
+collector is off until then, as Python's gc docs advise for fork without exec: objects it would
+free during the imports leave holes in shared pages, and the workers' first allocations fill them,
+copying the page (bench/throughput.py, 2,000 real pages: the forkserver's pages no longer shared
+with any worker 33 MB before, 20 MB after). The workers turn it on again as they start.
 
 First of all, the forkserver asks to die with the crawl that started it (crawl/extraction_pool.py):
 a crawl killed with SIGKILL must not leave it, and the pool processes it forks, behind.
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import gc
 
-from crawl.extraction_pool import die_with_crawl_from_env
+gc.disable()  # until the workers are forked: collections leave freed holes that workers then fill
+
+from crawl.extraction_pool import die_with_crawl_from_env  # noqa: E402
 
 die_with_crawl_from_env()
 

@@ -161,3 +161,23 @@ def test_a_page_handed_on_as_bytes_decodes_as_scrapy_would(body: bytes, headers:
 
     response = HtmlResponse("https://news.example/a", body=body, headers=headers)
     assert decode_page(response.body, response.encoding) == response.text
+
+
+def garbage_collector_state() -> tuple[bool, int]:
+    import gc
+
+    return gc.isenabled(), gc.get_freeze_count()
+
+
+def test_extraction_workers_collect_garbage_and_leave_the_preloaded_objects_alone() -> None:
+    """The forkserver preloads the extractor with the collector off and freezes what it loaded
+    (crawl/extraction_preload.py); the workers forked from it have the collector on again."""
+    from crawl.extraction_pool import make_pool
+
+    pool = make_pool(1, growth_limit_mb=500)
+    try:
+        enabled, frozen = pool.submit(garbage_collector_state).result(timeout=120)
+    finally:
+        pool.shutdown(wait=True)
+    assert enabled
+    assert frozen > 50_000  # the objects of trafilatura, lxml, numpy and the language model
