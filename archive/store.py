@@ -167,8 +167,12 @@ class Archive:
         return row[0] if row else None
 
     def article(self, url: str) -> dict[str, Any] | None:
-        rows = list(self.db.table("articles").rows_where("url = ?", [url], limit=1))
-        return rows[0] if rows else None
+        """The stored article's row, every column. Asked for every page the crawl decides on: a
+        plain query, since sqlite-utils' `table().rows_where` first asks the schema whether
+        `articles` is a view (10 % of the dedupe step's CPU in a profile at 10,000 real pages)."""
+        cursor = self.db.execute("SELECT * FROM articles WHERE url = ?", [url])
+        row = cursor.fetchone()
+        return dict(zip((column[0] for column in cursor.description), row, strict=True)) if row else None
 
     def stored_article(self, url: str) -> dict[str, Any] | None:
         """When a canonical URL is a stored article: its fetch and first-seen times."""

@@ -177,3 +177,32 @@ def test_a_process_keeps_a_bounded_share_of_many_sites_lines(tmp_path: Path) -> 
         assert min(counts.weight(key) for key in counts.weights) >= FADED * 0.98**50
     rows = db.execute("SELECT count(*) FROM site_lines WHERE site = ?", [sites[0]]).fetchone()[0]
     assert rows <= len(template) + 5 * 2 * 90
+
+
+def test_a_site_read_back_from_the_archive_reads_only_the_lines_its_pages_ask_about(tmp_path: Path) -> None:
+    """Another process (or one that let the site go) reads a site's weights key by key, as its
+    pages ask, and decides and counts as the process that kept every line in memory."""
+    from archive.schema import open_db
+    from archive.site_chrome import SiteChrome
+
+    db = open_db(tmp_path / "news.db")
+    kept = SiteChrome(db)
+    site = "courier.example"
+    template = line_keys(BOILERPLATE)
+    with db.conn:
+        for n in range(120):
+            kept.count(site, {key for k in range(5) for key in line_keys(paragraph(n, k))} | set(template))
+        kept.write()
+    stored_rows = db.execute("SELECT count(*) FROM site_lines WHERE site = ?", [site]).fetchone()[0]
+
+    read_back = SiteChrome(db)
+    page = {key for k in range(5) for key in line_keys(paragraph(500, k))} | set(template)
+    chrome = read_back.chrome(site, page)
+    assert all(key in chrome for key in template)
+    assert not any(key in chrome for key in page - set(template))
+    assert len(read_back.counts(site).weights) <= len(template) < stored_rows  # the rest was never read
+
+    kept.count(site, page)
+    read_back.count(site, page)
+    for key in page:
+        assert read_back.counts(site).weight(key) == kept.counts(site).weight(key)
