@@ -168,7 +168,7 @@ class SiteCounts:
 
     pages: int  # articles of the site counted so far
     weights: dict[int, tuple[float, int]] = field(default_factory=dict)  # key -> (weight, at page)
-    pruned_at: int = 0  # `pages` when faded keys were last forgotten (0: not in this process)
+    pruned_at: int = 0  # `pages` when faded keys were last forgotten, or when read from the archive
     stored: Callable[[Collection[int]], dict[int, tuple[float, int]]] | None = None
     asked: set[int] = field(default_factory=set)  # keys already read from `stored`, found or not
 
@@ -176,6 +176,11 @@ class SiteCounts:
         """Read the stored weights of these keys, those not read yet, in one query."""
         if self.stored is None:
             return
+        if len(self.asked) > 4 * len(self.weights) + 10_000:
+            # Keys asked but not stored (a page's own lines) are forgotten now and then, or a
+            # process that reads more than it counts (reextract, a writer of unchanged pages)
+            # would keep every line it ever asked about. Asked again, they are read again.
+            self.asked = set(self.weights)
         missing = [key for key in keys if key not in self.asked]
         if missing:
             self.weights.update(self.stored(missing))
@@ -185,7 +190,7 @@ class SiteCounts:
         if self.stored is not None and key not in self.asked:
             self.know([key])
         weight, at = self.weights.get(key, (0.0, self.pages))
-        return weight * DECAY ** (self.pages - at)
+        return decayed(weight, self.pages - at)
 
     def window(self) -> float:
         """How many recent articles the decayed counts stand for."""
@@ -217,10 +222,17 @@ class Chrome:
         return self.counts.pages >= MIN_PAGES
 
 
+def decayed(weight: float, pages_since: int) -> float:
+    """A weight `pages_since` articles of the site later. A line stored by another process after
+    this one read the site's count is newer than the count: taken as it is, not grown."""
+    return weight * DECAY ** max(0, pages_since)
+
+
 def load(db: Database, site: str) -> SiteCounts:
     """The site's counts as stored: its page count now, each line's weight when it is asked."""
     row = db.execute("SELECT pages FROM site_pages WHERE site = ?", [site]).fetchone()
-    return SiteCounts(pages=row[0] if row else 0, stored=lambda keys: stored_weights(db, site, keys))
+    pages = row[0] if row else 0
+    return SiteCounts(pages=pages, pruned_at=pages, stored=lambda keys: stored_weights(db, site, keys))
 
 
 def stored_weights(db: Database, site: str, keys: Collection[int]) -> dict[int, tuple[float, int]]:
@@ -248,12 +260,14 @@ def save(db: Database, site: str, counts: SiteCounts, keys: Iterable[int]) -> No
         "ON CONFLICT (site, line_key) DO UPDATE SET weight = excluded.weight, at_page = excluded.at_page",
         rows,
     )
-    if counts.pages - counts.pruned_at >= PRUNE_EVERY:  # now and then: forget lines not seen lately
+    # Now and then (each time the site's count passes a multiple of PRUNE_EVERY, however the
+    # batches and the reads from the archive fall): forget lines not seen lately.
+    if counts.pages // PRUNE_EVERY > counts.pruned_at // PRUNE_EVERY:
         counts.pruned_at = counts.pages
         # Every stored line of the site, not only those read into memory; just written, the table
         # has this process's weights too.
         lines = db.execute("SELECT line_key, weight, at_page FROM site_lines WHERE site = ?", [site]).fetchall()
-        faded = [key for key, weight, at in lines if weight * DECAY ** (counts.pages - at) < FADED]
+        faded = [key for key, weight, at in lines if decayed(weight, counts.pages - at) < FADED]
         db.conn.executemany("DELETE FROM site_lines WHERE site = ? AND line_key = ?", [(site, key) for key in faded])
         for key in faded:
             counts.weights.pop(key, None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,26 @@ def test_a_site_read_back_from_the_archive_reads_only_the_lines_its_pages_ask_ab
     read_back.count(site, page)
     for key in page:
         assert read_back.counts(site).weight(key) == kept.counts(site).weight(key)
+
+
+def test_keys_asked_but_never_stored_are_not_kept_for_ever() -> None:
+    """reextract (and a writer of unchanged pages) reads far more keys than it counts."""
+    asked: list[int] = []
+
+    def stored(keys: Collection[int]) -> dict[int, tuple[float, int]]:
+        asked.extend(keys)
+        return {}
+
+    counts = SiteCounts(pages=100, stored=stored)
+    for page in range(60):
+        counts.know(range(page * 1000, (page + 1) * 1000))
+    assert len(counts.asked) <= 11_000
+    assert len(asked) == 60_000
+    counts.know([59_999])  # still known as missing: not asked again
+    assert len(asked) == 60_000
+
+
+def test_a_line_stored_after_the_site_count_was_read_is_not_grown() -> None:
+    """Another process wrote the site since this one read its count: the row is newer than it."""
+    counts = SiteCounts(pages=10, stored=lambda keys: dict.fromkeys(keys, (3.0, 20)))
+    assert counts.weight(42) == 3.0
