@@ -44,7 +44,11 @@ lock: .venv-uv/bin/uv
 
 lock-check: .venv-uv/bin/uv
 	@$(PYTHON) -m tools.lockcheck
-	@.venv-uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-header --quiet -o - | diff -q - requirements.lock >/dev/null \
+	@# uv keeps the versions an output file already pins: compiled over a copy of the lock, an
+	@# unchanged pyproject.toml gives the same file (not the registry's newest releases).
+	@cp requirements.lock .venv-uv/lock-check.txt
+	@.venv-uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-header --quiet -o .venv-uv/lock-check.txt
+	@diff -q .venv-uv/lock-check.txt requirements.lock >/dev/null \
 		|| { echo "error: requirements.lock is not what pyproject.toml resolves to: run make lock"; exit 1; }
 
 # Serve the bundled demo site on 127.0.0.1, crawl it into data/news.db, print a summary: make demo [PORT=8765]
