@@ -13,6 +13,7 @@ from archive.migrations import site_chrome  # noqa: F401
 from archive.migrations import raw_page_refs  # noqa: F401
 from archive.migrations import source_health  # noqa: F401
 from archive.migrations import search_facets  # noqa: F401
+from archive.migrations import facet_changes  # noqa: F401
 
 # isort: on
 from archive.migrations.registry import migrations

@@ -1,0 +1,157 @@
+"""The faceted columns held in memory (archive/facet_columns.py) count a search's facets exactly as
+SQL counts them over `articles`, and keep doing so while the archive grows and changes: new
+articles, articles whose source, language, date or authors change, deleted ones, a deleted
+article's rowid given again, and a copy further behind than the change log keeps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from datasette.utils import escape_fts
+
+from archive.facet_columns import FACETS, FacetColumns
+from bench.archive_scale import ArchiveBuilder
+from tests.test_query_plans import made_up_texts
+
+MATCH = "escape_fts(:search)"  # as Datasette's search filter writes it
+LIMIT = 1_000  # every value
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("facets") / "news.db"
+    ArchiveBuilder(path, 800, run_hours=2, texts=made_up_texts()).build()
+    return path
+
+
+@pytest.fixture
+def archive(built: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "news.db"
+    shutil.copy(built, path)
+    return path
+
+
+def reader(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.create_function("escape_fts", 1, escape_fts)
+    return conn
+
+
+def writer(path: Path) -> sqlite3.Connection:
+    """A plain connection (foreign keys off: these tests make up sources and orphan an article's
+    aliases freely); the archive's triggers are what they exercise."""
+    return sqlite3.connect(path)
+
+
+def expected(path: Path, search: str, limit: int = LIMIT) -> dict[str, list[tuple[Any, int]]]:
+    """Each facet as SQL gives it, counted from `articles` itself (not from article_facet_values)."""
+    conn = reader(path)
+    rows = conn.execute(
+        "SELECT source, language, date(published_at), authors FROM articles WHERE rowid IN"
+        f" (SELECT rowid FROM articles_fts WHERE articles_fts MATCH {MATCH})",
+        {"search": search},
+    ).fetchall()
+    counts = {
+        "source": Counter(row[0] for row in rows if row[0] is not None),
+        "language": Counter(row[1] for row in rows if row[1] is not None),
+        "published_day": Counter(row[2] for row in rows if row[2] is not None),
+        "authors": Counter(name for row in rows for name in set(json.loads(row[3] or "[]"))),
+    }
+    return {facet: sorted(counts[facet].items(), key=lambda vc: (-vc[1], vc[0]))[:limit] for facet in FACETS}
+
+
+def counted(columns: FacetColumns, path: Path, search: str, limit: int = LIMIT) -> dict[str, list[tuple[Any, int]]]:
+    return columns.count(reader(path), MATCH, {"search": search}, limit)
+
+
+@pytest.mark.parametrize("search", ["harbour", "harbour council", "ferry3", "nothing-matches-this"])
+@pytest.mark.parametrize("limit", [LIMIT, 3])
+def test_counts_as_sql_does(archive: Path, search: str, limit: int) -> None:
+    found = counted(FacetColumns(), archive, search, limit)
+    assert found == expected(archive, search, limit)
+    if search == "harbour":
+        assert all(found[facet] for facet in FACETS)
+
+
+def test_follows_new_changed_and_deleted_articles(archive: Path) -> None:
+    columns = FacetColumns()
+    assert counted(columns, archive, "harbour") == expected(archive, "harbour")
+    db = writer(archive)
+    with db:
+        highest = db.execute("SELECT max(rowid) FROM articles").fetchone()[0]
+        db.execute(
+            "INSERT INTO articles (url, source, title, text, authors, language, published_at, first_seen_at,"
+            " last_seen_at) SELECT url || '?new', 'a_new_source', title, text, '[\"Someone New\"]', 'cy',"
+            " '2020-02-02T10:00:00+00:00', first_seen_at, last_seen_at FROM articles WHERE rowid % 7 = 0"
+        )
+        db.execute(
+            "UPDATE articles SET source = 'moved', authors = '[\"Other Person\", \"Other Person\"]',"
+            " language = NULL, published_at = '2021-01-01T23:30:00-02:00' WHERE rowid % 5 = 0 AND rowid <= ?",
+            [highest],
+        )
+        db.execute("DELETE FROM articles WHERE rowid % 11 = 0 AND rowid <= ?", [highest])
+    assert counted(columns, archive, "harbour") == expected(archive, "harbour")
+    assert "a_new_source" in dict(counted(columns, archive, "harbour")["source"])
+
+    # The highest article deleted, and its rowid given to the next one (SQLite reuses it).
+    with db:
+        top, url = db.execute("SELECT rowid, url FROM articles ORDER BY rowid DESC LIMIT 1").fetchone()
+        db.execute("DELETE FROM articles WHERE rowid = ?", [top])
+    assert counted(columns, archive, "harbour") == expected(archive, "harbour")
+    with db:
+        db.execute(
+            "INSERT INTO articles (url, source, title, text, language, first_seen_at, last_seen_at)"
+            " VALUES (?, 'reused', 'harbour news', 'harbour harbour', 'en', '2026-01-01', '2026-01-01')",
+            [url + "#again"],
+        )
+        assert db.execute("SELECT max(rowid) FROM articles").fetchone()[0] == top
+    assert ("reused", 1) in counted(columns, archive, "harbour")["source"]
+    assert counted(columns, archive, "harbour") == expected(archive, "harbour")
+
+
+def test_a_copy_behind_what_the_log_keeps_reads_everything_again(archive: Path) -> None:
+    columns = FacetColumns()
+    assert counted(columns, archive, "council") == expected(archive, "council")
+    db = writer(archive)
+    with db:
+        db.execute("UPDATE articles SET source = 'first_move' WHERE rowid % 3 = 0")
+        db.execute("UPDATE articles SET source = 'second_move' WHERE rowid % 4 = 0")
+        # As the log's pruning trigger leaves it once more than it keeps have come: the oldest gone.
+        (last,) = db.execute("SELECT max(seq) FROM article_facet_changes").fetchone()
+        db.execute("DELETE FROM article_facet_changes WHERE seq < ?", [last])
+    assert counted(columns, archive, "council") == expected(archive, "council")
+    assert "first_move" in dict(counted(columns, archive, "council")["source"])
+
+
+def test_the_change_log_keeps_its_last_entries(archive: Path) -> None:
+    from archive.migrations.facet_changes import KEPT
+
+    db = writer(archive)
+    with db:
+        db.execute("UPDATE articles SET language = 'xx' WHERE rowid % 2 = 0")
+        (changed,) = db.execute("SELECT count(*) FROM articles WHERE rowid % 2 = 0").fetchone()
+        assert db.execute("SELECT count(*) FROM article_facet_changes").fetchone()[0] == changed
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+            " INSERT INTO article_facet_changes (id) SELECT 1 FROM n",
+            [KEPT + 5],
+        )
+    (kept, first, last) = db.execute("SELECT count(*), min(seq), max(seq) FROM article_facet_changes").fetchone()
+    assert (kept, first, last) == (KEPT, changed + 6, changed + KEPT + 5)
+
+
+def test_a_new_article_alone_is_not_logged(archive: Path) -> None:
+    """Inserts are found by id; the log holds only rewrites and deletes (it stays small)."""
+    db = writer(archive)
+    with db:
+        db.execute(
+            "INSERT INTO articles (url, source, title, text, first_seen_at, last_seen_at)"
+            " VALUES ('https://example.org/new', 's', 't', 'x', '2026-01-01', '2026-01-01')"
+        )
+    assert db.execute("SELECT count(*) FROM article_facet_changes").fetchone()[0] == 0
