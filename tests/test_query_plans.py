@@ -438,3 +438,53 @@ async def test_an_archive_without_the_change_log_counts_search_facets_in_sql(sea
     assert not without.get("facets_timed_out")
     assert without["facet_results"] == ours["facet_results"]
     assert without["rows"] == ours["rows"]
+
+
+# --- every table page ---------------------------------------------------------------------------------
+
+# Tables that gain rows with every article or every crawl run: at a year, hundreds of thousands to
+# millions. (sources, daemon and the like hold a row per source, or one.)
+GROWING_TABLES = (
+    "articles",
+    "crawl_runs",
+    "url_aliases",
+    "article_revisions",
+    "failures",
+    "not_articles",
+    "run_signals",
+    "health_changes",
+    "raw_page_refs",
+    "raw_pages",
+    "site_lines",
+    "site_pages",
+)
+TABLE_PAGES = [
+    name
+    for name, table in METADATA["databases"]["news"]["tables"].items()
+    if name in GROWING_TABLES and not table.get("hidden")
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("table", TABLE_PAGES)
+async def test_table_page_reads_no_growing_table_whole(archive: Path, table: str) -> None:
+    """A table page as Datasette serves it (rows in the metadata's order, count, every facet) reads its
+    table through indexes: a sort or a count of a whole growing table is what made pages slow at a year."""
+    from datasette.tracer import capture_traces
+
+    from tests.test_datasette import make_datasette
+
+    traces: list[dict[str, Any]] = []
+    with capture_traces(traces):
+        response = await make_datasette(archive).client.get(f"/news/{table}.json")
+    assert response.status_code == 200, response.text[:300]
+    conn = connect(archive)
+    queries = [t["sql"] for t in traces if t["type"] == "sql" and re.search(rf"\b{table}\b", t["sql"])]
+    assert queries
+    for sql in queries:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", {})]
+        if "limit 101" in sql:  # the page's rows, in index (or rowid) order: the scan stops after 101
+            assert "USE TEMP B-TREE FOR ORDER BY" not in plan, f"{table}: {sql} sorts the table: {plan}"
+        else:  # its count and facets: over an index, not the rows
+            whole = [step for step in plan if re.fullmatch(rf"SCAN {table}( AS \w+)?", step)]
+            assert not whole, f"{table}: {sql} reads the table whole: {plan}"

@@ -14,6 +14,7 @@ from archive.migrations import raw_page_refs  # noqa: F401
 from archive.migrations import source_health  # noqa: F401
 from archive.migrations import search_facets  # noqa: F401
 from archive.migrations import facet_changes  # noqa: F401
+from archive.migrations import table_pages  # noqa: F401
 
 # isort: on
 from archive.migrations.registry import migrations
