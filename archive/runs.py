@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from archive.run_closing import close_run, close_runs_of_gone_processes, process_state
 from archive.schema import open_db
-from archive.store import close_run, close_runs_of_gone_processes, process_state
 from archive.transactions import immediate_transaction
 from config.dates import utc_now_iso
 

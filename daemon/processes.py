@@ -1,5 +1,5 @@
 """Processes the daemon looks after: killing a crawl's process group, saying how one ended, and
-whether a run's process is still there (`process_state`, which reads /proc: archive/store.py)."""
+whether a run's process is still there (`process_state`, which reads /proc: archive/run_closing.py)."""
 
 from __future__ import annotations
 

@@ -176,7 +176,8 @@ def test_a_killed_crawl_keeps_its_counts_and_the_next_command_closes_its_run(
 
 def test_a_live_daemon_closes_the_runs_itself(tmp_path: Path) -> None:
     """While a daemon runs, a command leaves the runs to it (it knows which crawls are its own)."""
-    from archive.store import Archive, process_state
+    from archive.run_closing import process_state
+    from archive.store import Archive
 
     db_path = tmp_path / "news.db"
     archive = Archive.open(db_path)

@@ -328,3 +328,26 @@ def test_crawl_shows_a_progress_line_and_prints_its_summary(feedsite: FeedSite, 
     assert "1/1 sources done" in progress[-1]
     assert "2 new" in progress[-1]
     assert "brook: ok - 2 new" in result.stdout
+
+
+def test_status_loads_neither_the_crawler_nor_the_archive_writer(tmp_path: Path) -> None:
+    """`status` is what monitoring runs every minute: it reads the archive and the sources file and
+    prints, without importing Scrapy, the extractor or the store (a third of its time when it did)."""
+    import subprocess
+    import sys
+
+    db_path = tmp_path / "news.db"
+    open_db(db_path).conn.close()
+    sources = write_sources(tmp_path / "sources.toml", "alpha")
+    heavy = ["scrapy", "twisted", "trafilatura", "courlan", "archive.store", "commands.crawl", "commands.add"]
+    program = (
+        "import sys, scheduler\n"
+        f"code = scheduler.main(['status', '--db', {str(db_path)!r}, '--sources', {str(sources)!r}])\n"
+        f"print('loaded:', [name for name in {heavy!r} if name in sys.modules])\n"
+        "sys.exit(code)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == EXIT_NOT_RUNNING, done.stderr  # no daemon: status says so, and ran through
+    assert "alpha" in done.stdout
+    assert "loaded: []" in done.stdout, done.stdout
