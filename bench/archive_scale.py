@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.near_duplicates import cluster_id_for, signature  # noqa: E402
+from archive.schema import open_db  # noqa: E402
 from archive.store import Archive, PendingWrites  # noqa: E402 - the project root is put on the path just above
 from bench.results import write_section  # noqa: E402
 
@@ -605,8 +606,13 @@ def main() -> int:
             build["total_s"] = time.perf_counter() - began
             if args.keep:  # for the runs that --reuse it
                 db.with_suffix(".build.json").write_text(json.dumps(build))
-        elif db.with_suffix(".build.json").exists():
-            build = json.loads(db.with_suffix(".build.json").read_text())
+        else:
+            if db.with_suffix(".build.json").exists():
+                build = json.loads(db.with_suffix(".build.json").read_text())
+            # Brought to this commit's schema first, as a crawl would bring an existing archive.
+            began = time.perf_counter()
+            open_db(db).conn.close()
+            print(f"migrated in {time.perf_counter() - began:.1f} s", flush=True)
         print("timing pages", flush=True)
         timed = [*time_pages(db), time_status(db)]
         text = report(args.articles, build, db, timed)
