@@ -18,14 +18,15 @@ run in one read transaction, so the counts are of one state of the archive, as S
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Iterator
 
     from numpy.typing import NDArray
@@ -34,7 +35,26 @@ FACETS = ("source", "language", "published_day", "authors")  # article_facet_val
 NO_VALUE = 0  # the code of NULL, and of an id no article has: never counted
 SEARCH_INDEX = "articles_fts"
 ID_CHUNK = 500  # ids a query reads at once (SQLite allows 32,766 parameters; any fraction is as fast)
+ROWS = f"SELECT {', '.join(FACETS)}, id FROM article_facet_values"
 READ_CHUNK = 20_000  # rows turned into codes at once: a million at once would be a million tuples held
+
+
+class ColumnsUnavailable(sqlite3.Error):
+    """The columns cannot answer now (busy being read) or for this archive (no change log)."""
+
+
+@contextmanager
+def time_limit(conn: sqlite3.Connection, seconds: float | None) -> Iterator[None]:
+    """SQLite interrupts a statement of `conn` running longer than `seconds` (OperationalError)."""
+    if seconds is None:
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
+    try:
+        yield
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 @contextmanager
@@ -108,19 +128,37 @@ class FacetColumns:
         self._dictionaries = {facet: Dictionary() for facet in FACETS if facet != "authors"}
         self._authors = AuthorLists()
         self._columns = {facet: np.zeros(0, dtype=np.int32) for facet in FACETS}
-        self._highest = 0  # the highest id read
+        self._highest = 0  # every row up to this id has been read
         self._change = -1  # the last article_facet_changes entry read; -1: nothing read yet
+        self._tables_read: tuple[tuple[str, int], ...] = ()
 
     def count(
-        self, conn: sqlite3.Connection, match: str, params: dict[str, Any], limit: int
+        self,
+        conn: sqlite3.Connection,
+        match: str,
+        params: dict[str, Any],
+        limit: int,
+        *,
+        wait_s: float = -1,
+        search_time_s: float | None = None,
     ) -> dict[str, list[tuple[Any, int]]]:
         """Each facet's `limit` most frequent values among the articles whose full text matches
         (`match` is the MATCH operand, `:search` or `escape_fts(:search)`, with `params`), as
-        (value, count) by count, then value, as SQL's `order by count desc, value` gives them."""
-        with self._lock, read_transaction(conn):  # one snapshot for the rows followed and the search
-            self._follow(conn)
-            matches = self._matches(conn, match, params)
+        (value, count) by count, then value, as SQL's `order by count desc, value` gives them.
+
+        Raises ColumnsUnavailable when another count or a first read holds the columns longer than
+        `wait_s`, or the archive has no change log to follow (the caller counts in SQL then), and
+        sqlite3.OperationalError when the search itself takes longer than `search_time_s`."""
+        if not self._lock.acquire(timeout=wait_s):
+            raise ColumnsUnavailable("the facet columns are busy (being read)")
+        try:
+            with read_transaction(conn):  # one snapshot for the rows followed and the search
+                self._follow(conn)
+                with time_limit(conn, search_time_s):
+                    matches = self._matches(conn, match, params)
             return {facet: self._top(facet, matches, limit) for facet in FACETS}
+        finally:
+            self._lock.release()
 
     def follow(self, conn: sqlite3.Connection) -> None:
         """Read what changed in article_facet_values since the last read (all of it, the first time)."""
@@ -155,42 +193,56 @@ class FacetColumns:
     # --- following article_facet_values ---------------------------------------------------------------
 
     def _follow(self, conn: sqlite3.Connection) -> None:
+        tables = self._tables(conn)
         (first,) = conn.execute("SELECT min(seq) FROM article_facet_changes").fetchone()
         # The last sequence number given (AUTOINCREMENT's), even when its entry is gone.
         (last,) = conn.execute(
             "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'article_facet_changes'"
         ).fetchone()
-        # Entries gone before this copy read them: it cannot tell what changed, so it reads all.
-        missed = last > self._change and (first is None or first > self._change + 1)
-        if self._change < 0 or missed:
+        # Entries gone before this copy read them, a log made anew (its numbers started again) or
+        # tables rebuilt (VACUUM, a restored file): it cannot tell what changed, so it reads all.
+        missed = (last > self._change and (first is None or first > self._change + 1)) or last < self._change
+        (held,) = conn.execute("SELECT coalesce(max(id), 0) FROM article_facet_values").fetchone()
+        if self._change < 0 or missed or tables != self._tables_read:
             self._clear_all()
-        elif last > self._change:
+            self._tables_read = tables
+        # Rows up to `floor` were read before: those logged since are read again (one deleted is not
+        # there to read, and matches no search either). Every row above it is read as new: SQLite
+        # gives the highest rowid again once its row is deleted, so `floor` is at most the highest
+        # id the table holds now.
+        floor = min(self._highest, held)
+        if 0 <= self._change < last and not missed:
             changed = [
                 row[0]
-                for row in conn.execute("SELECT DISTINCT id FROM article_facet_changes WHERE seq > ?", (self._change,))
+                for row in conn.execute(
+                    "SELECT DISTINCT id FROM article_facet_changes WHERE seq > ? AND id <= ?", (self._change, floor)
+                )
             ]
-            # Read again; one deleted is not there to read, and matches no search either.
             for start in range(0, len(changed), ID_CHUNK):
                 chunk = changed[start : start + ID_CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                self._read(
-                    conn.execute(
-                        f"SELECT {', '.join(FACETS)}, id FROM article_facet_values WHERE id IN ({marks})", chunk
-                    )
-                )
-        self._change = last
-        # An id above the highest still held may be given again (SQLite reuses the highest rowid
-        # once it is deleted): from there on, every row is new.
-        (held,) = conn.execute("SELECT coalesce(max(id), 0) FROM article_facet_values").fetchone()
-        self._highest = min(self._highest, held)
-        self._read(
-            conn.execute(f"SELECT {', '.join(FACETS)}, id FROM article_facet_values WHERE id > ?", (self._highest,))
+                self._read(conn.execute(f"{ROWS} WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+        self._read(conn.execute(f"{ROWS} WHERE id > ?", (floor,)))
+        self._change, self._highest = last, held
+
+    @staticmethod
+    def _tables(conn: sqlite3.Connection) -> tuple[tuple[str, int], ...]:
+        """The tables and the trigger the copy relies on, with their root pages (new when a table is
+        made anew). Without the log or its trigger, rewrites would go unseen: ColumnsUnavailable."""
+        found = tuple(
+            conn.execute(
+                "SELECT name, rootpage FROM sqlite_master WHERE name IN"
+                " ('article_facet_values', 'article_facet_changes', 'article_facet_changes_log') ORDER BY name"
+            )
         )
+        if len(found) < 3:
+            raise ColumnsUnavailable("this archive has no log of article_facet_values' changes yet")
+        return found
 
     def _clear_all(self) -> None:
+        """Forget every row: the next rows read are all of them (again, should this read stop)."""
         for facet in FACETS:
             self._columns[facet][:] = NO_VALUE
-        self._highest = 0
+        self._highest, self._change = 0, -1
 
     def _read(self, cursor: sqlite3.Cursor) -> None:
         source, language, day = (self._dictionaries[facet] for facet in FACETS[:3])
@@ -199,14 +251,16 @@ class FacetColumns:
                 [
                     (row[4], source.code(row[0]), language.code(row[1]), day.code(row[2]), self._authors.code(row[3]))
                     for row in rows
+                    if row[4] > 0  # SQLite's own rowids start at 1; one set by hand below is never counted
                 ],
                 dtype=np.int64,
-            )
+            ).reshape(-1, len(FACETS) + 1)
+            if not len(coded):
+                continue
             ids = coded[:, 0]
             self._make_room(int(ids.max()))
             for index, facet in enumerate(FACETS, start=1):
                 self._columns[facet][ids] = coded[:, index]
-            self._highest = max(self._highest, int(ids.max()))
 
     def _make_room(self, highest_id: int) -> None:
         size = len(self._columns["source"])

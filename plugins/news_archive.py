@@ -565,12 +565,18 @@ class _CountedInMemory(_SummaryAnswers):
         limit = self._facet.get_facet_size() + 1
         columns = held_columns(db.path)
 
+        # Datasette's facet time limit bounds both the wait for the columns (being read when the
+        # server has just started) and the search; past it, the facet is counted in SQL as before.
+        bound = self._datasette.setting("facet_time_limit_ms") / 1000
+
         def count(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, int]]]:
-            return columns.count(conn, self._match, params, limit)
+            return columns.count(conn, self._match, params, limit, wait_s=bound, search_time_s=bound)
 
         try:
             counts = await once_per_page(self._facet, lambda: db.execute_fn(count), "in memory", limit)
-        except sqlite3.Error:  # no change log yet (an archive not migrated), or a malformed raw search
+        except Exception as error:  # busy, no change log yet (an archive not migrated), a bad raw search
+            if not isinstance(error, sqlite3.Error):  # our bug: said once per page, and SQL answers
+                logger.exception("facets of %s counted in SQL: the held columns failed", self._facet.request.path)
             if self._fallback is not None:
                 sql, with_params = self._fallback
                 params = params if with_params else None
@@ -598,6 +604,8 @@ def _read_columns(path: str) -> None:
             conn.close()
     except sqlite3.Error as error:  # not an archive, or not migrated yet: searches count in SQL
         logger.info("facet columns of %s not read: %s", path, error)
+    except Exception:  # our bug; the searches' facets are counted in SQL meanwhile
+        logger.exception("facet columns of %s not read", path)
 
 
 def _count_searches_over_matches() -> None:

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from datasette.utils import escape_fts
+from sqlite_utils import Database
 
-from archive.facet_columns import FACETS, FacetColumns
+from archive.facet_columns import FACETS, ColumnsUnavailable, FacetColumns
 from bench.archive_scale import ArchiveBuilder
 from tests.test_query_plans import made_up_texts
 
@@ -99,6 +100,19 @@ def test_follows_new_changed_and_deleted_articles(archive: Path) -> None:
     assert counted(columns, archive, "harbour") == expected(archive, "harbour")
     assert "a_new_source" in dict(counted(columns, archive, "harbour")["source"])
 
+    # New articles, then one of them rewritten before the next count: the log names an id above
+    # every id read so far, and the new ones below it must still be read.
+    with db:
+        db.execute(
+            "INSERT INTO articles (url, source, title, text, language, first_seen_at, last_seen_at)"
+            " SELECT url || '?later', 'later_source', title, text, 'en', first_seen_at, last_seen_at"
+            " FROM articles WHERE rowid % 9 = 0"
+        )
+        db.execute("UPDATE articles SET source = 'later_rewritten' WHERE rowid = (SELECT max(rowid) FROM articles)")
+        db.execute("DELETE FROM articles WHERE source = 'later_source' AND rowid % 4 = 0")
+    assert counted(columns, archive, "harbour") == expected(archive, "harbour")
+    assert "later_source" in dict(counted(columns, archive, "harbour")["source"])
+
     # The highest article deleted, and its rowid given to the next one (SQLite reuses it).
     with db:
         top, url = db.execute("SELECT rowid, url FROM articles ORDER BY rowid DESC LIMIT 1").fetchone()
@@ -155,3 +169,45 @@ def test_a_new_article_alone_is_not_logged(archive: Path) -> None:
             " VALUES ('https://example.org/new', 's', 't', 'x', '2026-01-01', '2026-01-01')"
         )
     assert db.execute("SELECT count(*) FROM article_facet_changes").fetchone()[0] == 0
+
+
+def test_a_log_made_anew_is_noticed(archive: Path) -> None:
+    """The log dropped and made again (its numbers start over): the copy cannot tell what changed
+    from it, so it reads everything again."""
+    from archive.migrations.facet_changes import add_article_facet_changes
+
+    columns = FacetColumns()
+    db = writer(archive)
+    with db:
+        db.execute("UPDATE articles SET source = 'once' WHERE rowid % 3 = 0")
+    assert counted(columns, archive, "council") == expected(archive, "council")
+    with db:
+        db.execute("DROP TRIGGER article_facet_changes_log")
+        db.execute("DROP TABLE article_facet_changes")
+        db.execute("DELETE FROM sqlite_sequence WHERE name = 'article_facet_changes'")
+    add_article_facet_changes(Database(archive))
+    with db:
+        db.execute("UPDATE articles SET source = 'again' WHERE rowid % 5 = 0")
+    assert counted(columns, archive, "council") == expected(archive, "council")
+
+
+def test_without_the_log_or_its_trigger_the_columns_say_so(archive: Path) -> None:
+    columns = FacetColumns()
+    db = writer(archive)
+    with db:
+        db.execute("DROP TRIGGER article_facet_changes_log")  # rewrites would go unseen
+    with pytest.raises(ColumnsUnavailable):
+        counted(columns, archive, "harbour")
+
+
+def test_a_busy_copy_or_a_slow_search_gives_up_in_time(archive: Path) -> None:
+    """Datasette's facet time limit bounds the wait for the columns (a first read of a big archive
+    takes seconds) and the search itself; the plugin then counts in SQL."""
+    columns = FacetColumns()
+    conn = reader(archive)
+    columns.follow(conn)
+    with columns._lock, pytest.raises(ColumnsUnavailable):  # another count, or the first read, holds it
+        columns.count(conn, MATCH, {"search": "harbour"}, LIMIT, wait_s=0.05)
+    with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+        columns.count(conn, MATCH, {"search": "harbour"}, LIMIT, search_time_s=0)
+    assert columns.count(conn, MATCH, {"search": "harbour"}, LIMIT, wait_s=0.05) == expected(archive, "harbour")
