@@ -78,6 +78,10 @@ class Dictionary:
         self.values: list[Any] = [None]
         self._codes: dict[Any, int] = {}
 
+    def known(self, value: Any) -> int | None:
+        """The code of a value some article holds or held; None for NULL or a value never seen."""
+        return None if value is None else self._codes.get(value)
+
     def code(self, value: Any) -> int:
         if value is None:
             return NO_VALUE
@@ -139,16 +143,46 @@ class FacetColumns:
         params: dict[str, Any],
         limit: int,
         *,
+        equal: dict[str, Any] | None = None,
         wait_s: float = -1,
         search_time_s: float | None = None,
     ) -> dict[str, list[tuple[Any, int]]]:
         """Each facet's `limit` most frequent values among the articles whose full text matches
-        (`match` is the MATCH operand, `:search` or `escape_fts(:search)`, with `params`), as
-        (value, count) by count, then value, as SQL's `order by count desc, value` gives them.
+        (`match` is the MATCH operand, `:search` or `escape_fts(:search)`, with `params`) and whose
+        faceted columns hold the values in `equal` (facet -> value), as (value, count) by count,
+        then value, as SQL's `order by count desc, value` gives them.
 
         Raises ColumnsUnavailable when another count or a first read holds the columns longer than
         `wait_s`, or the archive has no change log to follow (the caller counts in SQL then), and
         sqlite3.OperationalError when the search itself takes longer than `search_time_s`."""
+        with self._selected(conn, match, params, equal, wait_s, search_time_s) as selected:
+            return {facet: self._top(facet, selected, limit) for facet in FACETS}
+
+    def total(
+        self,
+        conn: sqlite3.Connection,
+        match: str,
+        params: dict[str, Any],
+        *,
+        equal: dict[str, Any] | None = None,
+        wait_s: float = -1,
+        search_time_s: float | None = None,
+    ) -> int:
+        """How many articles match, as count() selects them."""
+        with self._selected(conn, match, params, equal, wait_s, search_time_s) as selected:
+            return len(selected)
+
+    @contextmanager
+    def _selected(
+        self,
+        conn: sqlite3.Connection,
+        match: str,
+        params: dict[str, Any],
+        equal: dict[str, Any] | None,
+        wait_s: float,
+        search_time_s: float | None,
+    ) -> Iterator[NDArray[np.int64]]:
+        """The rowids of the articles selected, while this thread holds the columns."""
         if not self._lock.acquire(timeout=wait_s):
             raise ColumnsUnavailable("the facet columns are busy (being read)")
         try:
@@ -156,7 +190,12 @@ class FacetColumns:
                 self._follow(conn)
                 with time_limit(conn, search_time_s):
                     matches = self._matches(conn, match, params)
-            return {facet: self._top(facet, matches, limit) for facet in FACETS}
+            # An article has a source (articles.source is NOT NULL): a match without one has no row.
+            kept = self._columns["source"][matches] != NO_VALUE
+            for facet, value in (equal or {}).items():
+                wanted = self._dictionaries[facet].known(value)  # None: no article holds it (nor NULL)
+                kept &= self._columns[facet][matches] == wanted if wanted is not None else False
+            yield matches[kept]
         finally:
             self._lock.release()
 

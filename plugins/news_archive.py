@@ -322,10 +322,12 @@ def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
             facet.get_configs = lambda config=config: [config]
             ours = query_for(self, column)
             searched_and_filtered = filtered_search(self) if (self.type, column) in FACET_VALUES else None
-            match = searched_alone(self)
-            if match is not None and (self.type, column) in FACET_COLUMNS:
-                facet.ds = _CountedInMemory(self.ds, self, match, column, ours)
-            elif searched_and_filtered is not None and match is None:
+            selection = page_selection(self)
+            if selection is not None and (self.type, column) in FACET_COLUMNS:
+                if searched_and_filtered is not None and search_facet_query(self, column, 0) is None:
+                    ours = None  # should the columns fail: the four facets in one query, as below
+                facet.ds = _CountedInMemory(self.ds, self, *selection, column, ours)
+            elif searched_and_filtered is not None and search_facet_query(self, column, 0) is None:
                 facet.ds = _SharedFacetAnswers(self.ds, self, searched_and_filtered, column, ours)
             elif ours is not None:
                 facet.ds = _SummaryAnswers(self.ds, *ours)
@@ -455,6 +457,41 @@ def searched_alone(facet: Any) -> str | None:
     return None if only_search is None else str(only_search["match"])
 
 
+# Datasette's where clauses for `?source=`, `?language=` and `?published_at__date=`, which the held
+# columns answer (source, language, published_day); anything else leaves a page to SQL.
+EQUALITY = re.compile(r'(?:"(?P<column>source|language)"|date\("published_at"\)) = :(?P<param>p\d+)')
+SEARCH_WHERE = re.compile(
+    r"(?P<filters>(?:.+? and )?)"
+    + re.escape(SEARCH_CLAUSE).replace(r"\{rowid\}", r"\+?rowid").replace(r"\{match\}", SEARCH_MATCH)
+    + r"\s*",
+    re.S,
+)
+
+
+def searched_selection(where: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The MATCH operand and the facet values asked (column -> value) of an articles page's WHERE
+    when it is a search, alone or with equalities on source, language and publication day; None
+    for any other."""
+    found = SEARCH_WHERE.fullmatch(where)
+    if found is None:
+        return None
+    equal: dict[str, Any] = {}
+    for clause in filter(None, found["filters"].removesuffix(" and ").split(" and ")):
+        equality = EQUALITY.fullmatch(clause)
+        if equality is None or equality["param"] not in params:
+            return None
+        equal[equality["column"] or "published_day"] = params[equality["param"]]
+    return str(found["match"]), equal
+
+
+def page_selection(facet: Any) -> tuple[str, dict[str, Any]] | None:
+    """searched_selection() of a facet's articles page."""
+    where = re.fullmatch(rf"select .*? from {SEARCH_TABLE} where (?P<where>.*)", facet.sql, re.S)
+    if facet.table != SEARCH_TABLE or where is None:
+        return None
+    return searched_selection(where["where"], dict(facet.params or {}))
+
+
 def filtered_search(facet: Any) -> str | None:
     """The WHERE of an articles page filtered by a common search and more (a source, a date, a page
     after the first), or None."""
@@ -551,12 +588,20 @@ def held_columns(path: str) -> FacetColumns:
 
 
 class _CountedInMemory(_SummaryAnswers):
-    """Datasette, except that a search-alone page's facet query is answered from the held columns:
-    the four facets of a page are counted together, once."""
+    """Datasette, except that the facet query of a page filtered by a search (and maybe equalities
+    on faceted columns) is answered from the held columns: a page's four facets counted once."""
 
-    def __init__(self, datasette: Any, facet: Any, match: str, column: str, fallback: tuple[str, bool] | None) -> None:
+    def __init__(
+        self,
+        datasette: Any,
+        facet: Any,
+        match: str,
+        equal: dict[str, Any],
+        column: str,
+        fallback: tuple[str, bool] | None,
+    ) -> None:
         super().__init__(datasette, "", with_params=True)
-        self._facet, self._match, self._column, self._fallback = facet, match, column, fallback
+        self._facet, self._match, self._equal, self._column, self._fallback = facet, match, equal, column, fallback
 
     async def execute(self, database: str, sql: str, params: Any = None, **kwargs: Any) -> Any:
         from datasette.database import Results
@@ -564,19 +609,20 @@ class _CountedInMemory(_SummaryAnswers):
         db = self._datasette.get_database(database)
         limit = self._facet.get_facet_size() + 1
         columns = held_columns(db.path)
-
-        # Datasette's facet time limit bounds both the wait for the columns (being read when the
-        # server has just started) and the search; past it, the facet is counted in SQL as before.
-        bound = self._datasette.setting("facet_time_limit_ms") / 1000
+        bound = time_bound(self._datasette)
 
         def count(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, int]]]:
-            return columns.count(conn, self._match, params, limit, wait_s=bound, search_time_s=bound)
+            return columns.count(conn, self._match, params, limit, equal=self._equal, wait_s=bound, search_time_s=bound)
 
         try:
             counts = await once_per_page(self._facet, lambda: db.execute_fn(count), "in memory", limit)
         except Exception as error:  # busy, no change log yet (an archive not migrated), a bad raw search
             if not isinstance(error, sqlite3.Error):  # our bug: said once per page, and SQL answers
                 logger.exception("facets of %s counted in SQL: the held columns failed", self._facet.request.path)
+            where = filtered_search(self._facet)
+            if self._fallback is None and self._equal and where is not None:
+                shared = _SharedFacetAnswers(self._datasette, self._facet, where, self._column, None)
+                return await shared.execute(database, sql, params, **kwargs)
             if self._fallback is not None:
                 sql, with_params = self._fallback
                 params = params if with_params else None
@@ -585,6 +631,12 @@ class _CountedInMemory(_SummaryAnswers):
             {"value": value, "count": count} for value, count in counts[FACET_COLUMNS[self._facet.type, self._column]]
         ]
         return Results(rows, False, None)
+
+
+def time_bound(datasette: Any) -> float:
+    """Datasette's facet time limit, in seconds: it bounds both the wait for the held columns (being
+    read when the server has just started) and the search; past it, SQL counts as before."""
+    return float(datasette.setting("facet_time_limit_ms")) / 1000
 
 
 @hookimpl
@@ -609,29 +661,48 @@ def _read_columns(path: str) -> None:
 
 
 def _count_searches_over_matches() -> None:
-    """The count of an articles page filtered by a common search alone, counted over the matches.
+    """The count of an articles page filtered by a search (and maybe equalities on source, language
+    or publication day), counted over the matches.
 
     Datasette's count query (`select count(*) from articles where +rowid in (...)`) reads the
     smallest index of `articles` whole against the match set: 0.25 s at a million articles. The
-    matches joined to article_facet_values (one row per article, kept by triggers) count the same
-    articles in a third of that. Datasette has no hook for a table page's count, so this wraps
-    Database.execute: only that one query, recognised by its whole text, is replaced.
+    held columns (archive/facet_columns.py) count the same articles from one read of the matches;
+    where they cannot (busy, an archive not migrated), a search alone is counted over the matches
+    joined to article_facet_values (one row per article, kept by triggers), in a third of that, and
+    a filtered one by Datasette's query. Datasette has no hook for a table page's count, so this
+    wraps Database.execute: only those queries, recognised by their whole text, are replaced.
     """
-    from datasette.database import Database
+    from datasette.database import Database, Results
 
     original = Database.execute
     if getattr(original, "news_archive", False):
         return
-    clause = re.escape(SEARCH_CLAUSE).replace(r"\{rowid\}", r"\+rowid").replace(r"\{match\}", SEARCH_MATCH)
-    count_sql = re.compile(rf"select count\(\*\) from {SEARCH_TABLE} where {clause}\s*")
-    prefix = f"select count(*) from {SEARCH_TABLE} where +rowid in "
+    prefix = f"select count(*) from {SEARCH_TABLE} where "
 
     async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
-        found = count_sql.fullmatch(sql) if sql.startswith(prefix) else None
-        if found is not None:
+        params = args[0] if args else kwargs.get("params")
+        selection = (
+            searched_selection(sql.removeprefix(prefix), dict(params or {}))
+            if sql.startswith(prefix) and SEARCH_INDEX in sql
+            else None
+        )
+        if selection is None or self.path is None:
+            return await original(self, sql, *args, **kwargs)
+        match, equal = selection
+        columns, bound = held_columns(self.path), time_bound(self.ds)
+
+        def total(conn: sqlite3.Connection) -> int:
+            return columns.total(conn, match, dict(params or {}), equal=equal, wait_s=bound, search_time_s=bound)
+
+        try:
+            return Results([(await self.execute_fn(total),)], False, None)
+        except Exception as error:  # busy, not migrated, a bad raw search: SQL counts
+            if not isinstance(error, sqlite3.Error):
+                logger.exception("a search's count made in SQL: the held columns failed")
+        if not equal and "+rowid" in sql:
             sql = (
                 f"select count(*) from {SEARCH_INDEX} join article_facet_values as v on v.id = {SEARCH_INDEX}.rowid"
-                f" where {SEARCH_INDEX} match {found['match']}"
+                f" where {SEARCH_INDEX} match {match}"
             )
         return await original(self, sql, *args, **kwargs)
 

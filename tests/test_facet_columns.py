@@ -50,13 +50,15 @@ def writer(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path)
 
 
-def expected(path: Path, search: str, limit: int = LIMIT) -> dict[str, list[tuple[Any, int]]]:
+def expected(
+    path: Path, search: str, limit: int = LIMIT, where: str = "1", params: dict[str, Any] | None = None
+) -> dict[str, list[tuple[Any, int]]]:
     """Each facet as SQL gives it, counted from `articles` itself (not from article_facet_values)."""
     conn = reader(path)
     rows = conn.execute(
-        "SELECT source, language, date(published_at), authors FROM articles WHERE rowid IN"
+        f"SELECT source, language, date(published_at), authors FROM articles WHERE {where} AND rowid IN"
         f" (SELECT rowid FROM articles_fts WHERE articles_fts MATCH {MATCH})",
-        {"search": search},
+        {**(params or {}), "search": search},
     ).fetchall()
     counts = {
         "source": Counter(row[0] for row in rows if row[0] is not None),
@@ -211,3 +213,29 @@ def test_a_busy_copy_or_a_slow_search_gives_up_in_time(archive: Path) -> None:
     with pytest.raises(sqlite3.OperationalError, match="interrupted"):
         columns.count(conn, MATCH, {"search": "harbour"}, LIMIT, search_time_s=0)
     assert columns.count(conn, MATCH, {"search": "harbour"}, LIMIT, wait_s=0.05) == expected(archive, "harbour")
+
+
+def test_counts_with_facet_values_asked_as_sql_does(archive: Path) -> None:
+    """A search with the facet filters a reader clicks (source, language, publication day): facets
+    and totals as SQL gives them over `articles` with those WHERE clauses."""
+    conn = reader(archive)
+    source, day = conn.execute(
+        "SELECT source, date(published_at) FROM articles WHERE published_at IS NOT NULL"
+        " GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+    columns = FacetColumns()
+    for equal, where in (
+        ({"source": source}, "source = :source"),
+        ({"language": "en", "published_day": day}, "language = :language AND date(published_at) = :published_day"),
+        ({"source": "no-such-source"}, "source = :source"),
+        ({"language": None}, "language = NULL"),  # NULL equals nothing, as in SQL
+    ):
+        want = expected(archive, "harbour", where=where, params=equal)
+        assert columns.count(conn, MATCH, {"search": "harbour"}, LIMIT, equal=equal) == want, equal
+        (total,) = conn.execute(
+            f"SELECT count(*) FROM articles WHERE {where} AND rowid IN"
+            f" (SELECT rowid FROM articles_fts WHERE articles_fts MATCH {MATCH})",
+            {**equal, "search": "harbour"},
+        ).fetchone()
+        assert columns.total(conn, MATCH, {"search": "harbour"}, equal=equal) == total, equal
+        assert (total > 0) == (equal == {"source": source} or "published_day" in equal)
