@@ -13,7 +13,9 @@
 - The database page counts only the tables it shows (see ``_count_visible_tables_only``), and the
   facets of an unfiltered articles or crawl_runs page read summary tables (``_facets_from_summaries``).
 - ``?_search=`` on the articles table: our filter in place of Datasette's, with a plan chosen by how
-  many articles match, and the facets of a search counted over a narrow table (``search_filter``).
+  many articles match (``search_filter``); the count and facets of a search, alone or with the facet
+  filters a reader clicks, counted over columns held in memory (``_CountedInMemory``,
+  archive/facet_columns.py), else over a narrow table in SQL.
 """
 
 from __future__ import annotations
@@ -355,7 +357,9 @@ def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
 #   42 % of the texts), with the match set built once. Its count would read the smallest index whole
 #   against that set (0.25 s at a million); the count of a page filtered by the search alone is
 #   counted over the matches instead (_count_searches_over_matches).
-# The facets of a page filtered by the search alone are counted by search_facet_query below.
+# The count and facets of a page filtered by the search (alone, or with source, language or day
+# filters) are counted in memory (_CountedInMemory below); where that cannot answer, in SQL by
+# search_facet_query and _SharedFacetAnswers.
 SEARCH_TABLE, SEARCH_INDEX = "articles", "articles_fts"
 # Sorting 500 whole rows (texts included) takes tens of milliseconds, cold; walking the index for a
 # search with 500 matches in a million articles reads 200,000 index entries, about as long.
