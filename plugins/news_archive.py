@@ -28,6 +28,7 @@ import re
 import sqlite3
 import sys
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -325,7 +326,8 @@ def _summary_facet_results(original: Any, escape_sqlite: Any) -> Any:
             ours = query_for(self, column)
             searched_and_filtered = filtered_search(self) if (self.type, column) in FACET_VALUES else None
             selection = page_selection(self)
-            if selection is not None and (self.type, column) in FACET_COLUMNS:
+            on_file = self.ds.get_database(self.database).path is not None
+            if selection is not None and (self.type, column) in FACET_COLUMNS and on_file:
                 if searched_and_filtered is not None and search_facet_query(self, column, 0) is None:
                     ours = None  # should the columns fail: the four facets in one query, as below
                 facet.ds = _CountedInMemory(self.ds, self, *selection, column, ours)
@@ -484,7 +486,9 @@ def searched_selection(where: str, params: dict[str, Any]) -> tuple[str, dict[st
         equality = EQUALITY.fullmatch(clause)
         if equality is None or equality["param"] not in params:
             return None
-        equal[equality["column"] or "published_day"] = params[equality["param"]]
+        column, value = equality["column"] or "published_day", params[equality["param"]]
+        if equal.setdefault(column, value) != value:  # `source=a&source=b`: SQL says what that means
+            return None
     return str(found["match"]), equal
 
 
@@ -682,24 +686,29 @@ def _count_searches_over_matches() -> None:
     if getattr(original, "news_archive", False):
         return
     prefix = f"select count(*) from {SEARCH_TABLE} where "
+    # As SQLite's cursor describes the one column (the query page reads it).
+    description = (("count(*)", None, None, None, None, None, None),)
 
     async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
         params = args[0] if args else kwargs.get("params")
+        # Only the table page's count of a common search (our filter's `+rowid`), with named
+        # parameters; a rare search's count is a few seeks in SQL anyway.
         selection = (
-            searched_selection(sql.removeprefix(prefix), dict(params or {}))
-            if sql.startswith(prefix) and SEARCH_INDEX in sql
+            searched_selection(sql.removeprefix(prefix), dict(params))
+            if sql.startswith(prefix) and "+rowid in" in sql and isinstance(params, Mapping)
             else None
         )
         if selection is None or self.path is None:
             return await original(self, sql, *args, **kwargs)
         match, equal = selection
-        columns, bound = held_columns(self.path), time_bound(self.ds)
+        columns = held_columns(self.path)
+        wait, limit = time_bound(self.ds), float(self.ds.setting("sql_time_limit_ms")) / 1000
 
         def total(conn: sqlite3.Connection) -> int:
-            return columns.total(conn, match, dict(params or {}), equal=equal, wait_s=bound, search_time_s=bound)
+            return columns.total(conn, match, dict(params), equal=equal, wait_s=wait, search_time_s=limit)
 
         try:
-            return Results([(await self.execute_fn(total),)], False, None)
+            return Results([(await self.execute_fn(total),)], False, description)
         except Exception as error:  # busy, not migrated, a bad raw search: SQL counts
             if not isinstance(error, sqlite3.Error):
                 logger.exception("a search's count made in SQL: the held columns failed")
