@@ -268,7 +268,8 @@ class FacetColumns:
         """The tables and the trigger the copy relies on, with their root pages (new when a table is
         made anew). Without the log or its trigger, rewrites would go unseen: ColumnsUnavailable."""
         found = tuple(
-            conn.execute(
+            (str(name), int(rootpage))  # plain tuples: Datasette's connections give sqlite3.Row
+            for name, rootpage in conn.execute(
                 "SELECT name, rootpage FROM sqlite_master WHERE name IN"
                 " ('article_facet_values', 'article_facet_changes', 'article_facet_changes_log') ORDER BY name"
             )
