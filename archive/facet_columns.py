@@ -18,6 +18,7 @@ run in one read transaction, so the counts are of one state of the archive, as S
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -107,8 +108,6 @@ class AuthorLists:
         known = len(self.lists.values)
         code = self.lists.code(authors)
         if code == known:  # a list not seen before
-            import json
-
             for name in json.loads(authors or "[]"):
                 self._members[0].append(code)
                 self._members[1].append(self.names.code(name))

@@ -24,7 +24,7 @@ Tables (documented column by column in metadata.yml, which Datasette shows, and 
   ``article_cluster_sizes``  summary tables kept exact by triggers, so Datasette's charts and facets
   never count a year of rows (archive/summary_triggers.py)
 - ``article_facet_values``  each article's faceted columns alone, kept by triggers: the facets of a
-                           search-filtered articles page count the matches there (plugins/news_archive.py)
+                           search-filtered articles page count the matches there (plugins/articles_search/search.py)
 - ``article_facet_changes``  the ids of article_facet_values rows rewritten or deleted, the last 100,000,
                            so a copy of its columns in memory can follow it (archive/facet_columns.py)
 - ``article_clusters``     (a view) each article with its near-duplicate cluster and its size

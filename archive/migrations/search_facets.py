@@ -6,7 +6,7 @@ seek into a table whose rows hold whole texts (two rows a page): a word in 42 % 
 articles is 420,000 scattered pages, seconds. ``article_facet_values`` holds only those four
 values (about 60 bytes a row; the day already as date() gives it, each author once), so the
 full-text index's matches, which come in rowid order, join it page after page: the plugin
-(plugins/news_archive.py) counts a search's facets there. Triggers keep it equal to `articles` on
+(plugins/articles_search/search.py) counts a search's facets there. Triggers keep it equal to `articles` on
 every insert, update and delete, by hand included. Its ids are the articles' rowids, as the
 full-text index's are: both assume rowids that stay (no VACUUM renumbering a table without an
 INTEGER PRIMARY KEY, which would break the full-text index first).

@@ -1,0 +1,1 @@
+"""The articles table's search pages at scale; see search.py."""
