@@ -34,13 +34,15 @@ from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-# Datasette loads this file by its path (--plugins-dir), outside the project; the modules it uses
-# (plugins/articles_search, and the storage layer's) are found from the project root, this file's
-# folder's parent.
-if str(Path(__file__).resolve().parent.parent) not in sys.path:
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
+# Datasette loads this file by its path (--plugins-dir), outside the project. The modules it uses are
+# found first on the path, before any others of the same names: the storage layer's (archive, config)
+# in the project root, and articles_search in this folder (plugins/ itself cannot be a package:
+# Datasette would load an __init__.py here as one more plugin).
+if sys.path[:2] != [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from plugins.articles_search.search import (
+from articles_search.search import (
     SummaryAnswers,
     count_searches_over_matches,
     read_columns_at_start,
@@ -156,7 +158,7 @@ def prepare_jinja2_environment(env: Any) -> None:
     env.filters["tilde_encode"] = lambda value: tilde_encode(str(value))
 
 
-class _Blank(dict):  # type: ignore[type-arg]
+class _Blank(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""
 
@@ -196,7 +198,7 @@ def _improve_atom_feeds() -> None:
         return  # this file is loaded again by every Datasette instance in one process
 
     # Datasette passes renderer arguments by name, so the wrapper keeps the plugin's signature.
-    def render_atom(datasette, request, sql, columns, rows, database, table, query_name, view_name, data):  # type: ignore[no-untyped-def]
+    def render_atom(datasette, request, sql, columns, rows, database, table, query_name, view_name, data):
         title = feed_title(datasette, request, database, query_name, sql)
         if not rows:
             return empty_atom_feed(request, title)
@@ -237,7 +239,7 @@ def _count_visible_tables_only() -> None:
         return counts
 
     table_counts.news_archive = True  # type: ignore[attr-defined]
-    Database.table_counts = table_counts  # type: ignore[method-assign]
+    Database.table_counts = table_counts
 
 
 # Facets of an unfiltered page answered from the summary tables the pipeline keeps (archive/schema.py:

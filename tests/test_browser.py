@@ -7,6 +7,7 @@ sees, then the dashboard. Screenshots land in tests/artifacts/ for a person to l
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 import sqlite3
@@ -162,3 +163,35 @@ def test_the_dashboard_draws_its_charts(served: str, page: Any) -> None:
     total = page.locator("#chart-articles-total").inner_text()
     assert int(total) > 0
     screenshot(page, "dashboard")
+
+
+def test_make_serve_uses_its_own_modules_before_others_of_the_same_names(demo_db: Path, tmp_path: Path) -> None:
+    """Datasette loads plugins/news_archive.py by its path; the modules it imports (archive, and
+    articles_search beside it) must be the project's even when other packages of those names come
+    earlier on the path (here through PYTHONPATH, each one failing if imported)."""
+    decoys = tmp_path / "decoys"
+    for name in ("plugins", "archive", "articles_search"):
+        (decoys / name).mkdir(parents=True)
+        (decoys / name / "__init__.py").write_text(f"raise ImportError('the decoy {name} was imported')\n")
+    port = free_port()
+    log = tmp_path / "datasette.log"
+    env = {**os.environ, "PYTHONPATH": str(decoys)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            serve_command(demo_db, port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base_url, process, log)
+        assert "news_archive.py" in {p["name"] for p in get_json(f"{base_url}/-/plugins.json")}
+        conn = sqlite3.connect(f"file:{demo_db}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        word = search_word([dict(row) for row in conn.execute("SELECT title, text FROM articles")])
+        conn.close()
+        found = get_json(f"{base_url}/news/articles.json?{urlencode({'_search': word, '_shape': 'objects'})}")
+        assert found["rows"]
+        assert found["filtered_table_rows_count"] == len(found["rows"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "decoy" not in log.read_text()

@@ -298,7 +298,7 @@ async def test_articles_facets_count_what_the_rows_hold(archive: Path, filtered:
         assert min(shown.values()) >= sorted(counts.values(), reverse=True)[len(shown) - 1], f"{name}: not the largest"
 
 
-# --- Datasette's ?_search= on the articles table (plugins/news_archive.py) ---------------------------
+# --- Datasette's ?_search= on the articles table (plugins/articles_search/search.py) ------------------
 
 RARE_WORD = "zyzzyva"  # put in 6 of the 3,000 articles below: under 1 %, Datasette's own plan
 

@@ -51,10 +51,10 @@ class SummaryAnswers:
 #   walks the publication-order index and keeps what matches (about 240 index entries for a word in
 #   42 % of the texts), with the match set built once. Its count would read the smallest index whole
 #   against that set (0.25 s at a million); the count of a page filtered by the search alone is
-#   counted over the matches instead (_count_searches_over_matches).
+#   counted over the matches instead (count_searches_over_matches).
 # The count and facets of a page filtered by the search (alone, or with source, language or day
 # filters) are counted in memory (CountedInMemory below); where that cannot answer, in SQL by
-# search_facet_query and _SharedFacetAnswers.
+# search_facet_query and SharedFacetAnswers.
 SEARCH_TABLE, SEARCH_INDEX = "articles", "articles_fts"
 # Sorting 500 whole rows (texts included) takes tens of milliseconds, cold; walking the index for a
 # search with 500 matches in a million articles reads 200,000 index entries, about as long.
@@ -394,7 +394,7 @@ def count_searches_over_matches() -> None:
     description = (("count(*)", None, None, None, None, None, None),)
 
     async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
-        params = args[0] if args else kwargs.get("params")
+        params: Any = args[0] if args else kwargs.get("params")
         # Only the table page's count of a common search (our filter's `+rowid`), with named
         # parameters; a rare search's count is a few seeks in SQL anyway.
         selection = (
@@ -424,4 +424,4 @@ def count_searches_over_matches() -> None:
         return await original(self, sql, *args, **kwargs)
 
     execute.news_archive = True  # type: ignore[attr-defined]
-    Database.execute = execute  # type: ignore[method-assign]
+    Database.execute = execute
