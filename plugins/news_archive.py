@@ -42,6 +42,7 @@ if sys.path[:2] != [str(Path(__file__).resolve().parent), str(Path(__file__).res
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from articles_search.best_match import rank_best_matches_in_halves, register_canned_search
 from articles_search.search import (
     SummaryAnswers,
     count_searches_over_matches,
@@ -342,11 +343,17 @@ def filters_from_request(request: Any, database: str, table: str, datasette: Any
 
 @hookimpl
 def startup(datasette: Any) -> None:
-    """Read the archive's faceted columns in the background, so the first search need not wait."""
+    """Read the archive's faceted columns in the background, so the first search need not wait, and
+    have the canned query `search` rank its best matches in halves (articles_search/best_match.py)."""
     read_columns_at_start(datasette)
+    for database in datasette.databases:
+        search = (datasette.metadata("queries", database=database) or {}).get("search")
+        if search:
+            register_canned_search(search["sql"] if isinstance(search, dict) else search)
 
 
 _improve_atom_feeds()
 _count_visible_tables_only()
 count_searches_over_matches()
+rank_best_matches_in_halves()
 _facets_from_summaries()

@@ -9,6 +9,7 @@ the ``*.py`` files directly in ``plugins/``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -423,5 +424,6 @@ def count_searches_over_matches() -> None:
             )
         return await original(self, sql, *args, **kwargs)
 
+    functools.update_wrapper(execute, original)  # keeps the other wrappers' marks (best_match.py's)
     execute.news_archive = True  # type: ignore[attr-defined]
     Database.execute = execute
