@@ -373,27 +373,22 @@ class Served:
         return (time.perf_counter() - began) * 1000, status, body
 
 
-def common_and_rare_words(db: Path) -> tuple[str, str, str]:
-    """The word nearest to half the articles' texts, the next nearest (for a two-word search), and one
-    in a few hundred (read from the FTS vocabulary)."""
+def common_and_rare_words(db: Path) -> tuple[str, str, str, str]:
+    """The word nearest to half the articles' texts, the next nearest (for a two-word search), one
+    in a few hundred, and the least common in at least 58 % of them (the issue measured a word in
+    58 %; bm25 ranks every match), read from the FTS vocabulary."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, articles_fts, 'row')")
         (total,) = conn.execute("SELECT count(*) FROM articles").fetchone()
-        common, second = (
-            term
-            for (term,) in conn.execute(
-                "SELECT term FROM temp.vocab WHERE length(term) > 3 AND term GLOB '[a-z]*' ORDER BY abs(doc - ?)"
-                " LIMIT 2",
-                [total // 2],
-            )
-        )
-        rare = conn.execute(
-            "SELECT term FROM temp.vocab WHERE length(term) > 5 AND term GLOB '[a-z]*' ORDER BY abs(doc - 300) LIMIT 1"
-        ).fetchone()[0]
-        return common, second, rare
+        # One pass over the vocabulary (it is read whole either way: 25 s at a million articles).
+        words = conn.execute("SELECT term, doc FROM temp.vocab WHERE term GLOB '[a-z][a-z]*'").fetchall()
     finally:
         conn.close()
+    common, second = sorted((w for w in words if len(w[0]) > 3), key=lambda w: abs(w[1] - total // 2))[:2]
+    rare = min((w for w in words if len(w[0]) > 5), key=lambda w: abs(w[1] - 300))
+    most = min((w for w in words if w[1] >= total * 58 // 100), key=lambda w: w[1])
+    return common[0], second[0], rare[0], most[0]
 
 
 def pages_to_time(db: Path) -> list[tuple[str, str]]:
@@ -402,7 +397,7 @@ def pages_to_time(db: Path) -> list[tuple[str, str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     url, source = conn.execute("SELECT url, source FROM articles ORDER BY rowid DESC LIMIT 1").fetchone()
     conn.close()
-    common, second, rare = common_and_rare_words(db)
+    common, second, rare, most = common_and_rare_words(db)
     pages = [
         ("index page", "/"),
         ("database page", "/news"),
@@ -413,10 +408,12 @@ def pages_to_time(db: Path) -> list[tuple[str, str]]:
         ("article page", f"/news/articles/{quote(url.replace('/', '~2F').replace(':', '~3A').replace('.', '~2E'))}"),
         (f"search page, best match ({common!r}, common)", f"/news/search?{urlencode({'q': common})}"),
         (f"search page, newest first ({common!r})", f"/news/search?{urlencode({'q': common, 'sort': 'newest'})}"),
+        (f"search page, best match ({most!r}, in 58 % or more)", f"/news/search?{urlencode({'q': most})}"),
         (f"search page, best match ({rare!r}, rare)", f"/news/search?{urlencode({'q': rare})}"),
         (f"search page, newest first ({rare!r})", f"/news/search?{urlencode({'q': rare, 'sort': 'newest'})}"),
         (f"Datasette's ?_search= ({rare!r})", f"/news/articles?{urlencode({'_search': rare})}"),
         (f"Datasette's ?_search= ({common!r})", f"/news/articles?{urlencode({'_search': common})}"),
+        (f"Datasette's ?_search= ({most!r})", f"/news/articles?{urlencode({'_search': most})}"),
         (
             f"Datasette's ?_search= ({common!r}) and source=",
             f"/news/articles?{urlencode({'_search': common, 'source': source})}",
