@@ -8,6 +8,7 @@ in tests/test_query_plans.py; its made-up texts repeat, so many matches score al
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import sqlite3
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from datasette.app import Datasette
 from datasette.tracer import capture_traces
+from datasette.utils import escape_fts
 
 from bench.archive_scale import ArchiveBuilder
 from tests.test_datasette import METADATA, ROOT, SERVE_SETTINGS, make_datasette
@@ -154,3 +156,112 @@ async def test_the_ranking_keeps_datasettes_time_limit(archive: Path, monkeypatc
     response, _ = await search_page(ds, {"q": common_word(archive)})
     assert response.status_code == 400
     assert "SQL query took too long" in response.text
+
+
+def served_with(db: Path, **options: Any) -> Datasette:
+    settings = {**SERVE_SETTINGS, **options.pop("settings", {})}
+    files = {} if options.get("immutables") else {"files": [str(db)]}
+    return Datasette(
+        **files,
+        **options,
+        metadata=copy.deepcopy(METADATA),
+        plugins_dir=str(ROOT / "plugins"),
+        template_dir=str(ROOT / "templates"),
+        settings=settings,
+    )
+
+
+@pytest.mark.asyncio
+async def test_both_halves_rank_and_waiting_for_a_thread_is_not_ranking_time(archive: Path) -> None:
+    """Each half gets its own rows to rank; a half that waits for a busy thread (other searches
+    ranking) still has the whole time limit once it starts, as a query waiting for Datasette's
+    threads has."""
+    import threading
+
+    from articles_search import best_match
+
+    ranked: list[int] = []
+    rank_half = best_match.CannedSearch._rank_half
+
+    def counted(self: Any, *args: Any) -> list[tuple[int, float]]:
+        rows = rank_half(self, *args)
+        ranked.append(len(rows))
+        return rows
+
+    release = threading.Event()
+    busy = [best_match._halves.submit(release.wait, 5) for _ in range(best_match.HALVES)]
+    try:
+        params = {"q": common_word(archive), "sort": ""}
+        ds = served_with(archive, settings={"sql_time_limit_ms": 300})
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(best_match.CannedSearch, "_rank_half", counted)
+            page = asyncio.ensure_future(search_page(ds, params))
+            await asyncio.sleep(0.6)  # twice the time limit spent waiting for the threads
+            release.set()
+            response, _ = await page
+    finally:
+        release.set()
+        for future in busy:
+            future.result()
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["rows"] == as_written(archive, params)
+    assert len(ranked) == best_match.HALVES
+    assert all(ranked), ranked
+
+
+@pytest.mark.asyncio
+async def test_a_commit_while_ranking_gives_the_answer_after_it(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crawl that writes between the ranking and the page's query: the page answers as the
+    canned query run after that write would, not with a ranking of the archive before it."""
+    from articles_search.best_match import CannedSearch
+
+    db = tmp_path / "news.db"
+    source, target = sqlite3.connect(f"file:{archive}?mode=ro", uri=True), sqlite3.connect(db)
+    source.backup(target)
+    source.close()
+    target.close()
+    params = {"q": common_word(archive), "sort": ""}
+    top = as_written(db, params)[0]["url"]
+    rank = CannedSearch.rank
+
+    async def rank_then_a_crawl_writes(self: CannedSearch, *args: Any) -> str:
+        ranked = await rank(self, *args)
+        with sqlite3.connect(db) as writer:  # the top match no longer matches
+            writer.execute("UPDATE articles SET title = 'Gone', description = '', text = 'Gone.' WHERE url = ?", [top])
+        return ranked
+
+    monkeypatch.setattr(CannedSearch, "rank", rank_then_a_crawl_writes)
+    response, _ = await search_page(make_datasette(db), {"q": params["q"]})
+    rows = response.json()["rows"]
+    assert rows == as_written(db, params)
+    assert len(rows) == 100
+    assert top not in {row["url"] for row in rows}
+
+
+@pytest.mark.asyncio
+async def test_an_immutable_archive_is_ranked_as_datasette_reads_it(archive: Path, tmp_path: Path) -> None:
+    """Datasette reads an immutable file without its write-ahead log; so do the halves."""
+    db = tmp_path / "news.db"
+    source, target = sqlite3.connect(f"file:{archive}?mode=ro", uri=True), sqlite3.connect(db)
+    source.backup(target)
+    source.close()
+    target.execute("PRAGMA journal_mode = wal")
+    target.execute("PRAGMA wal_autocheckpoint = 0")
+    word = common_word(archive)
+    with target:  # in the log only, never checkpointed while this connection is open
+        target.execute("UPDATE articles SET title = ? WHERE rowid = 11", [f"{word} " * 3])
+    params = {"q": word, "sort": ""}
+    conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True)
+    conn.create_function("escape_fts", 1, escape_fts)
+    conn.row_factory = sqlite3.Row
+    expected = [dict(row) for row in conn.execute(SEARCH_SQL, params)]
+    conn.close()
+    assert expected != as_written(db, params)  # the log changes the answer
+    try:
+        response, queries = await search_page(served_with(db, immutables=[str(db)]), {"q": word})
+    finally:
+        target.close()
+    assert response.json()["rows"] == expected
+    assert any(RANKED_IN_HALVES in sql for sql in queries)

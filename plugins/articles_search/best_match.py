@@ -11,8 +11,10 @@ Datasette runs a canned query's SQL as written, so this wraps Database.execute, 
 count_searches_over_matches (search.py) does for a count: the canned query, recognised by its
 whole text, has its `best` part (read from metadata.yml, the one place its weights and limit are
 written) ranked here in two halves, and then runs with those 100 given as a JSON list in place of
-`best`. Anything else, and any error here, runs Datasette's query as it was: the same answer,
-only slower.
+`best`. The halves open the file as Datasette does (read-only, or immutable), and the answer is
+one moment's: when another connection commits between the ranking and the page's query (a crawl
+writing), the canned query runs as written instead. So does anything else, and any error here: the
+same answer, only slower.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from datasette.utils import escape_fts
@@ -40,11 +44,39 @@ FULL_TEXT_MATCH = "articles_fts match escape_fts(:q)"
 # The ranked matches, as the `best` part's columns, from the JSON list the halves made.
 RANKED = "select value ->> 0 as article_rowid, value ->> 1 as score from json_each(:news_ranked)"
 HALVES = 2  # the machine's two cores
-HELD_ARCHIVES = 4  # connections a ranking thread keeps open (tests open many archives; a server one)
+HELD_ARCHIVES = 4  # connections a thread keeps open (tests open many archives; a server one)
 
 _halves = ThreadPoolExecutor(max_workers=HALVES, thread_name_prefix="best-match")
 _connections = threading.local()
 _CANNED: dict[str, CannedSearch] = {}  # by their SQL: the canned query `search` of each Datasette
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """The archive a Datasette database serves, opened as Datasette opens it; `key` tells a file
+    replaced at the same path from the one first opened."""
+
+    uri: str
+    key: tuple[str, int]
+
+    @classmethod
+    def of(cls, database: Any) -> ArchiveFile:
+        if database.is_mutable:
+            uri = f"file:{database.path}?mode=ro" + ("&nolock=1" if database.ds.nolock else "")
+        else:
+            uri = f"file:{database.path}?immutable=1"  # no WAL: what Datasette reads of it
+        return cls(uri, (uri, Path(database.path).stat().st_ino))
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection to the archive."""
+        held: dict[tuple[str, int], sqlite3.Connection] = _connections.__dict__.setdefault("held", {})
+        if self.key not in held:
+            while len(held) >= HELD_ARCHIVES:
+                held.pop(next(iter(held))).close()
+            conn = sqlite3.connect(self.uri, uri=True, check_same_thread=False)
+            conn.create_function("escape_fts", 1, escape_fts, deterministic=True)
+            held[self.key] = conn
+        return held[self.key]
 
 
 class CannedSearch:
@@ -67,15 +99,15 @@ class CannedSearch:
             isinstance(params, Mapping) and params.get("sort") != "newest" and bool(str(params.get("q") or "").strip())
         )
 
-    async def rank(self, path: str, params: Mapping[str, Any], highest: int, time_limit_s: float | None) -> str:
+    async def rank(self, archive: ArchiveFile, params: Mapping[str, Any], highest: int, time_limit_s: float) -> str:
         """The `best` part's rows, as the JSON list RANKED reads: the halves of the table up to
-        rowid `highest` (and past it, for rows added since) ranked at once, then merged."""
-        deadline = time.monotonic() + time_limit_s if time_limit_s else float("inf")
+        rowid `highest` (and past it, for rows added since) ranked at once, then merged. Each half
+        has `time_limit_s` from when a thread takes it up, as Datasette's queries have."""
         cuts = [highest * part // HALVES for part in range(1, HALVES)]
         bounds = list(zip([-(2**63), *(cut + 1 for cut in cuts)], [*cuts, 2**63 - 1], strict=True))
         halves = [
             asyncio.wrap_future(
-                _halves.submit(self._rank_half, path, {**params, "news_low": lo, "news_high": hi}, deadline)
+                _halves.submit(self._rank_half, archive, {**params, "news_low": lo, "news_high": hi}, time_limit_s)
             )
             for lo, hi in bounds
         ]
@@ -83,25 +115,31 @@ class CannedSearch:
         rows.sort(key=lambda row: (row[1], -row[0]))  # the `best` part's order: score, then newest
         return json.dumps(rows[: self.limit])
 
-    def _rank_half(self, path: str, params: dict[str, Any], deadline: float) -> list[tuple[int, float]]:
-        conn = _connection(path)
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+    def _rank_half(self, archive: ArchiveFile, params: dict[str, Any], time_limit_s: float) -> list[tuple[int, float]]:
+        conn = archive.connection()
+        deadline = time.monotonic() + time_limit_s
+        conn.set_progress_handler(lambda: int(time.monotonic() >= deadline), 1000 if time_limit_s > 0.02 else 1)
         try:
             return [(row[0], row[1]) for row in conn.execute(self.half, params)]
         finally:
             conn.set_progress_handler(None, 0)
 
 
-def _connection(path: str) -> sqlite3.Connection:
-    """This thread's read-only connection to the archive at `path`."""
-    held: dict[str, sqlite3.Connection] = _connections.__dict__.setdefault("by_path", {})
-    if path not in held:
-        while len(held) >= HELD_ARCHIVES:
-            held.pop(next(iter(held))).close()
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        conn.create_function("escape_fts", 1, escape_fts, deterministic=True)
-        held[path] = conn
-    return held[path]
+class Commits:
+    """Whether another connection committed to an archive between two looks (PRAGMA data_version,
+    on a connection of its own that nothing else uses)."""
+
+    _lock = threading.Lock()
+    _held: dict[tuple[str, int], sqlite3.Connection] = {}
+
+    @classmethod
+    def version(cls, archive: ArchiveFile) -> int:
+        with cls._lock:
+            if archive.key not in cls._held:
+                while len(cls._held) >= HELD_ARCHIVES:
+                    cls._held.pop(next(iter(cls._held))).close()
+                cls._held[archive.key] = sqlite3.connect(archive.uri, uri=True, check_same_thread=False)
+            return int(cls._held[archive.key].execute("PRAGMA data_version").fetchone()[0])
 
 
 def register_canned_search(sql: str) -> None:
@@ -110,6 +148,13 @@ def register_canned_search(sql: str) -> None:
         _CANNED.setdefault(sql, CannedSearch(sql))
     except ValueError as error:
         logger.warning("the search page ranks on one core: %s", error)
+
+
+def time_limit_ms(database: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """The time limit Datasette gives this query (Database.execute's sql_operation_in_thread)."""
+    custom = kwargs.get("custom_time_limit", args[2] if len(args) > 2 else None)  # after params, truncate
+    limit = int(database.ds.sql_time_limit_ms)
+    return int(custom) if custom and custom < limit else limit
 
 
 def rank_best_matches_in_halves() -> None:
@@ -123,12 +168,13 @@ def rank_best_matches_in_halves() -> None:
     async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
         params: Any = args[0] if args else kwargs.get("params")
         canned = _CANNED.get(sql)
-        if canned is None or self.path is None or not canned.wanted(params):
+        if canned is None or self.path is None or self.is_memory or not canned.wanted(params):
             return await original(self, sql, *args, **kwargs)
-        limits_ms = [limit for limit in (self.ds.sql_time_limit_ms, kwargs.get("custom_time_limit")) if limit]
         try:
+            archive = ArchiveFile.of(self)
+            before = Commits.version(archive) if self.is_mutable else 0
             highest = await self.execute_fn(lambda conn: conn.execute("SELECT max(rowid) FROM articles").fetchone()[0])
-            ranked = await canned.rank(self.path, params, highest or 0, min(limits_ms) / 1000 if limits_ms else None)
+            ranked = await canned.rank(archive, params, highest or 0, time_limit_ms(self, args, kwargs) / 1000)
         except sqlite3.OperationalError as error:
             if error.args == ("interrupted",):
                 raise QueryInterrupted(error, sql, params) from None
@@ -137,7 +183,10 @@ def rank_best_matches_in_halves() -> None:
             logger.exception("the search page ranked on one core: ranking in halves failed")
             return await original(self, sql, *args, **kwargs)
         rest = {name: value for name, value in kwargs.items() if name != "params"}
-        return await original(self, canned.ranked_sql, {**params, "news_ranked": ranked}, *args[1:], **rest)
+        results = await original(self, canned.ranked_sql, {**params, "news_ranked": ranked}, *args[1:], **rest)
+        if self.is_mutable and Commits.version(archive) != before:  # the halves and the page saw other moments
+            return await original(self, sql, *args, **kwargs)
+        return results
 
     functools.update_wrapper(execute, original)  # keeps the other wrappers' marks (search.py's)
     execute.news_archive_best_match = True  # type: ignore[attr-defined]
