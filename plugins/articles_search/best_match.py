@@ -30,7 +30,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from datasette.utils import escape_fts
@@ -53,30 +52,27 @@ _CANNED: dict[str, CannedSearch] = {}  # by their SQL: the canned query `search`
 
 @dataclass(frozen=True)
 class ArchiveFile:
-    """The archive a Datasette database serves, opened as Datasette opens it; `key` tells a file
-    replaced at the same path from the one first opened."""
+    """The archive a Datasette database serves, opened as Datasette opens it (and, like Datasette's
+    own connections, kept open for the life of the server)."""
 
     uri: str
-    key: tuple[str, int]
 
     @classmethod
     def of(cls, database: Any) -> ArchiveFile:
         if database.is_mutable:
-            uri = f"file:{database.path}?mode=ro" + ("&nolock=1" if database.ds.nolock else "")
-        else:
-            uri = f"file:{database.path}?immutable=1"  # no WAL: what Datasette reads of it
-        return cls(uri, (uri, Path(database.path).stat().st_ino))
+            return cls(f"file:{database.path}?mode=ro" + ("&nolock=1" if database.ds.nolock else ""))
+        return cls(f"file:{database.path}?immutable=1")  # no WAL: what Datasette reads of it
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection to the archive."""
-        held: dict[tuple[str, int], sqlite3.Connection] = _connections.__dict__.setdefault("held", {})
-        if self.key not in held:
+        held: dict[str, sqlite3.Connection] = _connections.__dict__.setdefault("held", {})
+        if self.uri not in held:
             while len(held) >= HELD_ARCHIVES:
                 held.pop(next(iter(held))).close()
             conn = sqlite3.connect(self.uri, uri=True, check_same_thread=False)
             conn.create_function("escape_fts", 1, escape_fts, deterministic=True)
-            held[self.key] = conn
-        return held[self.key]
+            held[self.uri] = conn
+        return held[self.uri]
 
 
 class CannedSearch:
@@ -126,20 +122,23 @@ class CannedSearch:
 
 
 class Commits:
-    """Whether another connection committed to an archive between two looks (PRAGMA data_version,
-    on a connection of its own that nothing else uses)."""
+    """Whether another connection commits to an archive while one page is answered: PRAGMA
+    data_version read twice on one connection of the page's own (two connections' values do not
+    compare). It never waits for a lock: a locked archive is a change, and the page runs as written."""
 
-    _lock = threading.Lock()
-    _held: dict[tuple[str, int], sqlite3.Connection] = {}
+    def __init__(self, archive: ArchiveFile) -> None:
+        self._conn = sqlite3.connect(archive.uri, uri=True, check_same_thread=False, timeout=0)
+        self._first = self._version()
 
-    @classmethod
-    def version(cls, archive: ArchiveFile) -> int:
-        with cls._lock:
-            if archive.key not in cls._held:
-                while len(cls._held) >= HELD_ARCHIVES:
-                    cls._held.pop(next(iter(cls._held))).close()
-                cls._held[archive.key] = sqlite3.connect(archive.uri, uri=True, check_same_thread=False)
-            return int(cls._held[archive.key].execute("PRAGMA data_version").fetchone()[0])
+    def _version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def seen(self) -> bool:
+        """Some other connection committed since this was made (the connection is closed then)."""
+        try:
+            return self._version() != self._first
+        finally:
+            self._conn.close()
 
 
 def register_canned_search(sql: str) -> None:
@@ -172,7 +171,7 @@ def rank_best_matches_in_halves() -> None:
             return await original(self, sql, *args, **kwargs)
         try:
             archive = ArchiveFile.of(self)
-            before = Commits.version(archive) if self.is_mutable else 0
+            commits = await asyncio.to_thread(Commits, archive) if self.is_mutable else None
             highest = await self.execute_fn(lambda conn: conn.execute("SELECT max(rowid) FROM articles").fetchone()[0])
             ranked = await canned.rank(archive, params, highest or 0, time_limit_ms(self, args, kwargs) / 1000)
         except sqlite3.OperationalError as error:
@@ -184,9 +183,12 @@ def rank_best_matches_in_halves() -> None:
             return await original(self, sql, *args, **kwargs)
         rest = {name: value for name, value in kwargs.items() if name != "params"}
         results = await original(self, canned.ranked_sql, {**params, "news_ranked": ranked}, *args[1:], **rest)
-        if self.is_mutable and Commits.version(archive) != before:  # the halves and the page saw other moments
-            return await original(self, sql, *args, **kwargs)
-        return results
+        try:
+            moved = commits is not None and await asyncio.to_thread(commits.seen)
+        except sqlite3.Error:  # locked by a writer (a rollback-journal archive): as if it had moved
+            moved = True
+        # The halves and the page may have read two moments of the archive: one query reads one.
+        return await original(self, sql, *args, **kwargs) if moved else results
 
     functools.update_wrapper(execute, original)  # keeps the other wrappers' marks (search.py's)
     execute.news_archive_best_match = True  # type: ignore[attr-defined]
