@@ -51,6 +51,13 @@ async def search_page(ds: Datasette, params: dict[str, str]) -> tuple[Any, list[
     return response, [trace["sql"] for trace in traces if trace["type"] == "sql"]
 
 
+def assert_ranked_in_halves(response: Any, queries: list[str], expected: list[dict[str, Any]]) -> None:
+    """The page answered `expected`, from the halves' ranking."""
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["rows"] == expected
+    assert any(RANKED_IN_HALVES in sql for sql in queries)
+
+
 def common_word(db: Path) -> str:
     """A word in most of the archive's articles: many matches, many of them scored alike."""
     conn = connect(db)
@@ -68,9 +75,7 @@ async def test_best_match_in_halves_is_the_canned_querys_answer(archive: Path, w
     q = words.replace("common", common_word(archive))
     expected = as_written(archive, {"q": q, "sort": ""})
     response, queries = await search_page(make_datasette(archive), {"q": q})
-    assert response.status_code == 200, response.text[:500]
-    assert response.json()["rows"] == expected
-    assert any(RANKED_IN_HALVES in sql for sql in queries)
+    assert_ranked_in_halves(response, queries, expected)
     if words.startswith("common"):
         assert len(expected) == 100  # more matches than shown: the halves' first 100 had to be merged
         relevances = [row["relevance"] for row in expected]
@@ -95,8 +100,7 @@ async def test_the_whole_table_is_ranked_whatever_the_rowids(archive: Path, tmp_
     expected = as_written(db, {"q": word, "sort": ""})
     assert {row["url"] for row in expected[:2]} == moved_urls
     response, queries = await search_page(make_datasette(db), {"q": word})
-    assert response.json()["rows"] == expected
-    assert any(RANKED_IN_HALVES in sql for sql in queries)
+    assert_ranked_in_halves(response, queries, expected)
 
 
 @pytest.mark.asyncio
@@ -117,8 +121,7 @@ async def test_articles_stored_after_the_halves_were_cut_are_ranked(
     monkeypatch.setattr(CannedSearch, "rank", rank_before_the_last_writes)
     params = {"q": common_word(archive), "sort": ""}
     response, queries = await search_page(make_datasette(archive), params)
-    assert response.json()["rows"] == as_written(archive, params)
-    assert any(RANKED_IN_HALVES in sql for sql in queries)
+    assert_ranked_in_halves(response, queries, as_written(archive, params))
 
 
 @pytest.mark.asyncio
@@ -263,8 +266,7 @@ async def test_an_immutable_archive_is_ranked_as_datasette_reads_it(archive: Pat
         response, queries = await search_page(served_with(db, immutables=[str(db)]), {"q": word})
     finally:
         target.close()
-    assert response.json()["rows"] == expected
-    assert any(RANKED_IN_HALVES in sql for sql in queries)
+    assert_ranked_in_halves(response, queries, expected)
 
 
 @pytest.mark.asyncio
