@@ -28,6 +28,7 @@ class Batch:
     id: int
     sources: list[str]
     timeout: timedelta
+    sources_text: str = ""  # the sources file as it was when the batch was formed
     stamp: str = ""
     started_at: str = ""  # ISO UTC, for rows the daemon writes itself
     started: float = 0.0  # monotonic
@@ -40,14 +41,14 @@ class Batch:
 
 
 def crawl_command(batch: Batch, config: DaemonConfig) -> list[str]:
-    """The child process: runner.py crawling the batch's sources from the snapshot."""
+    """The child process: runner.py crawling the batch's sources from the batch's own sources file."""
     return [
         sys.executable,
         str(PROJECT_ROOT / "runner.py"),
         "--db",
         str(config.db.resolve()),
         "--sources",
-        str(config.snapshot.resolve()),
+        str(config.batch_sources(batch.id).resolve()),
         "--log-dir",
         str(config.log_dir.resolve()),
         "--stamp",

@@ -39,9 +39,22 @@ class DaemonConfig:
         """The last sources file that loaded without errors: what the children crawl from."""
         return Path(f"{self.db}-daemon-sources.toml")
 
+    def batch_sources(self, batch_id: int) -> Path:
+        """The sources file of one crawl process, as it was when the process was started: a reload
+        between its start and its reading the file must not take its sources away. Batch ids
+        start at 1 with each daemon, so a file a killed daemon left is overwritten, not piled up."""
+        return Path(f"{self.db}-daemon-sources-batch{batch_id}.toml")
+
     @property
     def lock_file(self) -> Path:
         return Path(f"{self.db}-daemon.lock")
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write a file that a process starting at any moment reads whole: the old text or the new."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def iso(moment: datetime) -> str:

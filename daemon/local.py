@@ -20,7 +20,7 @@ from config.dates import utc_now
 from config.durations import format_duration
 from config.paths import PROJECT_ROOT, STAMP_FORMAT, crawl_log_path
 from daemon.batch import Batch, crawl_command, signal_stop
-from daemon.config import iso
+from daemon.config import iso, write_whole
 from daemon.jobs import next_batch
 from daemon.logs import guarded
 from daemon.processes import kill_group, process_state
@@ -92,7 +92,12 @@ class LocalCrawls:
                 for name in names:
                     del queue[name]
                 self._batch_ids += 1
-                batch = Batch(id=self._batch_ids, sources=names, timeout=timeouts[names[0]])
+                batch = Batch(
+                    id=self._batch_ids,
+                    sources=names,
+                    timeout=timeouts[names[0]],
+                    sources_text=self.state.sources_text,  # read under the lock a reload takes
+                )
                 self.batches[batch.id] = batch
                 to_start.append(batch)
         for batch in to_start:
@@ -118,6 +123,7 @@ class LocalCrawls:
                 batch.sources.remove(name)
                 self.state.record(name, "skipped", busy)
             if batch.sources:
+                write_whole(self.config.batch_sources(batch.id), batch.sources_text)
                 batch.first_run_id = self.state.book.max_run_id()
                 with open(batch.log_file, "ab") as log:
                     batch.process = subprocess.Popen(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from config.durations import format_duration
 from config.sources import SourceConfigError, load_sources
 from daemon.batch import crawl_command
-from daemon.config import DaemonError
+from daemon.config import DaemonError, write_whole
 from daemon.elsewhere import Elsewhere
 from daemon.health import SourceHealth
 from daemon.local import LocalCrawls
@@ -174,7 +174,7 @@ class Daemon:
         self._take_lock()
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         self._write_snapshot(text)
-        self.state.sources = {s.name: s for s in sources}
+        self.state.sources, self.state.sources_text = {s.name: s for s in sources}, text
         self.dispatcher.start()
         self.elsewhere.check()  # rows left 'running' by a killed daemon or machine
         enabled = sum(s.enabled for s in sources)
@@ -261,9 +261,7 @@ class Daemon:
             self._lock_fd = None
 
     def _write_snapshot(self, text: str) -> None:
-        tmp = self.config.snapshot.with_name(self.config.snapshot.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(self.config.snapshot)  # a crawl starting now reads the old or the new file
+        write_whole(self.config.snapshot, text)  # the round seeds of a shared crawl read it
 
     # --- due runs --------------------------------------------------------------------------------
 
@@ -335,7 +333,7 @@ class Daemon:
         new = {s.name: s for s in sources}
         self.schedule.apply(self.state.sources, new)
         with self.state.lock:
-            self.state.sources = new
+            self.state.sources, self.state.sources_text = new, text
             for name in [n for n in self.state.queue if n not in new or not new[n].enabled]:
                 del self.state.queue[name]  # never started: nothing to record
         self._write_snapshot(text)

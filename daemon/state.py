@@ -33,6 +33,7 @@ class DaemonState:
     wake: Callable[[], None]
     book: RunBook = field(init=False)
     sources: dict[str, Source] = field(default_factory=dict)
+    sources_text: str = ""  # the file `sources` was read from: each crawl process gets a copy
     lock: threading.Lock = field(default_factory=threading.Lock)
     queue: dict[str, float] = field(default_factory=dict)  # source -> monotonic time it fell due; oldest first
     elsewhere: dict[str, dict[str, Any]] = field(default_factory=dict)  # source -> its run in a process not ours

@@ -46,6 +46,7 @@ def supervise(state: DaemonState, batches: dict[int, Batch], batch: Batch) -> No
         except Exception:
             logger.exception("batch %d: recording its runs failed", batch.id)
         finally:
+            state.config.batch_sources(batch.id).unlink(missing_ok=True)  # read at its start, long ago
             with state.lock:
                 batches.pop(batch.id, None)
             state.book.close()

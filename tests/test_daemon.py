@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
-from daemon.batch import Batch
+from daemon.batch import Batch, crawl_command
 from daemon.config import FINAL_STATUSES, DaemonConfig
 from daemon.loop import Daemon
 from daemon.processes import process_state
@@ -442,6 +442,61 @@ def test_crawl_processes_that_crash_or_hang_still_end_with_a_recorded_status(
     if behaviour == "hang":  # the helper process in the crawl's group went with it
         helper = int((tmp_path / "helper.pid").read_text())
         wait_for(lambda: not alive(helper), 10, "the helper process to be killed")
+
+
+# A stand-in for runner.py that reads its sources file late, as a crawl process slow to import
+# Scrapy does, and records whether it found its source there.
+LATE_READER = r"""
+import os, sqlite3, sys, time
+from config.sources import find_source, load_sources
+db, sources, go, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+open(go + ".waiting", "w").close()
+while not os.path.exists(go):
+    time.sleep(0.05)
+conn = sqlite3.connect(db, timeout=30)
+for name in names:
+    try:
+        find_source(load_sources(sources), name, sources)
+        status, reason = "ok", "found its source"
+    except Exception as exc:
+        status, reason = "failed", str(exc)
+    conn.execute("INSERT INTO crawl_runs (source, started_at, finished_at, status, finish_reason, pid) "
+                 "VALUES (?, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), "
+                 "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), ?, ?, ?)", (name, status, reason, os.getpid()))
+conn.commit()
+"""
+
+
+def test_a_crawl_started_before_a_reload_still_reads_its_source_after_the_reload_removed_it(
+    tmp_path: Path,
+) -> None:
+    """A crawl process reads the sources file a second or two after it starts (Scrapy's import): a
+    reload in between that removes its source must not fail its run."""
+    go = tmp_path / "go"
+    passed: list[Path] = []
+
+    def command(batch: Batch, cfg: DaemonConfig) -> list[str]:
+        real = crawl_command(batch, cfg)
+        passed.append(Path(real[real.index("--sources") + 1]))
+        return [sys.executable, "-c", LATE_READER, str(cfg.db), str(passed[-1]), str(go), *batch.sources]
+
+    sources = write(tmp_path / "sources.toml", SOURCE.format(name="one", extra=""))
+    db = tmp_path / "data" / "news.db"
+    cfg = DaemonConfig(db=db, sources=sources, tick=timedelta(seconds=1), batch_window=timedelta(seconds=0))
+    daemon = Daemon(cfg, command=command)
+    thread = run_daemon_in_thread(daemon)
+    try:
+        wait_for(lambda: Path(f"{go}.waiting").exists(), 30, "the crawl process to start")
+        write(sources, SOURCE.format(name="two", extra=""))
+        daemon.request_reload()
+        wait_for(lambda: "two" in daemon.state.sources, 30, "the reload")
+        go.touch()
+        [run] = wait_for(lambda: runs(db, "one"), 30, "the run of the removed source")
+        assert (run["status"], run["finish_reason"]) == ("ok", "found its source")
+        wait_for(lambda: not passed[0].exists(), 30, "the crawl's own sources file to be deleted")
+    finally:
+        daemon.request_stop()
+        thread.join(60)
 
 
 def test_a_run_going_in_another_process_makes_the_daemon_skip_and_a_dead_ones_run_fails(
