@@ -20,7 +20,6 @@ same answer, only slower.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
@@ -30,9 +29,14 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasette.utils import escape_fts
+
+from articles_search.wrapping import wrap_database_execute
+
+if TYPE_CHECKING:
+    from articles_search.wrapping import Execute
 
 logger = logging.getLogger("news_archive")
 
@@ -149,6 +153,11 @@ def register_canned_search(sql: str) -> None:
         logger.warning("the search page ranks on one core: %s", error)
 
 
+def highest_rowid(conn: sqlite3.Connection) -> int:
+    """Where the upper half ends: the highest rowid the page's own connection sees."""
+    return int(conn.execute("SELECT max(rowid) FROM articles").fetchone()[0] or 0)
+
+
 def time_limit_ms(database: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     """The time limit Datasette gives this query (Database.execute's sql_operation_in_thread)."""
     custom = kwargs.get("custom_time_limit", args[2] if len(args) > 2 else None)  # after params, truncate
@@ -160,36 +169,33 @@ def rank_best_matches_in_halves() -> None:
     """Wrap Database.execute so that the registered canned queries rank their best matches in halves."""
     from datasette.database import Database, QueryInterrupted
 
-    original = Database.execute
-    if getattr(original, "news_archive_best_match", False):
-        return
+    def wrap(original: Execute) -> Execute:
+        async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
+            params: Any = args[0] if args else kwargs.get("params")
+            canned = _CANNED.get(sql)
+            if canned is None or self.path is None or self.is_memory or not canned.wanted(params):
+                return await original(self, sql, *args, **kwargs)
+            try:
+                archive = ArchiveFile.of(self)
+                commits = await asyncio.to_thread(Commits, archive) if self.is_mutable else None
+                highest = await self.execute_fn(highest_rowid)
+                ranked = await canned.rank(archive, params, highest, time_limit_ms(self, args, kwargs) / 1000)
+            except sqlite3.OperationalError as error:
+                if error.args == ("interrupted",):
+                    raise QueryInterrupted(error, sql, params) from None
+                return await original(self, sql, *args, **kwargs)  # a search FTS5 refuses: Datasette's error
+            except Exception:  # our bug: the page ranks on one core
+                logger.exception("the search page ranked on one core: ranking in halves failed")
+                return await original(self, sql, *args, **kwargs)
+            rest = {name: value for name, value in kwargs.items() if name != "params"}
+            results = await original(self, canned.ranked_sql, {**params, "news_ranked": ranked}, *args[1:], **rest)
+            try:
+                moved = commits is not None and await asyncio.to_thread(commits.seen)
+            except sqlite3.Error:  # locked by a writer (a rollback-journal archive): as if it had moved
+                moved = True
+            # The halves and the page may have read two moments of the archive: one query reads one.
+            return await original(self, sql, *args, **kwargs) if moved else results
 
-    async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
-        params: Any = args[0] if args else kwargs.get("params")
-        canned = _CANNED.get(sql)
-        if canned is None or self.path is None or self.is_memory or not canned.wanted(params):
-            return await original(self, sql, *args, **kwargs)
-        try:
-            archive = ArchiveFile.of(self)
-            commits = await asyncio.to_thread(Commits, archive) if self.is_mutable else None
-            highest = await self.execute_fn(lambda conn: conn.execute("SELECT max(rowid) FROM articles").fetchone()[0])
-            ranked = await canned.rank(archive, params, highest or 0, time_limit_ms(self, args, kwargs) / 1000)
-        except sqlite3.OperationalError as error:
-            if error.args == ("interrupted",):
-                raise QueryInterrupted(error, sql, params) from None
-            return await original(self, sql, *args, **kwargs)  # a search FTS5 refuses: Datasette's error
-        except Exception:  # our bug: the page ranks on one core
-            logger.exception("the search page ranked on one core: ranking in halves failed")
-            return await original(self, sql, *args, **kwargs)
-        rest = {name: value for name, value in kwargs.items() if name != "params"}
-        results = await original(self, canned.ranked_sql, {**params, "news_ranked": ranked}, *args[1:], **rest)
-        try:
-            moved = commits is not None and await asyncio.to_thread(commits.seen)
-        except sqlite3.Error:  # locked by a writer (a rollback-journal archive): as if it had moved
-            moved = True
-        # The halves and the page may have read two moments of the archive: one query reads one.
-        return await original(self, sql, *args, **kwargs) if moved else results
+        return execute
 
-    functools.update_wrapper(execute, original)  # keeps the other wrappers' marks (search.py's)
-    execute.news_archive_best_match = True  # type: ignore[attr-defined]
-    Database.execute = execute
+    wrap_database_execute("news_archive_best_match", wrap)

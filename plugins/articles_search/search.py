@@ -9,16 +9,19 @@ the ``*.py`` files directly in ``plugins/``).
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
 import sqlite3
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive.facet_columns import FacetColumns
+from articles_search.wrapping import wrap_database_execute
+
+if TYPE_CHECKING:
+    from articles_search.wrapping import Execute
 
 logger = logging.getLogger("news_archive")
 
@@ -387,43 +390,41 @@ def count_searches_over_matches() -> None:
     """
     from datasette.database import Database, Results
 
-    original = Database.execute
-    if getattr(original, "news_archive", False):
-        return
     prefix = f"select count(*) from {SEARCH_TABLE} where "
     # As SQLite's cursor describes the one column (the query page reads it).
     description = (("count(*)", None, None, None, None, None, None),)
 
-    async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
-        params: Any = args[0] if args else kwargs.get("params")
-        # Only the table page's count of a common search (our filter's `+rowid`), with named
-        # parameters; a rare search's count is a few seeks in SQL anyway.
-        selection = (
-            searched_selection(sql.removeprefix(prefix), dict(params))
-            if sql.startswith(prefix) and "+rowid in" in sql and isinstance(params, Mapping)
-            else None
-        )
-        if selection is None or self.path is None:
-            return await original(self, sql, *args, **kwargs)
-        match, equal = selection
-        columns = held_columns(self.path)
-        wait, limit = time_bound(self.ds), float(self.ds.setting("sql_time_limit_ms")) / 1000
-
-        def total(conn: sqlite3.Connection) -> int:
-            return columns.total(conn, match, dict(params), equal=equal, wait_s=wait, search_time_s=limit)
-
-        try:
-            return Results([(await self.execute_fn(total),)], False, description)
-        except Exception as error:  # busy, not migrated, a bad raw search: SQL counts
-            if not isinstance(error, sqlite3.Error):
-                logger.exception("a search's count made in SQL: the held columns failed")
-        if not equal and "+rowid" in sql:
-            sql = (
-                f"select count(*) from {SEARCH_INDEX} join article_facet_values as v on v.id = {SEARCH_INDEX}.rowid"
-                f" where {SEARCH_INDEX} match {match}"
+    def wrap(original: Execute) -> Execute:
+        async def execute(self: Database, sql: str, *args: Any, **kwargs: Any) -> Any:
+            params: Any = args[0] if args else kwargs.get("params")
+            # Only the table page's count of a common search (our filter's `+rowid`), with named
+            # parameters; a rare search's count is a few seeks in SQL anyway.
+            selection = (
+                searched_selection(sql.removeprefix(prefix), dict(params))
+                if sql.startswith(prefix) and "+rowid in" in sql and isinstance(params, Mapping)
+                else None
             )
-        return await original(self, sql, *args, **kwargs)
+            if selection is None or self.path is None:
+                return await original(self, sql, *args, **kwargs)
+            match, equal = selection
+            columns = held_columns(self.path)
+            wait, limit = time_bound(self.ds), float(self.ds.setting("sql_time_limit_ms")) / 1000
 
-    functools.update_wrapper(execute, original)  # keeps the other wrappers' marks (best_match.py's)
-    execute.news_archive = True  # type: ignore[attr-defined]
-    Database.execute = execute
+            def total(conn: sqlite3.Connection) -> int:
+                return columns.total(conn, match, dict(params), equal=equal, wait_s=wait, search_time_s=limit)
+
+            try:
+                return Results([(await self.execute_fn(total),)], False, description)
+            except Exception as error:  # busy, not migrated, a bad raw search: SQL counts
+                if not isinstance(error, sqlite3.Error):
+                    logger.exception("a search's count made in SQL: the held columns failed")
+            if not equal and "+rowid" in sql:
+                sql = (
+                    f"select count(*) from {SEARCH_INDEX} join article_facet_values as v on v.id = {SEARCH_INDEX}.rowid"
+                    f" where {SEARCH_INDEX} match {match}"
+                )
+            return await original(self, sql, *args, **kwargs)
+
+        return execute
+
+    wrap_database_execute("news_archive", wrap)
