@@ -39,15 +39,18 @@ system-packages:
 	$(PYTHON) -m venv .venv-uv
 	.venv-uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# --universal: one lock for every platform, with markers (pysqlite3-binary is for Linux x86-64 only).
+LOCK_FLAGS = pyproject.toml --extra dev --generate-hashes --python-version 3.11 --universal --no-header --quiet
+
 lock: .venv-uv/bin/uv
-	.venv-uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-header --quiet -o requirements.lock
+	.venv-uv/bin/uv pip compile $(LOCK_FLAGS) -o requirements.lock
 
 lock-check: .venv-uv/bin/uv
 	@$(PYTHON) -m tools.lockcheck
 	@# uv keeps the versions an output file already pins: compiled over a copy of the lock, an
 	@# unchanged pyproject.toml gives the same file (not the registry's newest releases).
 	@cp requirements.lock .venv-uv/lock-check.txt
-	@.venv-uv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --no-header --quiet -o .venv-uv/lock-check.txt
+	@.venv-uv/bin/uv pip compile $(LOCK_FLAGS) -o .venv-uv/lock-check.txt
 	@diff -q .venv-uv/lock-check.txt requirements.lock >/dev/null \
 		|| { echo "error: requirements.lock is not what pyproject.toml resolves to: run make lock"; exit 1; }
 

@@ -23,11 +23,11 @@ import argparse
 import functools
 import importlib
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archive.sqlite import sqlite3
 from commands.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, UsageError
 from commands.raw import add_raw_commands
 from commands.reextract import add_reextract_command

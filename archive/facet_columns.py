@@ -19,13 +19,14 @@ run in one read transaction, so the counts are of one state of the archive, as S
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from archive.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

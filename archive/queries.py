@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from archive.schema import BUSY_TIMEOUT_SECONDS, migrations
+from archive.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

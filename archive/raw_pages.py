@@ -7,12 +7,12 @@ an older archive take one path. The HTML read back is the HTML the extractor saw
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from w3lib.encoding import html_to_unicode
 
 from archive.raw_html import raw_html
+from archive.sqlite import sqlite3
 from archive.warc_files import (
     HttpResponse,
     RecordRef,

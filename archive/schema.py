@@ -32,13 +32,13 @@ Tables (documented column by column in metadata.yml, which Datasette shows, and 
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
 from archive.migrations import migrations
+from archive.sqlite import sqlite3
 from archive.transactions import immediate_transaction
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from archive.raw_pages import RawPageFiles, save_refs
 from archive.run_closing import close_runs_of_gone_processes, daemon_alive
 from archive.schema import open_db
 from archive.site_chrome import SiteChrome
+from archive.sqlite import sqlite3
 from archive.transactions import immediate_transaction
 from archive.url_claims import ClaimedUrls
 from config.dates import utc_now_iso

@@ -11,8 +11,9 @@ and whose file SQLite deletes on close, or the system when the process dies.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING
+
+from archive.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

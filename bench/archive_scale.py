@@ -32,7 +32,6 @@ import random
 import re
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import yaml
+
+from archive.sqlite import sqlite3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from archive.sqlite import sqlite3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -58,7 +58,6 @@ import platform
 import re
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -66,6 +65,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from archive.sqlite import sqlite3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose extraction.py would shadow the package

@@ -738,7 +738,7 @@ class Outcome:
 
     @classmethod
     def read(cls, db_path: Any, server: FaultServer, log: str) -> Outcome:
-        import sqlite3
+        from archive.sqlite import sqlite3
 
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         conn.row_factory = sqlite3.Row

@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +50,8 @@ from articles_search.search import (
     search_answers,
     search_facet_query,
 )
+
+from archive.sqlite import sqlite3
 
 # Columns that sqlite-utils writes as JSON arrays (Python lists in the item).
 LIST_COLUMNS = {"authors", "tags", "categories"}

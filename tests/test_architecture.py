@@ -6,6 +6,7 @@ docs/architecture.md describes the layers these checks keep true."""
 from __future__ import annotations
 
 import ast
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,17 @@ def test_modules_and_classes_stay_small(module: Path) -> None:
         if isinstance(node, ast.ClassDef):
             length = (node.end_lineno or node.lineno) - node.lineno + 1
             assert length <= MAX_CLASS_LINES, f"class {node.name} is {length} lines"
+
+
+def test_the_project_sqlite_utils_and_datasette_open_files_with_one_sqlite_library() -> None:
+    """Two SQLite libraries in one process drop each other's locks (archive/sqlite.py says why)."""
+    from datasette.utils import sqlite as datasette_sqlite
+    from sqlite_utils import utils as sqlite_utils_utils
+
+    from archive.sqlite import sqlite3
+
+    assert sqlite3 is sqlite_utils_utils.sqlite3
+    assert sqlite3 is datasette_sqlite.sqlite3
+    if platform.system() == "Linux" and platform.machine() == "x86_64":  # where the locked wheel exists
+        assert sqlite3.__name__ == "pysqlite3"
+        assert sqlite3.sqlite_version_info >= (3, 51, 1)

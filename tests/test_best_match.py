@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from datasette.app import Datasette
 from datasette.tracer import capture_traces
 from datasette.utils import escape_fts
 
+from archive.sqlite import sqlite3
 from bench.archive_scale import ArchiveBuilder
 from tests.test_datasette import METADATA, ROOT, SERVE_SETTINGS, make_datasette
 from tests.test_query_plans import ARTICLES, QUERIES, connect, made_up_texts

@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from archive.sqlite import sqlite3
 from tests.test_datasette import search_word
 
 if TYPE_CHECKING:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 import scheduler
 from archive.schema import open_db
+from archive.sqlite import sqlite3
 from demo.server import SiteServer
 from scheduler import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, build_parser
 from tests.conftest import ROOT, run_scheduler

@@ -202,9 +202,10 @@ def test_unknown_source_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_slow_crawl_writes_what_it_found_before_it_ends(site: SiteServer, demo_sources: Path, tmp_path: Path) -> None:
     """A batch that does not fill is written after NEWS_STORE_MAX_WAIT, not at the end of the crawl."""
-    import sqlite3
     import sys
     import time
+
+    from archive.sqlite import sqlite3
 
     db = tmp_path / "news.db"
     settings = {

@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 
+from archive.sqlite import sqlite3
 from daemon.batch import Batch, crawl_command
 from daemon.config import FINAL_STATUSES, DaemonConfig
 from daemon.loop import Daemon

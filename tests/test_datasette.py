@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sqlite3
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -28,6 +27,7 @@ from datasette.app import Datasette
 from datasette.utils import tilde_encode
 
 from archive.schema import open_db
+from archive.sqlite import sqlite3
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA: dict[str, Any] = yaml.safe_load((ROOT / "metadata.yml").read_text(encoding="utf-8"))

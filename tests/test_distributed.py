@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 import redis
 
 from archive.raw_pages import page_html
+from archive.sqlite import sqlite3
 from archive.warc_files import warc_directory
 from demo.server import DEFAULT_ROOT, SiteHandler, SiteServer
 from distributed.redis_link import ITEMS_KEY, PROCESSING_KEY, VALIDATORS_KEY

@@ -7,7 +7,6 @@ import csv
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from archive.queries import export_articles, open_read_only
+from archive.sqlite import sqlite3
 from archive.store import Archive, PendingWrites
 from commands.export import write_export
 

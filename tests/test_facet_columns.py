@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from datasette.utils import escape_fts
 from sqlite_utils import Database
 
 from archive.facet_columns import FACETS, ColumnsUnavailable, FacetColumns
+from archive.sqlite import sqlite3
 from bench.archive_scale import ArchiveBuilder
 from tests.test_query_plans import made_up_texts
 

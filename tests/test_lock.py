@@ -28,9 +28,11 @@ def test_every_locked_package_has_a_hash_and_a_version() -> None:
     lock = _lock()
     pins = locked_pins(lock)
     assert len(pins) > 50  # transitive dependencies too, not only the direct ones
-    blocks = [block for block in lock.split("\n") if "==" in block and not block.startswith(" ")]
-    assert len(blocks) == len(pins)
-    assert lock.count("==") == len(pins)
+    requirements = [line for line in lock.split("\n") if line and not line.startswith(" ")]
+    assert len(requirements) == sum(len(versions) for versions in pins.values())  # each line a pin
+    assert all(line.split(";")[0].count("==") == 1 for line in requirements)
+    # The one package for some platforms only keeps its marker: pip skips it elsewhere.
+    assert "pysqlite3-binary==0.5.4.post2 ; platform_machine == 'x86_64' and sys_platform == 'linux'" in lock
     for block in lock.split("\n\n"):
         if "==" in block:
             assert "--hash=sha256:" in block

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import yaml
 from datasette.utils import escape_fts
 
 from archive.schema import migrations, open_db
+from archive.sqlite import sqlite3
 from bench.archive_scale import ArchiveBuilder
 
 ROOT = Path(__file__).resolve().parent.parent

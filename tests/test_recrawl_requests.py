@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from archive.schema import open_db
+from archive.sqlite import sqlite3
 from tests.conftest import ROOT, scrapy_crawl
 from tests.feedsite import WORDS, FeedSiteServer
 

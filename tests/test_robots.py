@@ -5,11 +5,11 @@ Real `scrapy crawl` runs against a FeedSite on 127.0.0.1 whose robots.txt fails 
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
 
+from archive.sqlite import sqlite3
 from tests.conftest import scrapy_crawl
 from tests.feedsite import DelayHandler, FeedSite
 

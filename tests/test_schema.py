@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from archive.schema import migrations, open_db
+from archive.sqlite import sqlite3
 
 
 def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import gzip
 import logging
 import logging.handlers
-import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +20,7 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse
 
+from archive.sqlite import sqlite3
 from config.redaction import Redactor, known_secrets, redact_credentials
 from crawl.fetch_guard import FetchGuardMiddleware, address_kind
 from crawl.redirects import GuardedRedirectMiddleware
@@ -239,7 +239,8 @@ def everything_stored(db: Path) -> str:
     """Every value in the database, as text, and every record of its raw pages' WARC files."""
     conn = sqlite3.connect(db)
     try:
-        dumped = "\n".join(conn.iterdump())
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        dumped = "\n".join(repr(row) for table in tables for row in conn.execute(f'SELECT * FROM "{table}"'))
     finally:
         conn.close()
     warc = [gzip.decompress(path.read_bytes()).decode("latin-1") for path in (db.parent / "warc").glob("*.warc.gz")]

@@ -6,13 +6,13 @@ generated site, then `reextract`, on a real SQLite archive."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections.abc import Collection
 from pathlib import Path
 
 import pytest
 
 from archive.site_chrome import MIN_PAGES, SiteCounts, line_keys, page_keys, strip_chrome
+from archive.sqlite import sqlite3
 from demo.server import SiteServer
 from pipelines.reextract import reextract
 from tests.conftest import scrapy_crawl

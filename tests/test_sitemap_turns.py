@@ -6,11 +6,11 @@ children fetched side by side would overlap at the server.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
 
+from archive.sqlite import sqlite3
 from tests.conftest import scrapy_crawl
 from tests.feedsite import FeedSite
 

@@ -12,7 +12,6 @@ import os
 import random
 import resource
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import pytest
 
 from archive.raw_pages import page_html
 from archive.schema import open_db
+from archive.sqlite import sqlite3
 from archive.warc_files import warc_directory
 from demo.server import DEFAULT_ROOT, SiteServer
 from tests.conftest import ROOT, scrapy_crawl

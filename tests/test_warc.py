@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from archive.raw_html import raw_page_row
 from archive.raw_pages import RawPageFiles, page_html, save_refs
 from archive.raw_upkeep import move_raw_pages, prune_raw_pages
 from archive.schema import open_db
+from archive.sqlite import sqlite3
 from archive.transactions import immediate_transaction
 from archive.warc_files import warc_directory
 from demo.server import DEFAULT_ROOT, SiteServer

@@ -40,13 +40,14 @@ def direct_pins(pyproject: dict) -> tuple[dict[str, str], list[str]]:
     return pins, unpinned
 
 
-def locked_pins(lock_text: str) -> dict[str, str]:
-    """Name -> version of every package requirements.lock installs."""
-    pins = {}
+def locked_pins(lock_text: str) -> dict[str, list[str]]:
+    """Name -> versions of every package requirements.lock installs: one, or one per platform
+    marker where the lock (compiled for every platform) pins several (scipy for newer Pythons)."""
+    pins: dict[str, list[str]] = {}
     for line in lock_text.splitlines():
         match = _PIN.match(line)
         if match is not None:
-            pins[normalise(match.group(1))] = match.group(3)
+            pins.setdefault(normalise(match.group(1)), []).append(match.group(3))
     return pins
 
 
@@ -58,8 +59,8 @@ def disagreements(pyproject: dict, lock_text: str) -> list[str]:
     for name, version in sorted(wanted.items()):
         if name not in locked:
             problems.append(f"{name}=={version} is in pyproject.toml but not in requirements.lock")
-        elif locked[name] != version:
-            problems.append(f"{name}: pyproject.toml pins {version}, requirements.lock pins {locked[name]}")
+        elif locked[name] != [version]:
+            problems.append(f"{name}: pyproject.toml pins {version}, requirements.lock pins {', '.join(locked[name])}")
     if "--hash=" not in lock_text:
         problems.append("requirements.lock has no hashes")
     return problems

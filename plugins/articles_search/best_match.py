@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from datasette.utils import escape_fts
 
+from archive.sqlite import sqlite3
 from articles_search.wrapping import wrap_database_execute
 
 if TYPE_CHECKING:

@@ -12,12 +12,12 @@ import asyncio
 import json
 import logging
 import re
-import sqlite3
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from archive.facet_columns import FacetColumns
+from archive.sqlite import sqlite3
 from articles_search.wrapping import wrap_database_execute
 
 if TYPE_CHECKING:
