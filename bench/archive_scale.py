@@ -47,13 +47,12 @@ from urllib.parse import quote, urlencode
 
 import yaml
 
-from archive.sqlite import sqlite3
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.near_duplicates import cluster_id_for, signature  # noqa: E402
 from archive.schema import open_db  # noqa: E402
+from archive.sqlite import sqlite3  # noqa: E402
 from archive.store import Archive, PendingWrites  # noqa: E402 - the project root is put on the path just above
 from bench.results import write_section  # noqa: E402
 

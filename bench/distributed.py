@@ -37,11 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archive.sqlite import sqlite3
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from archive.sqlite import sqlite3  # noqa: E402
 from bench.sitegen import ensure_site  # noqa: E402
 from bench.throughput import ServedSite  # noqa: E402
 

@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from archive.sqlite import sqlite3
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from archive.sqlite import sqlite3  # noqa: E402
 from tests.feedsite import FeedSite  # noqa: E402 - the project root is put on the path just above
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

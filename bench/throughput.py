@@ -66,11 +66,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archive.sqlite import sqlite3
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # before bench/, whose extraction.py would shadow the package
 
+from archive.sqlite import sqlite3  # noqa: E402
 from bench import realsite  # noqa: E402
 from bench.proctree import TreeResult, run_measured  # noqa: E402
 from bench.results import write_section  # noqa: E402
