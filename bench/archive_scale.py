@@ -516,22 +516,28 @@ def time_status(db: Path) -> dict[str, Any]:
     return {"what": "`scheduler.py status` (a whole process)", "path": "", "median_ms": median, "problems": problem}
 
 
+# Pages per table and index. The project's SQLite (pysqlite3's build) has no dbstat table, Python's
+# own has: read in a process of its own, as two SQLite libraries must never share one process.
+_DBSTAT = """
+import json, sqlite3, sys
+conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+owner = dict(conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')"))
+pages = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+print(json.dumps([[owner.get(name, name), size] for name, size in pages]))
+"""
+
+
 def table_sizes(db: Path) -> list[tuple[str, int]]:
     """Bytes per table, its indexes included (dbstat), largest first."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        owner = dict(conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')"))
-        sizes: dict[str, int] = {}
-        for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
-            table = owner.get(name, name)
-            if table.startswith("articles_fts"):
-                table = "articles_fts (full-text index)"
-            elif table in ("article_signatures", "signature_bands"):
-                table = "article_signatures + signature_bands (near-duplicates)"
-            sizes[table] = sizes.get(table, 0) + size
-        return sorted(sizes.items(), key=lambda pair: -pair[1])
-    finally:
-        conn.close()
+    found = subprocess.run([sys.executable, "-c", _DBSTAT, str(db)], capture_output=True, text=True, check=True)
+    sizes: dict[str, int] = {}
+    for table, size in json.loads(found.stdout):
+        if table.startswith("articles_fts"):
+            table = "articles_fts (full-text index)"
+        elif table in ("article_signatures", "signature_bands"):
+            table = "article_signatures + signature_bands (near-duplicates)"
+        sizes[table] = sizes.get(table, 0) + size
+    return sorted(sizes.items(), key=lambda pair: -pair[1])
 
 
 def counts(db: Path) -> dict[str, int]:
