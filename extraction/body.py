@@ -329,7 +329,8 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
     _strip_link_hints(body)
     removed: Counter[str] = Counter()
     found = [(el, block_text(el)) for el in blocks(body)]
-    counts = Counter(compare_key(text) for _, text in found if text)
+    keys = [compare_key(text) for _, text in found]  # once a block: NFKC and casefold are not free
+    counts = Counter(key for key, (_, text) in zip(keys, found, strict=True) if text)
     seen: set[str] = set()
     doomed: list[tuple[_Element, str]] = []
     title_keys = {compare_key(h) for h in headlines if h}
@@ -337,7 +338,7 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
     teasers = _teaser_prefixes(found)
     in_lead = True
     for index, (element, text) in enumerate(found):
-        key = compare_key(text)
+        key = keys[index]
         reason = None
         match = _TEASER_PREFIX_RE.match(text)
         if is_prompt(text) or (match and match.group(1).casefold() in teasers):
