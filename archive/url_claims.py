@@ -5,12 +5,17 @@ claims its URL, the other sees the claim; once the article is written the archiv
 A sitemap queues all its URLs at once, so at the start of a backfill every URL it lists is
 claimed: as a Python set that was some 160 bytes per URL, 8 MB at 50,000 and growing with the
 sitemaps. Like the requests waiting in Scrapy's disk queue, the claims wait on disk: a private
-temporary SQLite database, which keeps a bounded page cache in memory (SQLite's default, 2 MB)
-and whose file SQLite deletes on close, or the system when the process dies.
+SQLite file, which keeps a bounded page cache in memory (SQLite's default, 2 MB). Not SQLite's own
+temporary database (`connect("")`): the SQLite the project installs (archive/sqlite.py) is built
+to keep temporary databases in memory. The file is unlinked as soon as it is open, so it goes
+when the connection closes or the process dies, however it dies.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archive.sqlite import sqlite3
@@ -21,10 +26,15 @@ if TYPE_CHECKING:
 
 class ClaimedUrls:
     def __init__(self) -> None:
-        # "" = a temporary on-disk database of this connection alone; autocommit, nothing to recover.
-        self.conn = sqlite3.connect("", isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode = OFF")
-        self.conn.execute("PRAGMA synchronous = OFF")
+        fd, path = tempfile.mkstemp(prefix="news-claimed-urls-", suffix=".db")
+        os.close(fd)
+        try:
+            # Autocommit and no journal: nothing to recover, and no second file to leave behind.
+            self.conn = sqlite3.connect(path, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode = OFF")
+            self.conn.execute("PRAGMA synchronous = OFF")
+        finally:
+            Path(path).unlink()  # the open connection keeps the file until it closes
         self.conn.execute("CREATE TABLE claimed (url TEXT PRIMARY KEY) WITHOUT ROWID")
 
     def __contains__(self, url: object) -> bool:
