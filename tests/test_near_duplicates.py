@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,21 @@ def test_an_archive_with_the_old_url_keyed_band_rows_is_rebuilt(tmp_path: Path) 
     assert [url for url, _ in NearDuplicateIndex(db).matches(signature(STORY + " Updated."))] == [
         "https://a.example/story"
     ]
+
+
+def test_band_rows_are_given_in_key_order_from_many_scratch_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rebuild's rows sorted outside SQLite: every row once, in (bucket, id) order, as SQLite
+    orders signed integers, across parts that each hold a range of buckets."""
+    from archive import band_rows
+
+    monkeypatch.setattr(band_rows, "ROWS_PER_PART", 500)  # 300 signatures: 23 parts
+    rng = random.Random(7)
+    signatures = [(sig_id, rng.randbytes(nd.NUM_PERM * 4)) for sig_id in range(1, 301)]
+    rows = list(band_rows.band_rows_in_order(iter(signatures), len(signatures)))
+    expected = sorted((bucket, sig_id) for sig_id, sig in signatures for _, bucket in nd.band_buckets(sig))
+    assert rows == expected
+    assert len(rows) == 300 * nd.bands()[0]
+    assert rows[0][0] < 0 < rows[-1][0]  # signed buckets, the negative ones first
 
 
 def test_signature_similarity_estimates_the_jaccard_similarity_of_shingles() -> None:

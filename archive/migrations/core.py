@@ -306,21 +306,16 @@ def index_near_duplicates_in_levels(db: Database) -> None:
 
 def _rebuild_signature_bands(db: Database) -> None:
     """Every article's band rows again, from its stored signature, into the index's last level."""
-    from archive.near_duplicates import LEVELS, band_buckets
+    from archive.band_rows import band_rows_in_order
+    from archive.near_duplicates import LEVELS
 
     db.execute("DELETE FROM signature_bands")
-    # Through a temporary table so that SQLite sorts them (on disk if need be, in bounded memory).
-    db.execute("CREATE TEMP TABLE rebuilt_bands (bucket INTEGER, signature_id INTEGER)")
+    (count,) = db.execute("SELECT count(*) FROM article_signatures").fetchone()
     signatures = db.conn.execute("SELECT id, signature FROM article_signatures")
-    db.conn.executemany(
-        "INSERT INTO rebuilt_bands VALUES (?, ?)",
-        ((bucket, sig_id) for sig_id, sig in signatures for _, bucket in band_buckets(sig)),
+    db.conn.executemany(  # in key order: appends (band_rows.py says why SQLite does not sort them)
+        f"INSERT INTO signature_bands (level, bucket, signature_id) VALUES ({LEVELS[-1]}, ?, ?)",
+        band_rows_in_order(signatures, count),
     )
-    db.execute(
-        f"INSERT INTO signature_bands SELECT {LEVELS[-1]}, bucket, signature_id FROM rebuilt_bands"
-        " ORDER BY bucket, signature_id"
-    )
-    db.execute("DROP TABLE temp.rebuilt_bands")
 
 
 @migrations()
