@@ -136,6 +136,7 @@ class LocalCrawls:
                     )
         except Exception as exc:  # no process, so no supervisor: every run ends here
             logger.exception("batch %d: cannot start a crawl process", batch.id)
+            self.config.batch_sources(batch.id).unlink(missing_ok=True)
             for name in batch.sources:
                 reason = f"cannot start a crawl process: {exc}"
                 guarded("recording a failed run", self.state.record, name, "failed", reason)

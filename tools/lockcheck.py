@@ -41,8 +41,8 @@ def direct_pins(pyproject: dict) -> tuple[dict[str, str], list[str]]:
 
 
 def locked_pins(lock_text: str) -> dict[str, list[str]]:
-    """Name -> versions of every package requirements.lock installs: one, or one per platform
-    marker where the lock (compiled for every platform) pins several (scipy for newer Pythons)."""
+    """Name -> versions of every package requirements.lock pins: one, or one per marker where the
+    lock (compiled for every platform) pins a package differently for different platforms."""
     pins: dict[str, list[str]] = {}
     for line in lock_text.splitlines():
         match = _PIN.match(line)
