@@ -6,6 +6,12 @@ SQLite, compiled in: the full-text ranking of a common word is a third faster th
 two SQLite libraries: each keeps its own POSIX locks, and closing the file in one drops the locks
 of the other (sqlite.org/howtocorrupt.html, 2.2.1). So the project takes the library sqlite-utils
 took: `from archive.sqlite import sqlite3`, never `import sqlite3` (ruff's banned-api rule).
+
+That build keeps temporary databases, temporary tables and the spill files of large sorts in
+memory (SQLITE_TEMP_STORE=3: `PRAGMA temp_store` cannot change it), and has no `dbstat` table.
+So what must stay bounded does not lean on them: a crawl's URL claims live in a file of their own
+(url_claims.py) and the near-duplicate index's rebuild sorts outside SQLite (band_rows.py). An
+index a migration builds is sorted in memory (bench/temp_store.py measures both).
 """
 
 from __future__ import annotations
