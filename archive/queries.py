@@ -8,6 +8,7 @@ write, even by accident, and work on a database they may not write (a copy, a re
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,14 +164,30 @@ def export_articles(
     if query:
         where.insert(0, "articles_fts MATCH ?")
         params.insert(0, fts_query(db, query, raw=raw_query))
-        sql = f"SELECT {columns} FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
-        order = "articles_fts.rank, a.url"
-    else:
-        sql = f"SELECT {columns} FROM articles a"
-        order = "a.first_seen_at, a.url"
+        keys = (
+            "SELECT a.rowid AS id FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+            f" WHERE {' AND '.join(where)} ORDER BY articles_fts.rank, a.url"
+        )
+        yield from _ranked_rows(db.conn, keys, params, columns)
+        return
+    sql = f"SELECT {columns} FROM articles a"  # in index order: no sort but of equal first_seen_at
     if where:
         sql += " WHERE " + " AND ".join(where)
-    yield from _rows(db.conn, f"{sql} ORDER BY {order}", params, search=bool(query))
+    yield from _rows(db.conn, f"{sql} ORDER BY a.first_seen_at, a.url", params, search=False)
+
+
+def _ranked_rows(conn: sqlite3.Connection, keys: str, params: list[Any], columns: str) -> Iterator[dict[str, Any]]:
+    """A search's articles in the order of `keys` (a query of their rowids), FETCH_ROWS at a time.
+
+    Only the rowids are sorted: the installed SQLite sorts in memory (archive/sqlite.py), and the
+    matches of a common word sorted with their texts would be gigabytes at a year's archive."""
+    ids = (row["id"] for row in _rows(conn, keys, params, search=True))
+    while batch := list(itertools.islice(ids, FETCH_ROWS)):
+        marks = ",".join("?" * len(batch))
+        cursor = conn.execute(f"SELECT a.rowid, {columns} FROM articles a WHERE a.rowid IN ({marks})", batch)
+        names = [d[0] for d in cursor.description][1:]
+        found = {values[0]: dict(zip(names, values[1:], strict=True)) for values in cursor}
+        yield from (found[rowid] for rowid in batch if rowid in found)  # one deleted since is left out
 
 
 def decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:

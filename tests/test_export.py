@@ -132,6 +132,36 @@ def test_export_csv_to_a_file_with_source_since_and_query(archive_db: Path, sour
     assert urls == [f"https://news.example/beta/{n}.html" for n in range(97, 300, 2)]
 
 
+def test_a_search_export_is_in_best_match_order_across_batches(
+    archive_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the matches' rowids are sorted, their rows read batch by batch: the order is still the
+    ranking's (bm25, then URL), each match with its own row."""
+    import archive.queries
+
+    monkeypatch.setattr(archive.queries, "FETCH_ROWS", 7)  # 150 matches: 22 batches
+    conn = sqlite3.connect(f"file:{archive_db}?mode=ro", uri=True)
+    try:
+        expected = [
+            url
+            for (url,) in conn.execute(
+                "SELECT a.url FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+                " WHERE articles_fts MATCH 'story' AND a.source = 'alpha' ORDER BY articles_fts.rank, a.url"
+            )
+        ]
+    finally:
+        conn.close()
+    db = open_read_only(archive_db)
+    try:
+        rows = list(export_articles(db, source="alpha", query="story"))
+    finally:
+        db.close()
+    assert [row["url"] for row in rows] == expected
+    assert len(expected) == 150
+    assert len({row["text"] for row in rows}) == 150  # each its own row, not a neighbour's
+    assert all(row["url"].endswith(f"/{row['text'].split('.')[0].split()[-1]}.html") for row in rows)
+
+
 def test_export_refuses_an_unknown_source_and_a_missing_database(archive_db: Path, sources_file: Path) -> None:
     unknown = scheduler("export", "--db", str(archive_db), "--sources", str(sources_file), "--source", "nosuch")
     assert unknown.returncode == 2
