@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _RAW_TEXT = ("title", "style", "textarea", "script")
+_RAW_TEXT_BUT_SCRIPT = ("title", "style", "textarea")
 # What only a document's markup holds: an element's text running into it means the element was
 # left open. A script's strings may hold any tag, so for a script it takes both of its own.
 _DOCUMENT_GOES_ON_RE = re.compile(r"<(?:/head|body|meta|link|h1|article|main|div|p)\b", re.IGNORECASE)
@@ -40,13 +41,15 @@ def swallowed(tree: HtmlElement) -> bool:
     """The parsed page has a raw-text element whose text is the rest of the document."""
     body = tree.find("body")
     empty_body = body is None or len(body) < 2
-    for element in tree.iter(*_RAW_TEXT):
-        text = (element.text or "").lower()
+    # A script's strings may write markup: only a page left without a body is damaged by one, so
+    # with a body the scripts (a page's largest texts, often) are not read at all.
+    for element in tree.iter(*(_RAW_TEXT if empty_body else _RAW_TEXT_BUT_SCRIPT)):
+        text = element.text or ""
         if element.tag == "script":
-            # A script's strings may write markup: only a page left without a body is damaged.
-            if empty_body and all(tag in text for tag in _SCRIPT_GOES_ON):
+            lowered = text.lower()
+            if all(tag in lowered for tag in _SCRIPT_GOES_ON):
                 return True
-        elif "<" in text and _DOCUMENT_GOES_ON_RE.search(text):
+        elif "<" in text and _DOCUMENT_GOES_ON_RE.search(text):  # the pattern ignores case
             return True
     return False
 
