@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archive.sqlite import sqlite3
 from commands.errors import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, EXIT_USAGE, UsageError
 from commands.raw import add_raw_commands
 from commands.reextract import add_reextract_command
@@ -389,7 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     except ExtractionPoolError as exc:  # a crawl or worker that could not start its extraction pool
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (sqlite3.Error, OSError) as exc:  # e.g. a database in a folder that cannot be created
+    except Exception as exc:  # a database's error (e.g. in a folder that cannot be created), or our bug
+        # Loaded by whatever opened the database; at start-up it would cost every command 0.1 s.
+        from archive.sqlite import sqlite3
+
+        if not isinstance(exc, sqlite3.Error | OSError):
+            raise
         print(f"error: {getattr(args, 'db', '')}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

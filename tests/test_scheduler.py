@@ -351,3 +351,19 @@ def test_status_loads_neither_the_crawler_nor_the_archive_writer(tmp_path: Path)
     assert done.returncode == EXIT_NOT_RUNNING, done.stderr  # no daemon: status says so, and ran through
     assert "alpha" in done.stdout
     assert "loaded: []" in done.stdout, done.stdout
+
+
+def test_help_loads_no_database_library() -> None:
+    """`--help` and a usage error answer at once: sqlite-utils (0.1 s with numpy) is not imported."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys, scheduler\n"
+        "try:\n    scheduler.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', [name for name in ('sqlite_utils', 'archive.sqlite') if name in sys.modules])\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, timeout=60)
+    assert "usage:" in done.stdout, done.stderr
+    assert "loaded: []" in done.stdout, done.stdout
