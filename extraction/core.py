@@ -16,7 +16,6 @@ from urllib.parse import urljoin, urlsplit
 
 from htmldate import find_date
 from trafilatura.metadata import extract_metadata
-from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from extraction.authors import choose_authors
@@ -26,6 +25,7 @@ from extraction.dates import parse_date_iso
 from extraction.language import choose_language
 from extraction.names import SiteNames
 from extraction.page_evidence import WORD_RE, has_article_markup, is_cut_off, visible_article_words
+from extraction.parsing import parse_page
 from extraction.repair import close_raw_text, remove_control_characters, swallowed
 from extraction.structured import (
     PageData,
@@ -112,10 +112,10 @@ def extract_with_evidence(
     if not html or not html.strip():
         raise ExtractionError("empty page")
     html, repairs = remove_control_characters(html)
-    tree = load_html(html)
+    tree = parse_page(html)
     if tree is not None and swallowed(tree):
         mended, closed = close_raw_text(html)
-        reparsed = load_html(mended) if closed else None
+        reparsed = parse_page(mended) if closed else None
         if reparsed is not None:
             tree, repairs = reparsed, repairs + closed
     if tree is None:
