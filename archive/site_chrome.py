@@ -206,6 +206,18 @@ class SiteCounts:
         for key in keys:
             self.weights[key] = (self.weight(key) + 1.0, self.pages)
 
+    def forget_unrepeated(self) -> None:
+        """Forget, in memory, the keys seen on one article only (once written: site_lines has them).
+
+        Most of a site's keys are its articles' own lines, never seen again; kept, they made a
+        site's counts some 0.3 MB, and a crawl's memory grew with its sites (bench/RESULTS.md).
+        A line that does come back is read again from site_lines when its page asks, as every
+        new line is, so the decisions are the same. Counts with no archive behind them keep all."""
+        if self.stored is None:
+            return
+        self.weights = {key: (weight, at) for key, (weight, at) in self.weights.items() if weight > 1.0}
+        self.asked = set(self.weights)
+
 
 class Chrome:
     """Whether a key is one of the site's chrome keys: seen on MIN_PAGES articles and in MIN_SHARE
@@ -314,6 +326,7 @@ class SiteChrome:
         """Save what was counted (in the caller's transaction)."""
         for site, keys in self.touched.items():
             save(self.db, site, self.sites[site], keys)
+            self.sites[site].forget_unrepeated()
         self.touched = {}
         if len(self.sites) > SITES_KEPT:  # the sites of a batch stay until it is written
             self._forget_least_used()

@@ -1,13 +1,14 @@
 """What learning a site's template costs: the chrome step per article, and the counts it keeps.
 
-    .venv/bin/python bench/site_chrome.py [--articles 5000] [--sites 1]
+    .venv/bin/python bench/site_chrome.py [--articles 5000]
 
 Generates articles of one site (30 body lines of their own, 3 template lines, one of them with a
 tail that changes per page, and a title with a section and the site's name), then runs what the
 crawl runs for each new article (archive/site_chrome.py through a real SQLite archive: the strip
 step, the count, and the write of the counts with each batch of 50), and reports the CPU per
 article by slices of the fill, the size of site_lines, and how many template lines and affixes
-were stripped (all should be, once the site has a few dozen articles; no body line ever).
+were stripped (all should be, once the site has a few dozen articles; no body line ever), and
+what the site's counts hold in memory at the end.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archive.schema import open_db  # noqa: E402 (after the path set-up above)
-from archive.site_chrome import strip_site_chrome  # noqa: E402
+from archive.site_chrome import SiteCounts, strip_site_chrome  # noqa: E402
 from archive.sites import site_of  # noqa: E402
 from archive.store import Archive  # noqa: E402
 
@@ -52,6 +53,15 @@ def article(rng: random.Random, n: int) -> Item:
     return Item(
         url=f"https://www.gazette.example.com/{n}", title=f"Story {n} | {section} | The Gazette", text="\n".join(lines)
     )
+
+
+def memory_kb(counts: SiteCounts) -> float:
+    """What a site's counts hold in Python objects: the dict and set, keys, and (weight, at) pairs."""
+    held = sys.getsizeof(counts.weights) + sys.getsizeof(counts.asked)
+    for key, pair in counts.weights.items():
+        held += sys.getsizeof(key) + sys.getsizeof(pair) + sum(map(sys.getsizeof, pair))
+    held += sum(sys.getsizeof(key) for key in counts.asked if key not in counts.weights)
+    return held / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 spent, slice_start = 0.0, n + 1
         (rows,) = archive.db.execute("SELECT count(*) FROM site_lines").fetchone()
         print(f"site_lines rows after {args.articles:,} articles of one site: {rows:,}")
+        counts = archive.chrome.counts(site_of(item.url))
+        print(f"counts kept in memory: {len(counts.weights):,} keys, {memory_kb(counts):,.0f} KB")
         print(
             f"template lines stripped: {stripped_lines:,} of {3 * args.articles:,}; titles cut to the headline: "
             f"{cut_titles:,} of {args.articles:,}; body lines lost: {lost_body}"

@@ -230,3 +230,39 @@ def test_a_line_stored_after_the_site_count_was_read_is_not_grown() -> None:
     """Another process wrote the site since this one read its count: the row is newer than it."""
     counts = SiteCounts(pages=10, stored=lambda keys: dict.fromkeys(keys, (3.0, 20)))
     assert counts.weight(42) == 3.0
+
+
+def test_lines_seen_on_one_article_are_forgotten_in_memory_and_read_again_if_they_come_back(tmp_path: Path) -> None:
+    """A process keeps in memory only the lines that recur (the template, a quote some articles
+    share); a line seen once goes once written, and if it comes back its weight is read from
+    site_lines: every weight a page asks about is the one of counts that kept every line."""
+    from archive.schema import open_db
+    from archive.site_chrome import FADED, SiteChrome
+
+    db = open_db(tmp_path / "news.db")
+    chrome = SiteChrome(db)
+    everything = SiteCounts(pages=0)  # no archive behind it: keeps every line, never prunes
+    site = "courier.example"
+    template = set(line_keys(BOILERPLATE))
+    rnd = random.Random(7)
+    shared = [paragraph(1000 + k, 0) for k in range(12)]  # lines a few articles repeat, far apart
+    for start in range(0, 300, 7):
+        with db.conn:
+            for n in range(start, start + 7):
+                lines = [paragraph(n, k) for k in range(5)] + [rnd.choice(shared)] * (rnd.random() < 0.2)
+                if n % 40 == 39:
+                    lines.append(paragraph(n - 3, 1))  # a line of an article three before, once again
+                page = {key for line in lines for key in line_keys(line)} | template
+                decided = chrome.chrome(site, page)
+                for key in page:
+                    assert abs(chrome.counts(site).weight(key) - everything.weight(key)) < FADED
+                    assert (key in decided) == (key in everything.chrome())
+                chrome.count(site, page)
+                everything.add(page)
+            chrome.write()
+    kept = chrome.counts(site).weights
+    assert template <= set(kept)
+    repeated = template | {key for line in shared for key in line_keys(line)}
+    repeated |= {key for n in range(39, 301, 40) for key in line_keys(paragraph(n - 3, 1))}
+    assert set(kept) <= repeated  # no article's own line stays in memory
+    assert len(everything.weights) > 10 * len(kept)
