@@ -4,8 +4,8 @@ Enabled only by ``bench/throughput.py --trace-memory``, which adds it to EXTENSI
 ``-s BENCH_MEMTRACE_FILE=...``. It starts tracemalloc (one frame per allocation: the line that
 allocated) when the crawler is built, and every BENCH_MEMTRACE_EVERY stored articles records the
 process's RSS, the memory tracemalloc traces, and the lines whose live allocations grew most since
-the first checkpoint. Memory that malloc keeps but Python no longer holds (fragmentation, lxml and
-SQLite's own allocations) shows as RSS that the traced total does not explain.
+the first checkpoint. What tracemalloc cannot see is given too: SQLite's own allocations, and
+glibc's heap in use and free but kept (fragmentation).
 
 tracemalloc slows the crawl several times over: the figures are for finding the growth, never for
 the throughput report.
@@ -13,6 +13,7 @@ the throughput report.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import itertools
 import json
@@ -34,6 +35,38 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd")] + [
+        (name, ctypes.c_size_t) for name in ("usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+    ]
+
+
+def native_memory_mb() -> dict[str, float]:
+    """What Python's tracing cannot see: SQLite's own allocations (its page caches, FTS5's pending
+    terms, in-memory sorts) and glibc's heap, in use and free-but-kept (fragmentation)."""
+    figures: dict[str, float] = {}
+    try:
+        from sqlite_utils.utils import sqlite3
+
+        library = ctypes.CDLL(sqlite3._sqlite3.__file__)  # pysqlite3's build, SQLite linked in
+        library.sqlite3_memory_used.restype = ctypes.c_int64
+        library.sqlite3_memory_highwater.restype = ctypes.c_int64
+        figures["sqlite_mb"] = library.sqlite3_memory_used() / 2**20
+        figures["sqlite_peak_mb"] = library.sqlite3_memory_highwater(0) / 2**20
+    except (OSError, AttributeError):
+        pass
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        info = libc.mallinfo2()
+        figures["malloc_in_use_mb"] = (info.uordblks + info.hblkhd) / 2**20
+        figures["malloc_free_kept_mb"] = info.fordblks / 2**20
+        figures["malloc_own_mappings_mb"] = info.hblkhd / 2**20
+    except (OSError, AttributeError):
+        pass
+    return {name: round(value, 1) for name, value in figures.items()}
 
 
 def _filtered(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:
@@ -106,6 +139,7 @@ class MemTrace:
             "rss_mb": round(rss_mb(), 1),
             "traced_mb": round(current / 2**20, 1),
             "traced_peak_mb": round(peak / 2**20, 1),
+            **native_memory_mb(),
         }
         if self.baseline is None:
             self.baseline = snapshot
