@@ -1,6 +1,6 @@
 """A site of real news pages for the throughput benchmark (bench/throughput.py --pages real).
 
-    .venv/bin/python bench/realsite.py --articles 3000 [--dataset ../shared/datasets/news-pages] [--out DIR]
+    .venv/bin/python bench/realsite.py --articles 3000 [--sites S] [--dataset ../shared/datasets/news-pages] [--out DIR]
 
 The pages are those of the news-pages dataset (../shared/datasets/news-pages: 258 real article pages
 from 181 publishers, with truth.jsonl), read when the site is built: nothing of them is kept in the
@@ -10,9 +10,12 @@ on a loopback address of its own, 127.0.0.(k + 1), all on one port of one server
 (bench/siteserver.py), because the archive folds a site's near copies into aliases (MinHash
 similarity >= archive.dedupe.COPY_THRESHOLD on the same site): one unique sentence would not keep
 two copies of a page apart on one site, while archive.sites.site_of() takes each address for a
-site of its own. Each copy has
+site of its own. So a crawl of N pages is one of N / 257 sites; with ``--sites S`` the copies are
+spread over S addresses instead (copy k of page p on 127.0.0.((k + p) mod S + 1); S at least
+N / 257, so each page's copies are still on sites of their own), and runs of different N crawl as many sites.
+Each copy has
 
-- its own URL: http://127.0.0.(k + 1):PORT/c<k><the original URL's path>, so the path still looks like
+- its own URL: http://127.0.0.(s + 1):PORT/c<k><the original URL's path>, so the path still looks like
   the publisher's (dates in paths count for some extractors);
 - its own canonical link, and og:url where the page has one, rewritten to that URL (a canonical link
   is added to a page without one), so the pipeline stores the copy under its own URL;
@@ -21,8 +24,8 @@ site of its own. Each copy has
   pages where none is (text only in scripts, or escaped differently), a paragraph of its own after
   ``<body>``.
 
-Each cycle has its own sitemap index (/c<k>/sitemap_index.xml) and article sitemap on its own
-address; the benchmark's source lists every cycle's index. The pack format is bench/sitegen.py's:
+Each address has its own sitemap index (/s<s>/sitemap_index.xml) and article sitemap; the
+benchmark's source lists every address's index. The pack format is bench/sitegen.py's:
 pages.bin and index.tsv, article pages gzip-compressed with ``{{PORT}}`` in their URLs (flag
 ``gztpl``, filled in by the server at start-up), sitemaps templated; ``manifest.jsonl`` has one row
 per copy (path, host, dataset id, marker), ``meta.json`` the site's summary and its addresses.
@@ -50,7 +53,7 @@ from bench.sitegen import CONTENT_TYPES, PackWriter, read_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "news-pages"
-REALSITE_VERSION = 3
+REALSITE_VERSION = 4
 MAX_HOSTS = 254  # 127.0.0.1 to 127.0.0.254
 MARKER = "Benchmark copy {copy} of page {page} is article number {number} of this crawl."
 SCRIPT_OPEN = re.compile(r"<script\b", re.IGNORECASE)
@@ -187,12 +190,21 @@ def sitemap_index(locations: list[str]) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{maps}</sitemapindex>'
 
 
-def generate(out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool = False) -> dict[str, Any]:
-    """Write the site of `n` copies into `out`; returns its summary (also written as meta.json)."""
+def generate(
+    out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool = False, sites: int | None = None
+) -> dict[str, Any]:
+    """Write the site of `n` copies into `out`; returns its summary (also written as meta.json).
+    `sites`: spread the copies over this many addresses instead of one address per cycle (copy k
+    of page p on address (k + p) mod sites), so that runs of different N can crawl as many sites."""
     records, left_out = distinct_articles(load_dataset(dataset))
     cycles = math.ceil(n / len(records))
     if n < 1 or cycles > MAX_HOSTS:
         raise ValueError(f"the site holds 1 to {MAX_HOSTS * len(records)} copies ({len(records)} pages per address)")
+    if sites is not None and not cycles <= sites <= MAX_HOSTS:
+        # A page's copies must each be on a site of their own (or they fold into one record):
+        # copies 0 to cycles - 1 of page p are on addresses (k + p) mod sites, all distinct.
+        raise ValueError(f"{n} copies need {cycles} to {MAX_HOSTS} sites")
+    addresses = sites or cycles
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").unlink(missing_ok=True)
     started = time.monotonic()
@@ -200,11 +212,13 @@ def generate(out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool 
     paths = page_paths(records)
     pack = PackWriter(out)
     html_bytes = gz_bytes = in_paragraph = 0
-    per_cycle: list[list[tuple[str, str]]] = [[] for _ in range(cycles)]
+    per_site: list[list[tuple[str, str]]] = [[] for _ in range(addresses)]
     with open(out / "manifest.jsonl", "w", encoding="utf-8") as manifest:
         for number in range(n):
-            cycle, record = divmod(number, len(records))[0], records[number % len(records)]
-            host, path = cycle_host(cycle), f"/c{cycle}{paths[record['id']]}"
+            cycle, page_number = divmod(number, len(records))
+            record = records[page_number]
+            site = cycle if sites is None else (cycle + page_number) % sites
+            host, path = cycle_host(site), f"/c{cycle}{paths[record['id']]}"
             url = f"http://{host}{{{{PORT}}}}{path}"
             marker = MARKER.format(copy=cycle + 1, page=record["id"], number=number + 1)
             page = rewrite_urls(pages[record["id"]], url)
@@ -214,14 +228,14 @@ def generate(out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool 
             pack.add_bytes(path, data, "gztpl", CONTENT_TYPES["html"])
             html_bytes += len(page.encode("utf-8"))
             gz_bytes += len(data)
-            per_cycle[cycle].append((url, record["published"]))
+            per_site[site].append((url, record["published"]))
             manifest.write(json.dumps({"path": path, "host": host, "id": record["id"], "marker": marker}) + "\n")
             if progress and (number + 1) % 1000 == 0:
                 print(f"  {number + 1}/{n} pages, {time.monotonic() - started:.0f}s", file=sys.stderr)
-    for cycle, entries in enumerate(per_cycle):
-        base = f"http://{cycle_host(cycle)}{{{{PORT}}}}/c{cycle}"
-        pack.add(f"/c{cycle}/sitemap-articles.xml", urlset(entries), "xml", templated=True)
-        pack.add(f"/c{cycle}/sitemap_index.xml", sitemap_index([f"{base}/sitemap-articles.xml"]), "xml", templated=True)
+    for site, entries in enumerate(per_site):
+        base = f"http://{cycle_host(site)}{{{{PORT}}}}/s{site}"
+        pack.add(f"/s{site}/sitemap-articles.xml", urlset(entries), "xml", templated=True)
+        pack.add(f"/s{site}/sitemap_index.xml", sitemap_index([f"{base}/sitemap-articles.xml"]), "xml", templated=True)
     pack.close()
     summary = {
         "kind": "real",
@@ -230,8 +244,9 @@ def generate(out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool 
         "dataset": str(dataset),
         "dataset_pages": len(records),
         "left_out": left_out,
-        "hosts": [cycle_host(c) for c in range(cycles)],
-        "sitemap_indexes": [f"/c{c}/sitemap_index.xml" for c in range(cycles)],
+        "sites": sites,
+        "hosts": [cycle_host(site) for site in range(addresses)],
+        "sitemap_indexes": [f"/s{site}/sitemap_index.xml" for site in range(addresses)],
         "marker_in_a_paragraph": in_paragraph,
         "html_bytes": html_bytes,
         "mean_page_kb": round(html_bytes / n / 1024, 1),
@@ -242,15 +257,17 @@ def generate(out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool 
     return summary
 
 
-def ensure_site(out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool = False) -> dict[str, Any]:
+def ensure_site(
+    out: Path, n: int, dataset: Path = DEFAULT_DATASET, progress: bool = False, sites: int | None = None
+) -> dict[str, Any]:
     """The site in `out`, built only if it is missing or was built otherwise."""
     meta_file = out / "meta.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         wanted = {"kind": "real", "realsite_version": REALSITE_VERSION, "articles": n, "dataset": str(dataset)}
-        if all(meta.get(k) == v for k, v in wanted.items()):
+        if all(meta.get(k) == v for k, v in wanted.items()) and meta.get("sites") == sites:
             return meta
-    return generate(out, n, dataset, progress)
+    return generate(out, n, dataset, progress, sites)
 
 
 def read_manifest(root: Path) -> list[dict[str, Any]]:
@@ -263,7 +280,7 @@ def first_cycle(root: Path, manifest: list[dict[str, Any]], port: int) -> list[t
     so the mix is the crawl's (every page the same number of times, up to one partial cycle)."""
     index = read_index(root)
     port_text = "" if port == 80 else f":{port}"
-    rows = [m for m in manifest if m["host"] == manifest[0]["host"]]
+    rows = [m for m in manifest if m["path"].startswith("/c0/")]
     pages = []
     with open(root / "pages.bin", "rb") as data:
         for row in rows:
@@ -338,10 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the throughput benchmark's site of real news pages.")
     parser.add_argument("--articles", type=int, required=True)
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the news-pages folder")
+    parser.add_argument("--sites", type=int, help="spread the copies over this many addresses (default: N / 257)")
     parser.add_argument("--out", type=Path, help="default: bench/out/real-N")
     args = parser.parse_args(argv)
     out = args.out or ROOT / "bench" / "out" / f"real-{args.articles}"
-    print(json.dumps(generate(out, args.articles, args.dataset, progress=True), indent=1))
+    print(json.dumps(generate(out, args.articles, args.dataset, progress=True, sites=args.sites), indent=1))
     return 0
 
 

@@ -43,7 +43,7 @@ With ``--results FILE`` the section "## Throughput and memory (bench/throughput.
 ``--pages real`` or ``both``: "## Throughput and memory on real pages (bench/throughput.py --pages
 real)") is replaced (other sections are kept; ``--notes FILE`` appends analysis to it). Each run's measurements
 go to bench/out/throughput-N.json (throughput-N-query.json for a query-style site,
-throughput-real-N.json for real pages); ``--report-from
+throughput-real-N.json for real pages, throughput-real-N-on-S-sites.json with ``--sites S``); ``--report-from
 JSON...`` rewrites the section from saved runs. The sitemap style is recorded in the JSON
 (``sitemap_style``) and a query-style run is marked "(query sitemaps)" in the report; runs saved
 before there were styles were all of the files style and are reported as before.
@@ -343,26 +343,32 @@ def crawl_counts(db_path: Path) -> dict[str, int]:
 # --- one N -----------------------------------------------------------------------------------
 
 
-def site_name(n: int, sitemap_size: int = SITEMAP_LIMIT, sitemap_style: str = "files", pages: str = "generated") -> str:
+def site_name(
+    n: int,
+    sitemap_size: int = SITEMAP_LIMIT,
+    sitemap_style: str = "files",
+    pages: str = "generated",
+    sites: int | None = None,
+) -> str:
     """bench/out/NAME of the site: one per parameter set, so each stays cached."""
     if pages == "real":
-        return f"real-{n}"
+        return f"real-{n}" + (f"-on-{sites}-sites" if sites else "")
     name = f"site-{n}" if sitemap_size == SITEMAP_LIMIT else f"site-{n}-sitemaps-of-{sitemap_size}"
     return name if sitemap_style == "files" else f"{name}-{sitemap_style}"
 
 
-def result_name(n: int, sitemap_style: str = "files", pages: str = "generated") -> str:
+def result_name(n: int, sitemap_style: str = "files", pages: str = "generated", sites: int | None = None) -> str:
     if pages == "real":
-        return f"throughput-real-{n}.json"
+        return f"throughput-real-{n}" + (f"-on-{sites}-sites" if sites else "") + ".json"
     return f"throughput-{n}.json" if sitemap_style == "files" else f"throughput-{n}-{sitemap_style}.json"
 
 
 def prepare_site(n: int, pages: str, args: argparse.Namespace) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
     """(directory, summary, manifest) of the site for N, built if it is not there yet."""
-    site_dir = OUT / site_name(n, args.sitemap_size, args.sitemap_style, pages)
+    site_dir = OUT / site_name(n, args.sitemap_size, args.sitemap_style, pages, args.sites)
     print(f"[N={n}] {pages} site in {site_dir}", file=sys.stderr)
     if pages == "real":
-        meta = realsite.ensure_site(site_dir, n, args.dataset, progress=True)
+        meta = realsite.ensure_site(site_dir, n, args.dataset, progress=True, sites=args.sites)
         return site_dir, meta, realsite.read_manifest(site_dir)
     meta = ensure_site(site_dir, n, sitemap_size=args.sitemap_size, sitemap_style=args.sitemap_style, progress=True)
     return site_dir, meta, read_manifest(site_dir)
@@ -537,6 +543,8 @@ def run_name(r: dict[str, Any]) -> str:
     """How the report names a run: N, which pages (runs saved before there were real pages have no
     "pages" key and are named as before), then its label and sitemap style if any."""
     pages = {"real": " real pages", "generated": " generated"}.get(r.get("pages", ""), "")
+    if sites := (r.get("site") or {}).get("sites"):
+        pages += f" on {sites} sites"
     return f"{r['articles']:,}{pages} {r.get('label', '')}".strip() + style_note(r)
 
 
@@ -718,6 +726,12 @@ def main(argv: list[str] | None = None) -> int:
         "--dataset", type=Path, default=realsite.DEFAULT_DATASET, help="the news-pages folder (for --pages real)"
     )
     parser.add_argument(
+        "--sites",
+        type=int,
+        help="real pages spread over this many sites (addresses), so runs of different N crawl as many sites "
+        "(default: one site per 257 pages)",
+    )
+    parser.add_argument(
         "--raw-sample", type=int, default=400, help="generated pages timed for the raw rate (real: one whole cycle)"
     )
     parser.add_argument("--peers", action="store_true", help="also run trafilatura's CLI and news-please")
@@ -756,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_one(n, kind, args)
             result["command_line"] = command
             result["label"] = args.label
-            (OUT / result_name(n, args.sitemap_style, kind)).write_text(
+            (OUT / result_name(n, args.sitemap_style, kind, args.sites)).write_text(
                 json.dumps(result, indent=1, default=str), encoding="utf-8"
             )
             print_result(result)

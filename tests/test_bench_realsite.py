@@ -110,11 +110,11 @@ def test_each_cycle_is_served_on_its_own_address_and_each_copy_names_itself(data
     with ServedSite(tmp_path / "site", host=meta["hosts"][0], hosts=tuple(meta["hosts"])) as site:
         sitemaps, feeds = seeds_of(site.base_url, meta)
         port = site.base_url.rsplit(":", 1)[1]
-        assert sitemaps[1] == f"http://127.0.0.2:{port}/c1/sitemap_index.xml"
+        assert sitemaps[1] == f"http://127.0.0.2:{port}/s1/sitemap_index.xml"
         assert feeds == []
         index = urlopen(sitemaps[1], timeout=10).read().decode()
         child = re.findall(r"<loc>([^<]+)</loc>", index)
-        assert child == [f"http://127.0.0.2:{port}/c1/sitemap-articles.xml"]
+        assert child == [f"http://127.0.0.2:{port}/s1/sitemap-articles.xml"]
         urls = re.findall(r"<loc>([^<]+)</loc>", urlopen(child[0], timeout=10).read().decode())
         assert urls == [
             f"http://127.0.0.2:{port}/c1/news/2024/01/02/quay-vote",
@@ -128,6 +128,33 @@ def test_each_cycle_is_served_on_its_own_address_and_each_copy_names_itself(data
         served = realsite.first_cycle(tmp_path / "site", manifest, int(port))
         assert [url for url, _ in served] == [f"http://127.0.0.1:{port}{m['path']}" for m in manifest[:2]]
         assert served[0][1] == urlopen(served[0][0], timeout=10).read().decode()
+
+
+def test_copies_spread_over_a_number_of_sites_keep_each_page_s_copies_apart(dataset: Path, tmp_path: Path) -> None:
+    """--sites: runs of different N crawl as many sites; a page's copies are still never on one site."""
+    meta = realsite.generate(tmp_path / "site", 6, dataset, sites=4)
+    assert meta["hosts"] == ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    manifest = realsite.read_manifest(tmp_path / "site")
+    assert [(m["host"], m["id"]) for m in manifest] == [
+        ("127.0.0.1", "xx_Harbour_2024_01_02"),
+        ("127.0.0.2", "xx_Pass_2024_02_03"),
+        ("127.0.0.2", "xx_Harbour_2024_01_02"),
+        ("127.0.0.3", "xx_Pass_2024_02_03"),
+        ("127.0.0.3", "xx_Harbour_2024_01_02"),
+        ("127.0.0.4", "xx_Pass_2024_02_03"),
+    ]
+    with ServedSite(tmp_path / "site", host=meta["hosts"][0], hosts=tuple(meta["hosts"])) as site:
+        sitemaps, _ = seeds_of(site.base_url, meta)
+        listed = []
+        for index in sitemaps:
+            (child,) = re.findall(r"<loc>([^<]+)</loc>", urlopen(index, timeout=10).read().decode())
+            listed += re.findall(r"<loc>([^<]+)</loc>", urlopen(child, timeout=10).read().decode())
+        port = site.base_url.rsplit(":", 1)[1]
+        assert sorted(listed) == sorted(f"http://{m['host']}:{port}{m['path']}" for m in manifest)
+        served = realsite.first_cycle(tmp_path / "site", manifest, int(port))
+        assert [url for url, _ in served] == [f"http://{m['host']}:{port}{m['path']}" for m in manifest[:2]]
+    with pytest.raises(ValueError, match="need 3 to"):
+        realsite.generate(tmp_path / "too-few", 6, dataset, sites=2)
 
 
 def test_the_judge_counts_each_copy_once_and_names_the_pages_lost(dataset: Path, tmp_path: Path) -> None:
