@@ -12,8 +12,7 @@ the settings below). So:
 - freed memory at the top of the heap goes back to the system past 256 KB, not 128 MB;
 - two malloc arenas at most per process: each thread (the pool's queue threads, the store's
   writer) otherwise gets an arena of its own, and each keeps its own high-water mark;
-- an extraction worker trims its heap after a page that grew it (release_free_heap);
-- the crawl process trims its heap every few seconds while a crawl runs (crawl/heap.py).
+- an extraction worker trims its heap after a page that grew it (release_free_heap).
 
 The extraction workers (their forkserver) give only blocks of 4 MB and more a mapping of their own:
 a worker parses a page into many page-sized blocks, and mapping each one costs a page fault per
@@ -92,3 +91,13 @@ def private_memory_mb() -> float:
         return 0.0
     resident, file_backed = int(fields[1]), int(fields[2])
     return (resident - file_backed) * PAGE_SIZE / 1e6
+
+
+class HeapSettings:
+    """Scrapy extension: the crawl process's malloc settings, made as the crawler is built (before
+    any page is fetched), for `scrapy crawl` and scheduler.py alike."""
+
+    @classmethod
+    def from_crawler(cls, crawler: object) -> HeapSettings:
+        keep_heap_small()
+        return cls()

@@ -82,9 +82,8 @@ DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 # How FetchGuardMiddleware resolves a host to judge its addresses: host -> list of IPs.
 NEWS_RESOLVER = "crawl.fetch_guard.system_resolve"
 EXTENSIONS = {
-    # malloc hands back what large pages took (crawl/memory.py), set before the first page, and
-    # the heap is trimmed while the crawl runs (crawl/heap.py)
-    "crawl.heap.HeapSettings": 0,
+    # malloc hands back what large pages took (crawl/memory.py), set before the first page
+    "crawl.memory.HeapSettings": 0,
     "crawl.run_records.CrawlRunRecorder": 100,
     # pending requests on disk: a 50,000-URL sitemap must not sit in memory as Request objects
     "crawl.disk_queue.DiskRequestQueue": 0,
