@@ -580,7 +580,7 @@ def render_section(results: list[dict[str, Any]], command: str, notes: str = "",
     out.append(f"Machine: {machine()}. Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     out.append("")
     if len(results) == 1:
-        out.append(f"Command: `{command}`")
+        out.append(f"Command: `{results[0].get('command_line') or command}`")
     else:
         out.append("Commands:")
         out.append("")
