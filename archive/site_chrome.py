@@ -212,7 +212,9 @@ class SiteCounts:
         Most of a site's keys are its articles' own lines, never seen again; kept, they made a
         site's counts some 0.3 MB, and a crawl's memory grew with its sites (bench/RESULTS.md).
         A line that does come back is read again from site_lines when its page asks, as every
-        new line is, so the decisions are the same. Counts with no archive behind them keep all."""
+        new line is, so the decisions are those of counts that kept every line (with one writer
+        per site; with several, a line read back is as the last of them left it, which is newer).
+        Counts with no archive behind them keep all."""
         if self.stored is None:
             return
         self.weights = {key: (weight, at) for key, (weight, at) in self.weights.items() if weight > 1.0}
@@ -326,6 +328,9 @@ class SiteChrome:
         """Save what was counted (in the caller's transaction)."""
         for site, keys in self.touched.items():
             save(self.db, site, self.sites[site], keys)
+        # Only once every site is saved: a save that fails leaves `touched` for the next write,
+        # which writes what is still in memory.
+        for site in self.touched:
             self.sites[site].forget_unrepeated()
         self.touched = {}
         if len(self.sites) > SITES_KEPT:  # the sites of a batch stay until it is written

@@ -356,9 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, required=True)
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the news-pages folder")
     parser.add_argument("--sites", type=int, help="spread the copies over this many addresses (default: N / 257)")
-    parser.add_argument("--out", type=Path, help="default: bench/out/real-N")
+    parser.add_argument("--out", type=Path, help="default: bench/out/real-N (real-N-on-S-sites)")
     args = parser.parse_args(argv)
-    out = args.out or ROOT / "bench" / "out" / f"real-{args.articles}"
+    name = f"real-{args.articles}" + (f"-on-{args.sites}-sites" if args.sites else "")
+    out = args.out or ROOT / "bench" / "out" / name
     print(json.dumps(generate(out, args.articles, args.dataset, progress=True, sites=args.sites), indent=1))
     return 0
 

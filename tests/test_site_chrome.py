@@ -266,3 +266,32 @@ def test_lines_seen_on_one_article_are_forgotten_in_memory_and_read_again_if_the
     repeated |= {key for n in range(39, 301, 40) for key in line_keys(paragraph(n - 3, 1))}
     assert set(kept) <= repeated  # no article's own line stays in memory
     assert len(everything.weights) > 10 * len(kept)
+
+
+def test_a_write_that_fails_part_way_loses_no_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's transaction rolls back; the next write writes every site's counts, the lines
+    seen once included (nothing is forgotten before every site is saved)."""
+    import archive.site_chrome
+    from archive.schema import open_db
+    from archive.site_chrome import SiteChrome
+    from archive.transactions import immediate_transaction
+
+    db = open_db(tmp_path / "news.db")
+    chrome = SiteChrome(db)
+    chrome.count("a.example", {42})
+    chrome.count("b.example", {7})
+    real_save = archive.site_chrome.save
+
+    def disk_full_for_b(db_: object, site: str, *args: object) -> None:
+        if site == "b.example":
+            raise sqlite3.OperationalError("database or disk is full")
+        real_save(db_, site, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive.site_chrome, "save", disk_full_for_b)
+    with pytest.raises(sqlite3.OperationalError), immediate_transaction(db):
+        chrome.write()
+    monkeypatch.setattr(archive.site_chrome, "save", real_save)
+    with immediate_transaction(db):
+        chrome.write()
+    rows = db.execute("SELECT site, line_key, weight FROM site_lines ORDER BY site").fetchall()
+    assert rows == [("a.example", 42, 1.0), ("b.example", 7, 1.0)]
