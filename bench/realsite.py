@@ -264,10 +264,16 @@ def ensure_site(
     meta_file = out / "meta.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        wanted = {"kind": "real", "realsite_version": REALSITE_VERSION, "articles": n, "dataset": str(dataset)}
-        if all(meta.get(k) == v for k, v in wanted.items()) and meta.get("sites") == sites:
+        wanted = {"kind": "real", "realsite_version": REALSITE_VERSION, "articles": n, "dataset": str(dataset),
+                  "sites": sites}  # fmt: skip
+        if all(meta.get(k) == v for k, v in wanted.items()):
             return meta
     return generate(out, n, dataset, progress, sites)
+
+
+def site_dir_name(n: int, sites: int | None = None) -> str:
+    """bench/out/NAME of the site of `n` copies (on `sites` sites)."""
+    return f"real-{n}" + (f"-on-{sites}-sites" if sites else "")
 
 
 def read_manifest(root: Path) -> list[dict[str, Any]]:
@@ -358,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, help="spread the copies over this many addresses (default: N / 257)")
     parser.add_argument("--out", type=Path, help="default: bench/out/real-N (real-N-on-S-sites)")
     args = parser.parse_args(argv)
-    name = f"real-{args.articles}" + (f"-on-{args.sites}-sites" if args.sites else "")
-    out = args.out or ROOT / "bench" / "out" / name
+    out = args.out or ROOT / "bench" / "out" / site_dir_name(args.articles, args.sites)
     print(json.dumps(generate(out, args.articles, args.dataset, progress=True, sites=args.sites), indent=1))
     return 0
 

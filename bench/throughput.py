@@ -352,7 +352,7 @@ def site_name(
 ) -> str:
     """bench/out/NAME of the site: one per parameter set, so each stays cached."""
     if pages == "real":
-        return f"real-{n}" + (f"-on-{sites}-sites" if sites else "")
+        return realsite.site_dir_name(n, sites)
     name = f"site-{n}" if sitemap_size == SITEMAP_LIMIT else f"site-{n}-sitemaps-of-{sitemap_size}"
     return name if sitemap_style == "files" else f"{name}-{sitemap_style}"
 
