@@ -1,0 +1,180 @@
+"""Tables that lay out the page, not data: the columns beside the article's cell are not read.
+
+Older sites place the page in a table: a navigation column, the article's cell, a column of
+related stories or job ads. trafilatura (every mode) keeps such a table whole, so the body gets
+the menus and sidebars as table rows and the article's paragraphs run together into one cell;
+readability-lxml, which scores containers by their paragraphs, takes the article alone.
+
+The article's cell is found the way a reader sees it: the cell whose own text (not inside a link,
+not inside a nested table's cells) is the page's prose, at least MIN_WORDS words and most of all
+the page's words outside links. The cells beside it in its row, and beside each cell that holds it
+in the tables around it, are the page's columns: they are removed from the tree before any
+extractor reads it, unless one holds the page's <h1> or its marked-up article. Rows above and
+below stay (an old article's table often has its headline, date and lead in rows of their own).
+A table inside an article (results, prices, a timetable) has no cell holding most of the page's
+prose, so nothing is removed from it.
+
+What is left of a layout table in trafilatura's body (one column of cells holding paragraphs)
+is then put back as the paragraphs it holds (`unwrap_prose_tables`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from lxml.etree import Element
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+    from lxml.html import HtmlElement
+
+_WORD_RE = re.compile(r"\w+")
+# The article's cell holds at least this many words of its own...
+MIN_WORDS = 80
+# ...and at least this share of the words on the page that are not link text.
+PAGE_SHARE = 0.5
+_CELLS = ("td", "th")
+_UNREAD = ("script", "style", "noscript", "template")
+
+
+def _prose_by_cell(body: HtmlElement) -> tuple[dict[HtmlElement, int], int]:
+    """Words outside links, by the innermost cell holding them, and on the whole page."""
+    by_cell: dict[HtmlElement, int] = {}
+    total = 0
+    # (element, innermost cell around it, inside a link) in document order, parents first
+    stack: list[tuple[HtmlElement, HtmlElement | None, bool]] = [(body, None, False)]
+    while stack:
+        element, cell, linked = stack.pop()
+        tag = element.tag
+        if not isinstance(tag, str) or tag in _UNREAD:
+            continue  # comments and processing instructions; script text is not read
+        if tag in _CELLS:
+            cell = element
+        linked = linked or tag == "a"
+        words = 0 if linked or not element.text else len(_WORD_RE.findall(element.text))
+        for child in element:
+            # A child's tail is its parent's text (outside the child's link, if it is one).
+            if not linked and child.tail:
+                words += len(_WORD_RE.findall(child.tail))
+        if words:
+            total += words
+            if cell is not None:
+                by_cell[cell] = by_cell.get(cell, 0) + words
+        stack.extend((child, cell, linked) for child in reversed(element))
+    return by_cell, total
+
+
+def article_cell(body: HtmlElement) -> HtmlElement | None:
+    """The table cell holding the article's prose, if a table lays out the page."""
+    if next(body.iter(_CELLS), None) is None:
+        return None  # most pages: no tables at all
+    by_cell, total = _prose_by_cell(body)
+    if not by_cell:
+        return None
+    cell, words = max(by_cell.items(), key=lambda item: item[1])
+    if words < MIN_WORDS or words < PAGE_SHARE * total:
+        return None
+    return cell
+
+
+def _marks_article(cell: HtmlElement) -> bool:
+    """The cell holds what the page itself marks as its article or headline: it is never a
+    column to drop, whatever its share of the words (a short article beside long comments)."""
+    return next(cell.iter("h1", "article"), None) is not None or bool(cell.xpath(".//*[@itemprop='articleBody']"))
+
+
+def drop_layout_columns(tree: HtmlElement) -> int:
+    """Remove from the page, in place, the cells beside the article's cell in each table that
+    holds it; returns how many cells went (0 when no table lays out the page)."""
+    body = tree.find("body") if tree.tag == "html" else tree
+    if body is None:
+        return 0
+    cell = article_cell(body)
+    dropped = 0
+    while cell is not None:
+        row = cell.getparent()
+        if row is not None and row.tag == "tr":
+            for sibling in list(row):
+                if sibling is not cell and sibling.tag in _CELLS and not _marks_article(sibling):
+                    row.remove(sibling)  # a cell's tail is whitespace between cells
+                    dropped += 1
+        cell = next((a for a in cell.iterancestors(*_CELLS)), None)
+    return dropped
+
+
+# Blocks of prose in trafilatura's body tree (a cell holding one is no data cell).
+_PROSE_TAGS = ("p", "head", "quote", "list")
+# What stays a block of its own when a cell's content is put in the table's place.
+_BLOCK_TAGS = (*_PROSE_TAGS, "table", "graphic", "code")
+
+
+def unwrap_prose_tables(body: _Element) -> int:
+    """Put in place of each one-column table of trafilatura's body tree whose cells hold
+    paragraphs (what is left of a layout table) its cells' content, so that the article's
+    paragraphs are blocks again instead of one table row; returns how many tables went."""
+    unwrapped = 0
+    for table in list(body.iter("table")):
+        rows = [row for row in table if row.tag == "row"]
+        # Empty cells do not count: trafilatura pads each row to the widest one (a colspan).
+        filled = [[c for c in row if c.tag == "cell" and _has_text(c)] for row in rows]
+        if not rows or any(len(cells) > 1 for cells in filled):
+            continue  # columns: data
+        cells = [c for row_cells in filled for c in row_cells]
+        if not any(next(c.iter(*_PROSE_TAGS), None) is not None for c in cells):
+            continue
+        _replace(table, [piece for c in cells for piece in _pieces(c)])
+        unwrapped += 1
+    return unwrapped
+
+
+def _has_text(element: _Element) -> bool:
+    return any(text.strip() for text in element.itertext())
+
+
+def _pieces(cell: _Element) -> list[_Element]:
+    """The cell's content as blocks: its own blocks as they are, the text and inline elements
+    between them gathered into paragraphs (a line break ends one)."""
+    pieces: list[_Element] = []
+    loose: _Element | None = None
+
+    def paragraph() -> _Element:
+        nonlocal loose
+        if loose is None:
+            loose = Element("p")
+            pieces.append(loose)
+        return loose
+
+    if cell.text and cell.text.strip():
+        paragraph().text = cell.text.strip()
+    for child in list(cell):
+        tail, child.tail = child.tail, None
+        if child.tag in _BLOCK_TAGS:
+            loose = None
+            pieces.append(child)
+        elif child.tag == "lb":
+            loose = None
+        else:
+            paragraph().append(child)
+        if tail and tail.strip():
+            holder = paragraph()
+            if len(holder):
+                holder[-1].tail = (holder[-1].tail or "") + tail
+            else:
+                holder.text = (holder.text or "") + tail.strip()
+    return pieces
+
+
+def _replace(table: _Element, pieces: list[_Element]) -> None:
+    parent = table.getparent()
+    if parent is None:
+        return
+    position = parent.index(table)
+    tail = table.tail
+    parent.remove(table)
+    for offset, piece in enumerate(pieces):
+        parent.insert(position + offset, piece)
+    if tail and tail.strip():
+        paragraph = Element("p")
+        paragraph.text = tail.strip()
+        parent.insert(position + len(pieces), paragraph)

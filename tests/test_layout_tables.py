@@ -1,0 +1,161 @@
+"""Pages laid out in tables (extraction/layout_tables.py), through the real extractors."""
+
+from __future__ import annotations
+
+from lxml.etree import fromstring, tostring
+
+from extraction import extract_article
+from extraction.layout_tables import drop_layout_columns, unwrap_prose_tables
+from extraction.parsing import parse_page
+
+URL = "http://gazette.example/news/2003/03/12/bridge.html"
+_STORY = [
+    "The council voted on Tuesday to close the old harbour bridge for repairs after engineers found cracks "
+    "in two of its supporting piers.",
+    "Residents who cross the bridge every day said the closure would add half an hour to their journeys into "
+    "the town centre.",
+    "The mayor said the repairs were expected to take eight months and would cost about four million pounds.",
+    "A temporary ferry will run every twenty minutes from the north quay while the work is carried out.",
+    "Engineers first raised concerns about the piers three years ago, but the inspection that found the "
+    "cracks took place last month.",
+    "Shop owners on the south bank fear they will lose customers while the bridge is closed to all traffic.",
+    "The harbour master said fishing boats would still be able to pass under the bridge during the works.",
+]
+# Sidebar text that reads like the article (same town, same kind of sentence): it must still go.
+_RELATED = [
+    ("Fire crews called to blaze at farm near the ring road", "Firefighters spent the night at a barn fire."),
+    ("Harbour bridge toll to rise next year", "The council said the toll on the harbour bridge would rise."),
+    ("New ferry timetable for the north quay", "The ferry company published its winter timetable on Monday."),
+]
+_NAV = ["Home", "News", "Sport", "Jobs", "Letters", "Archive"]
+# A results table inside the article: data, which must stay whole.
+_RESULTS = (
+    "<table><tr><th>Ward</th><th>For</th><th>Against</th></tr>"
+    + "".join(
+        f"<tr><td>{ward} ward</td><td>{4 + i}</td><td>{3 - i}</td></tr>"
+        for i, ward in enumerate(("North", "Quay", "Mill"))
+    )
+    + "</table>"
+)
+
+
+def _story(paragraphs: str = "p") -> str:
+    if paragraphs == "br":
+        return "<font face='arial'>" + "<br><br>".join(_STORY) + "</font>"
+    return "".join(f"<p>{s}</p>" for s in _STORY)
+
+
+def _columns_page(article: str, *, header_row: bool = False) -> str:
+    nav = "<table>" + "".join(f"<tr><td><a href='/{n.lower()}'>{n}</a></td></tr>" for n in _NAV) + "</table>"
+    related = (
+        "<b>Related stories</b><table>"
+        + "".join(
+            f"<tr><td><a href='/r{i}'><b>{head}</b></a><br>{teaser}</td></tr>"
+            for i, (head, teaser) in enumerate(_RELATED)
+        )
+        + "</table>"
+    )
+    header = "<tr><td colspan=3><img src='/logo.gif' alt='Town Gazette'></td></tr>" if header_row else ""
+    return (
+        "<html><head><title>Harbour bridge to close for repairs - Town Gazette</title></head><body>"
+        f"<table width='100%'>{header}<tr><td width=150 valign=top>{nav}</td>"
+        f"<td valign=top><font size=5><b>Harbour bridge to close for repairs</b></font><br>"
+        f"<font size=2>By Jane Smith, 12 March 2003</font>{article}</td>"
+        f"<td width=200 valign=top>{related}</td></tr></table></body></html>"
+    )
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_columns_beside_the_article_are_not_read_and_its_paragraphs_stay_paragraphs() -> None:
+    for layout in ("p", "br"):
+        result = extract_article(_columns_page(_story(layout), header_row=True), URL)
+        text = result["text"]
+        assert all(sentence in text for sentence in _STORY), layout
+        assert not any(head in text or teaser in text for head, teaser in _RELATED), layout
+        assert not any(line.strip("| ") in _NAV for line in _lines(text)), layout
+        assert "|" not in text, layout  # no table row: the article's own paragraphs
+        assert len(_lines(text)) >= len(_STORY), layout
+        assert "layout-table cells beside the article not read" in result["provenance"]["text"]
+
+
+def test_without_the_rule_trafilatura_keeps_the_sidebars() -> None:
+    """What the rule is for: the same page as trafilatura alone reads it."""
+    from trafilatura import extract
+
+    text = extract(_columns_page(_story()), favor_precision=True) or ""
+    assert _STORY[0] in text
+    assert _RELATED[1][1] in text
+
+
+def test_a_table_of_data_inside_the_article_stays_whole() -> None:
+    article = _story()[: -len(f"<p>{_STORY[-1]}</p>")] + _RESULTS + f"<p>{_STORY[-1]}</p>"
+    result = extract_article(_columns_page(article), URL)
+    assert "| North ward | 4 | 3 |" in result["markdown"]  # still a table, row by row
+    assert all(f"{ward} ward" in result["text"] for ward in ("North", "Quay", "Mill"))
+    assert _STORY[-1] in result["text"]
+    assert _RELATED[1][1] not in result["text"]
+
+
+def test_a_modern_page_with_a_data_table_is_left_alone() -> None:
+    html = (
+        "<html><head><title>Vote on the bridge</title></head><body><nav><a href='/'>Home</a></nav>"
+        f"<article><h1>Vote on the bridge</h1>{_story()}{_RESULTS}</article>"
+        "<aside><table><tr><td>Weather</td><td>Rain, 9 degrees</td></tr></table></aside></body></html>"
+    )
+    tree = parse_page(html)
+    assert tree is not None
+    assert drop_layout_columns(tree) == 0
+    text = extract_article(html, URL)["text"]
+    assert "North ward" in text
+    assert all(sentence in text for sentence in _STORY)
+
+
+def test_a_column_with_the_pages_headline_is_never_dropped() -> None:
+    """A short article beside a longer column of reader comments: the comments hold most of the
+    words, but the article's cell carries the <h1>, so it stays."""
+    comments = "".join(
+        f"<p>Reader {i} wrote that the ferry will be too slow for commuters and that the council "
+        f"should have repaired the bridge years ago, before the cracks spread to the piers.</p>"
+        for i in range(8)
+    )
+    html = (
+        "<html><head><title>Bridge</title></head><body><table><tr>"
+        f"<td><h1>Harbour bridge to close</h1><p>{_STORY[0]}</p><p>{_STORY[1]}</p></td>"
+        f"<td>{comments}</td></tr></table></body></html>"
+    )
+    tree = parse_page(html)
+    assert tree is not None
+    assert drop_layout_columns(tree) == 0
+    assert tree.xpath("//h1")
+
+
+def test_only_the_cells_beside_the_article_go_not_the_rows_around_it() -> None:
+    lead = "Engineers found cracks in two piers of the old harbour bridge, which will close on Monday."
+    html = (
+        "<html><body><table><tr><td><a href='/'>Home</a> <a href='/news'>News</a></td><td>"
+        f"<table><tr><td><b>Harbour bridge to close</b></td></tr><tr><td><i>{lead}</i></td></tr>"
+        f"<tr><td>{_story()}</td><td>Advertisement: quay flats for sale</td></tr></table>"
+        "</td><td>Weather: rain</td></tr></table></body></html>"
+    )
+    tree = parse_page(html)
+    assert tree is not None
+    assert drop_layout_columns(tree) == 3  # the advert, the menu and the weather column
+    kept = " ".join(tree.itertext())
+    assert lead in kept
+    assert "Harbour bridge to close" in kept
+    assert not any(word in kept for word in ("Advertisement", "Weather", "Home"))
+
+
+def test_one_column_prose_tables_become_paragraphs_and_data_tables_do_not() -> None:
+    body = fromstring(
+        "<body><table><row><cell><p>First paragraph.</p>Loose text<lb/>after a break"
+        "<p>Last paragraph.</p></cell></row></table>"
+        "<table><row><cell><p>Ward</p></cell><cell><p>For</p></cell></row></table></body>"
+    )
+    assert unwrap_prose_tables(body) == 1
+    assert [el.tag for el in body] == ["p", "p", "p", "p", "table"]
+    assert [el.text for el in body[:4]] == ["First paragraph.", "Loose text", "after a break", "Last paragraph."]
+    assert b"<cell><p>Ward</p></cell>" in tostring(body)
