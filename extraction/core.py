@@ -37,7 +37,7 @@ from extraction.structured import (
     jsonld_text,
     read_page_data,
 )
-from extraction.titles import choose_title, url_slug_title
+from extraction.titles import choose_title, shown_headline, shown_texts, url_slug_title
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -244,6 +244,12 @@ class FieldPicker:
         if origin:
             others = support.get(origin, 1) - 1
             self.provenance["title"] = origin if others <= 0 else f"{origin} (+{others:g} agreeing)"
+        if origin in ("title", "trafilatura") and title:
+            # Only the <title> gave the headline (site names cut): the part of it that the page
+            # shows on its own is the headline, without the section, city or date around it.
+            shown = shown_headline(title, shown_texts(self.tree))
+            if shown:
+                title, self.provenance["title"] = shown, f"{origin} (the part the page shows)"
         return title
 
     def fallback_title(self, body: _Element | None) -> str | None:

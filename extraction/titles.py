@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING
 from extraction.structured import clean_text
 
 if TYPE_CHECKING:
+    from collections.abc import Container
+
+    from lxml.html import HtmlElement
+
     from extraction.names import SiteNames
 
 # Separators between a headline and a site or section name. Surrounding spaces are required for
@@ -94,6 +98,56 @@ def segment_runs(title: str) -> set[str]:
             text += separators[last - 1] + segments[last]
             runs.add(compare_key(text))
     return runs
+
+
+# A <title> split wider than for the other signals ("Headline : Local News : The Times",
+# "Times: Headline"): a run of its segments is only taken when the page shows it on its own.
+_WIDE_SEPARATOR_RE = re.compile(_SEPARATOR_RE.pattern.removesuffix(")") + r"|\s*:\s+)")
+
+
+def shown_headline(title: str, shown: Container[str]) -> str | None:
+    """The longest run of `title`'s segments (in words) that the page shows as the whole text of
+    an element (`shown` holds their compare keys), if it is shorter than the whole title: the
+    headline, with the site, section, city or date segments around it left out. An older page's
+    <title> is often the only headline signal it has, and its headline is set in <b> or <font>,
+    not in an <h1>."""
+    parts = _WIDE_SEPARATOR_RE.split(title)
+    segments, separators = parts[0::2], parts[1::2]
+    if len(segments) < 2:
+        return None
+    best: str | None = None
+    for first in range(len(segments)):
+        text = segments[first]
+        for last in range(first, len(segments)):
+            if last > first:
+                text += separators[last - 1] + segments[last]
+            if last - first == len(segments) - 1:
+                continue  # the whole title: nothing left out
+            run = text.strip()
+            if compare_key(run) in shown and (best is None or len(run.split()) > len(best.split())):
+                best = run
+    return best if best and len(best.split()) >= _SHOWN_MIN_WORDS else None
+
+
+_SHOWN_MIN_WORDS = 3
+# Longer texts are paragraphs, not headlines.
+_SHOWN_MAX_WORDS = 40
+_UNSHOWN = ("script", "style", "noscript", "template", "title")
+
+
+def shown_texts(tree: HtmlElement) -> set[str]:
+    """Compare keys of the short texts the page's body shows as an element's whole text (its
+    own text, or all of it for an element with at most two children: <b><font>Headline</font></b>)."""
+    body = tree.find("body") if tree.tag == "html" else tree
+    shown: set[str] = set()
+    for element in body.iter() if body is not None else ():
+        if not isinstance(element.tag, str) or element.tag in _UNSHOWN:
+            continue
+        texts = [element.text] if len(element) == 0 or len(element) > 2 else [element.text, element.text_content()]
+        for text in texts:
+            if text and text.strip() and len(text.split()) <= _SHOWN_MAX_WORDS:
+                shown.add(compare_key(text))
+    return shown
 
 
 def choose_title(signals: dict[str, list[str]], sites: SiteNames) -> tuple[str | None, str | None, dict[str, float]]:

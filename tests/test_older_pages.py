@@ -1,4 +1,5 @@
-"""Pages laid out in tables (extraction/layout_tables.py), through the real extractors."""
+"""Pages of older sites: laid out in tables (extraction/layout_tables.py), their headline given
+only by <title> (extraction/titles.py `shown_headline`); through the real extractors."""
 
 from __future__ import annotations
 
@@ -159,3 +160,44 @@ def test_one_column_prose_tables_become_paragraphs_and_data_tables_do_not() -> N
     assert [el.tag for el in body] == ["p", "p", "p", "p", "table"]
     assert [el.text for el in body[:4]] == ["First paragraph.", "Loose text", "after a break", "Last paragraph."]
     assert b"<cell><p>Ward</p></cell>" in tostring(body)
+
+
+# --- an older page's headline: the part of its <title> that the page shows ------------------
+
+
+def _titled_page(title: str, shown_headline: str, head_extra: str = "") -> str:
+    return (
+        _columns_page(_story())
+        .replace(
+            "<title>Harbour bridge to close for repairs - Town Gazette</title>", f"<title>{title}</title>{head_extra}"
+        )
+        .replace("<b>Harbour bridge to close for repairs</b>", f"<b>{shown_headline}</b>")
+    )
+
+
+def test_the_titles_section_city_and_date_segments_go_when_the_page_shows_the_headline() -> None:
+    headline = "Harbour bridge to close for repairs"
+    for title, url in (
+        (f"BBC NEWS | UK | England | {headline}", "http://news.bbc.example/1/hi/england/2845123.stm"),
+        (f"{headline} | Springfield | Town Gazette", URL),
+        (f"{headline} : Local News : The Springfield Times", "http://www.springfieldtimes.example/news/b.html"),
+        (f"CNN.com - {headline} - Mar 12, 2003", "http://www.cnn.example/2003/US/03/12/bridge/"),
+        (f"Local: {headline}", "http://www.springfieldtimes.example/story/123"),
+    ):
+        result = extract_article(_titled_page(title, headline), url)
+        assert result["title"] == headline, title
+        assert result["provenance"]["title"] == "title (the part the page shows)", title
+
+
+def test_a_headline_with_a_colon_stays_whole_when_the_page_shows_it_whole() -> None:
+    headline = "Bridge vote: what the closure means for the harbour"
+    result = extract_article(_titled_page(f"{headline} | Town Gazette", headline), URL)
+    assert result["title"] == headline
+
+
+def test_the_shown_part_is_not_looked_for_when_other_signals_give_the_headline() -> None:
+    og = '<meta property="og:title" content="Springfield: Harbour bridge to close for repairs">'
+    page = _titled_page("Springfield: Harbour bridge to close for repairs", "Harbour bridge to close for repairs", og)
+    result = extract_article(page, URL)
+    assert result["title"] == "Springfield: Harbour bridge to close for repairs"  # og:title and <title> agree
+    assert "the part the page shows" not in result["provenance"]["title"]
