@@ -23,7 +23,7 @@ from extraction.body import block_text, blocks, clean_body
 from extraction.body_choice import ARTICLE_BODY_MIN_WORDS, extract_body
 from extraction.dates import parse_date_iso
 from extraction.language import choose_language
-from extraction.layout_tables import drop_layout_columns, unwrap_prose_tables
+from extraction.layout_tables import unwrap_prose_tables, without_layout_columns
 from extraction.names import SiteNames
 from extraction.page_evidence import WORD_RE, has_article_markup, is_cut_off, visible_article_words
 from extraction.parsing import parse_page
@@ -131,8 +131,8 @@ def extract_with_evidence(
         "article_markup": has_article_markup(tree, page) and not is_cut_off(html),
     }
     article_body = _article_body(page.jsonld.get("articleBody"))
-    columns = drop_layout_columns(tree)  # after the page's own signals are read: they stay whole
-    body, body_origin = extract_body(tree, url, article_body)
+    reading, columns = without_layout_columns(tree)
+    body, body_origin = extract_body(reading, url, article_body)
     if columns:
         body_origin += f" ({columns} layout-table cells beside the article not read)"
     picker = FieldPicker(page, tree, url, hints or {})

@@ -21,21 +21,36 @@ is then put back as the paragraphs it holds (`unwrap_prose_tables`).
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 from typing import TYPE_CHECKING
 
 from lxml.etree import Element
+
+from extraction.page_evidence import WORD_RE
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
     from lxml.html import HtmlElement
 
-_WORD_RE = re.compile(r"\w+")
 # The article's cell holds at least this many words of its own...
 MIN_WORDS = 80
 # ...and at least this share of the words on the page that are not link text.
 PAGE_SHARE = 0.5
+# A cell beside it holding at least this share of its words is more of the article (a second
+# column of text, a reader's long letter): it stays.
+KEEP_SHARE = 0.3
 _CELLS = ("td", "th")
-_UNREAD = ("script", "style", "noscript", "template")
+# Text no reader sees as prose: scripts, and the choices of a form (an archive's drop-down menu).
+_UNREAD = ("script", "style", "noscript", "template", "select", "option", "textarea", "button")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+
+
+def _unread(element: HtmlElement) -> bool:
+    return (
+        element.tag in _UNREAD
+        or element.get("hidden") is not None
+        or bool(_HIDDEN_STYLE.search(element.get("style") or ""))
+    )
 
 
 def _prose_by_cell(body: HtmlElement) -> tuple[dict[HtmlElement, int], int]:
@@ -46,17 +61,17 @@ def _prose_by_cell(body: HtmlElement) -> tuple[dict[HtmlElement, int], int]:
     stack: list[tuple[HtmlElement, HtmlElement | None, bool]] = [(body, None, False)]
     while stack:
         element, cell, linked = stack.pop()
-        tag = element.tag
-        if not isinstance(tag, str) or tag in _UNREAD:
-            continue  # comments and processing instructions; script text is not read
-        if tag in _CELLS:
+        if not isinstance(element.tag, str) or _unread(element):
+            continue  # comments, processing instructions, scripts, forms, hidden text
+        if element.tag in _CELLS:
             cell = element
-        linked = linked or tag == "a"
-        words = 0 if linked or not element.text else len(_WORD_RE.findall(element.text))
+        # An anchor without href is a bookmark (an unclosed <a name> can hold the whole article).
+        linked = linked or (element.tag == "a" and element.get("href") is not None)
+        words = 0 if linked or not element.text else len(WORD_RE.findall(element.text))
         for child in element:
             # A child's tail is its parent's text (outside the child's link, if it is one).
             if not linked and child.tail:
-                words += len(_WORD_RE.findall(child.tail))
+                words += len(WORD_RE.findall(child.tail))
         if words:
             total += words
             if cell is not None:
@@ -65,8 +80,9 @@ def _prose_by_cell(body: HtmlElement) -> tuple[dict[HtmlElement, int], int]:
     return by_cell, total
 
 
-def article_cell(body: HtmlElement) -> HtmlElement | None:
-    """The table cell holding the article's prose, if a table lays out the page."""
+def _layout(body: HtmlElement) -> tuple[HtmlElement, dict[HtmlElement, int]] | None:
+    """The table cell holding the article's prose and every cell's words, if a table lays out
+    the page."""
     if next(body.iter(_CELLS), None) is None:
         return None  # most pages: no tables at all
     by_cell, total = _prose_by_cell(body)
@@ -75,32 +91,58 @@ def article_cell(body: HtmlElement) -> HtmlElement | None:
     cell, words = max(by_cell.items(), key=lambda item: item[1])
     if words < MIN_WORDS or words < PAGE_SHARE * total:
         return None
-    return cell
+    return cell, by_cell
 
 
-def _marks_article(cell: HtmlElement) -> bool:
-    """The cell holds what the page itself marks as its article or headline: it is never a
-    column to drop, whatever its share of the words (a short article beside long comments)."""
-    return next(cell.iter("h1", "article"), None) is not None or bool(cell.xpath(".//*[@itemprop='articleBody']"))
+def _marks_article(element: HtmlElement) -> bool:
+    """The element holds what the page itself marks as its article or headline."""
+    return next(element.iter("h1", "article"), None) is not None or bool(element.xpath(".//*[@itemprop='articleBody']"))
 
 
-def drop_layout_columns(tree: HtmlElement) -> int:
-    """Remove from the page, in place, the cells beside the article's cell in each table that
-    holds it; returns how many cells went (0 when no table lays out the page)."""
+def _inside_article(element: HtmlElement) -> bool:
+    """The element is inside what the page marks as its article: its tables are the article's."""
+    return any(a.tag in ("article", "main") or a.get("itemprop") == "articleBody" for a in element.iterancestors())
+
+
+def _columns(body: HtmlElement) -> list[HtmlElement]:
+    """The cells beside the article's cell, and beside each cell holding it, that are not more
+    of the article (a good share of its words, the page's <h1> or marked-up article)."""
+    found = _layout(body)
+    if found is None:
+        return []
+    cell, by_cell = found
+    article_words = by_cell[cell]
+    columns: list[HtmlElement] = []
+    holder: HtmlElement | None = cell
+    while holder is not None:
+        row = holder.getparent()
+        if row is not None and row.tag == "tr" and not _inside_article(row):
+            for sibling in row:
+                if sibling is holder or sibling.tag not in _CELLS or _marks_article(sibling):
+                    continue
+                words = sum(by_cell.get(c, 0) for c in sibling.iter(_CELLS))
+                if words < KEEP_SHARE * article_words:
+                    columns.append(sibling)
+        holder = next(holder.iterancestors(_CELLS), None)
+    return columns
+
+
+def without_layout_columns(tree: HtmlElement) -> tuple[HtmlElement, int]:
+    """The page to hand the extractors: a copy without the cells beside the article's cell when
+    a table lays out the page (the page itself stays whole: its dates, bylines and images are
+    read from it afterwards), else the page itself; and how many cells the copy lacks."""
     body = tree.find("body") if tree.tag == "html" else tree
-    if body is None:
-        return 0
-    cell = article_cell(body)
-    dropped = 0
-    while cell is not None:
-        row = cell.getparent()
-        if row is not None and row.tag == "tr":
-            for sibling in list(row):
-                if sibling is not cell and sibling.tag in _CELLS and not _marks_article(sibling):
-                    row.remove(sibling)  # a cell's tail is whitespace between cells
-                    dropped += 1
-        cell = next((a for a in cell.iterancestors(*_CELLS)), None)
-    return dropped
+    if body is None or not _columns(body):
+        return tree, 0
+    reading = deepcopy(tree)
+    reading_body = reading.find("body") if reading.tag == "html" else reading
+    assert reading_body is not None
+    columns = _columns(reading_body)
+    for column in columns:
+        row = column.getparent()
+        if row is not None:
+            row.remove(column)  # a cell's tail is whitespace between cells
+    return reading, len(columns)
 
 
 # Blocks of prose in trafilatura's body tree (a cell holding one is no data cell).
@@ -136,6 +178,7 @@ def _pieces(cell: _Element) -> list[_Element]:
     """The cell's content as blocks: its own blocks as they are, the text and inline elements
     between them gathered into paragraphs (a line break ends one)."""
     pieces: list[_Element] = []
+    made: list[_Element] = []
     loose: _Element | None = None
 
     def paragraph() -> _Element:
@@ -143,10 +186,11 @@ def _pieces(cell: _Element) -> list[_Element]:
         if loose is None:
             loose = Element("p")
             pieces.append(loose)
+            made.append(loose)
         return loose
 
     if cell.text and cell.text.strip():
-        paragraph().text = cell.text.strip()
+        paragraph().text = cell.text  # spaces kept: an inline element may follow
     for child in list(cell):
         tail, child.tail = child.tail, None
         if child.tag in _BLOCK_TAGS:
@@ -161,7 +205,15 @@ def _pieces(cell: _Element) -> list[_Element]:
             if len(holder):
                 holder[-1].tail = (holder[-1].tail or "") + tail
             else:
-                holder.text = (holder.text or "") + tail.strip()
+                holder.text = (holder.text or "") + tail
+    for made_paragraph in made:  # spaces at a paragraph's edges go
+        if made_paragraph.text:
+            made_paragraph.text = made_paragraph.text.lstrip()
+        last = made_paragraph[-1] if len(made_paragraph) else None
+        if last is not None and last.tail:
+            last.tail = last.tail.rstrip()
+        elif last is None and made_paragraph.text:
+            made_paragraph.text = made_paragraph.text.rstrip()
     return pieces
 
 

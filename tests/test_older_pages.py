@@ -6,7 +6,7 @@ from __future__ import annotations
 from lxml.etree import fromstring, tostring
 
 from extraction import extract_article
-from extraction.layout_tables import drop_layout_columns, unwrap_prose_tables
+from extraction.layout_tables import unwrap_prose_tables, without_layout_columns
 from extraction.parsing import parse_page
 
 URL = "http://gazette.example/news/2003/03/12/bridge.html"
@@ -108,7 +108,7 @@ def test_a_modern_page_with_a_data_table_is_left_alone() -> None:
     )
     tree = parse_page(html)
     assert tree is not None
-    assert drop_layout_columns(tree) == 0
+    assert without_layout_columns(tree) == (tree, 0)
     text = extract_article(html, URL)["text"]
     assert "North ward" in text
     assert all(sentence in text for sentence in _STORY)
@@ -129,8 +129,7 @@ def test_a_column_with_the_pages_headline_is_never_dropped() -> None:
     )
     tree = parse_page(html)
     assert tree is not None
-    assert drop_layout_columns(tree) == 0
-    assert tree.xpath("//h1")
+    assert without_layout_columns(tree) == (tree, 0)
 
 
 def test_only_the_cells_beside_the_article_go_not_the_rows_around_it() -> None:
@@ -143,8 +142,10 @@ def test_only_the_cells_beside_the_article_go_not_the_rows_around_it() -> None:
     )
     tree = parse_page(html)
     assert tree is not None
-    assert drop_layout_columns(tree) == 3  # the advert, the menu and the weather column
-    kept = " ".join(tree.itertext())
+    reading, dropped = without_layout_columns(tree)
+    assert dropped == 3  # the advert, the menu and the weather column
+    assert "Weather" in " ".join(tree.itertext())  # the page itself stays whole
+    kept = " ".join(reading.itertext())
     assert lead in kept
     assert "Harbour bridge to close" in kept
     assert not any(word in kept for word in ("Advertisement", "Weather", "Home"))
@@ -160,6 +161,69 @@ def test_one_column_prose_tables_become_paragraphs_and_data_tables_do_not() -> N
     assert [el.tag for el in body] == ["p", "p", "p", "p", "table"]
     assert [el.text for el in body[:4]] == ["First paragraph.", "Loose text", "after a break", "Last paragraph."]
     assert b"<cell><p>Ward</p></cell>" in tostring(body)
+
+
+def _two_cells(first: str, second: str) -> str:
+    return f"<html><body><table><tr><td>{first}</td><td>{second}</td></tr></table></body></html>"
+
+
+def test_cells_that_are_more_of_the_article_stay() -> None:
+    """A second column of text, a short article beside a longer column of letters (no <h1>):
+    each holds a good share of the prose, so nothing is dropped."""
+    first = "".join(f"<p>{s}</p>" for s in _STORY[:4])
+    second = "".join(f"<p>{s}</p>" for s in _STORY[4:])
+    for html in (_two_cells(first, second), _two_cells(f"<b>Harbour bridge</b>{second}", first + first)):
+        tree = parse_page(html)
+        assert tree is not None
+        assert without_layout_columns(tree) == (tree, 0)
+
+
+def test_bookmarks_menus_and_hidden_text_are_not_the_pages_prose() -> None:
+    """An unclosed <a name> wraps the article (it is no link); an archive's drop-down menu and a
+    hidden block hold many words: none of that makes the menu column the article."""
+    menu = (
+        "<select>" + "".join(f"<option>Archive edition of March {d}, 2003</option>" for d in range(1, 60)) + "</select>"
+    )
+    hidden = "<div style='display: none'>" + " ".join(_STORY * 3) + "</div>"
+    article = "<a name='story'><font size=5><b>Harbour bridge to close</b></font>" + _story()
+    tree = parse_page(_two_cells(f"<a href='/'>Home</a>{menu}{hidden}", article))
+    assert tree is not None
+    reading, dropped = without_layout_columns(tree)
+    assert dropped == 1
+    assert all(sentence in " ".join(reading.itertext()) for sentence in _STORY)
+    assert "Archive edition" not in " ".join(reading.itertext())
+
+
+def test_a_date_in_a_column_beside_the_article_is_still_read() -> None:
+    html = _columns_page(_story()).replace(
+        "<a href='/home'>Home</a>", "<a href='/home'>Home</a> Published: 12 March 2003"
+    )
+    result = extract_article(html, "http://gazette.example/story.php?id=123")
+    assert result["published_at"] == "2003-03-12"
+    assert "Published" not in result["text"]
+
+
+def test_a_table_inside_a_marked_up_article_keeps_its_cells() -> None:
+    answer = " ".join(_STORY)
+    html = (
+        "<html><body><article><h1>Questions on the bridge</h1><table>"
+        f"<tr><th>Question</th><td>{answer}</td></tr></table></article></body></html>"
+    )
+    tree = parse_page(html)
+    assert tree is not None
+    assert without_layout_columns(tree) == (tree, 0)
+
+
+def test_unwrapped_cells_keep_the_spaces_around_inline_elements() -> None:
+    body = fromstring(
+        "<body><table><row><cell>Lead text <hi>bold</hi> end<p>Para.</p>after <ref>link</ref> tail </cell></row>"
+        "</table></body>"
+    )
+    unwrap_prose_tables(body)
+    assert (
+        tostring(body)
+        == b"<body><p>Lead text <hi>bold</hi> end</p><p>Para.</p><p>after <ref>link</ref> tail</p></body>"
+    )
 
 
 # --- an older page's headline: the part of its <title> that the page shows ------------------
