@@ -158,8 +158,8 @@ A review then found inputs where the first version's tree differed from `load_ht
 starting with a no-break space parsed as a fragment; a control character next to a doctype or
 `<html/>` in the first lines): fixed in d5d5246, which tests whole documents against `load_html`
 on made-up pages and on 3,000 randomly assembled ones; the 258 pages' fields are again the same.
-2026-12-07 session 18 (issue #19, commits c91a76f and e07fcca), two rules for older pages, from the
-issue's description of its held-out older set (table layouts, titles keeping section and city
+2026-12-07 session 18 (issue #19, commits c91a76f, e07fcca, 3c5ab19), rules for older pages, from
+the issue's description of its held-out older set (table layouts, titles keeping section and city
 segments), written and tested on made-up pages (tests/test_older_pages.py), none from a news-pages
 page. A page laid out in a table is read without the cells beside the article's cell (the cell
 holding most of the page's prose outside links; trafilatura in every mode kept the menu and the
@@ -167,12 +167,17 @@ related-stories column as body rows), and when only the <title> gives the headli
 of its segments that the page shows as an element's whole text is the title. On news-pages neither
 fires: 8 of the 258 pages have table cells and none is a layout (0.11 ms a page to find out), and no
 page's title comes from <title> alone. Every score above is as before on both parts (holdout judged
-once, in aggregate). A review
-then found pages where the first version lost the article (an unclosed <a name> counted as link
-text, an archive's drop-down menu or hidden text outweighing it, a longer column of letters beside
-it) and a date in a dropped column no longer read: anchors without href, form choices and hidden
-text no longer count, a cell holding 30 % of the article's words stays, tables inside <article> or
-<main> are left alone, and the extractors read a copy of the page (tests/test_older_pages.py)."""
+once, in aggregate). A review then found pages where the first version lost the article (an unclosed
+<a name> counted as link text, an archive's drop-down menu or hidden text outweighing it, a longer
+column of letters beside it) and a date in a dropped column no longer read: anchors without href,
+form choices and hidden text no longer count, a cell holding 30 % of the article's words stays,
+tables inside <article> or <main> are left alone, and the extractors read a copy of the page
+(tests/test_older_pages.py). Then two more title rules of the same kind (the commit after 3c5ab19):
+a one- or two-word <h1> is a section label, not the headline, also when the <title> shows it as a
+segment beside a longer one ("Headline - Local News - The Gazette") or the page names it as a
+section (a folder of its URL, articleSection); and a page with no headline signal but its site's
+name takes a line set wholly in bold before its first paragraph (3 to 20 words) as its title, before
+the URL's slug. Tune and holdout scores unchanged (judged once)."""
 
 # (label, summary key, target) for the side-by-side table.
 FIELDS = (

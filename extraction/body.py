@@ -246,6 +246,36 @@ def blocks(body: _Element) -> list[_Element]:
     return [el for el in body.iter() if el.tag in _BLOCK_TAGS and not _inside_block(el)]
 
 
+# A heading found in the body has this many words (fewer is a label, more is a paragraph).
+_HEADING_WORDS = (3, 20)
+
+
+def body_heading(body: _Element) -> str | None:
+    """The body's headline, for a page that gives none elsewhere: a line set wholly in bold
+    before the first real paragraph (an older page's <b> or <font> headline), else its first
+    heading; None if neither has 3 to 20 words."""
+    found = blocks(body)
+    for block in found:
+        text = block_text(block)
+        if len(text.split()) >= _REAL_PARAGRAPH_WORDS:
+            break
+        if _wholly_bold(block) and _HEADING_WORDS[0] <= len(text.split()) <= _HEADING_WORDS[1]:
+            return text
+    heading = next((block_text(b) for b in found if b.tag == "head"), None)
+    return heading if heading and _HEADING_WORDS[0] <= len(heading.split()) <= _HEADING_WORDS[1] else None
+
+
+def _wholly_bold(block: _Element) -> bool:
+    children = list(block)
+    return (
+        len(children) == 1
+        and children[0].tag == "hi"
+        and "#b" in (children[0].get("rend") or "")
+        and not (block.text or "").strip()
+        and not (children[0].tail or "").strip()
+    )
+
+
 def _inside_block(element: _Element) -> bool:
     parent = element.getparent()
     while parent is not None:

@@ -19,7 +19,7 @@ from trafilatura.metadata import extract_metadata
 from trafilatura.xml import xmltotxt
 
 from extraction.authors import choose_authors
-from extraction.body import block_text, blocks, clean_body
+from extraction.body import body_heading, clean_body
 from extraction.body_choice import ARTICLE_BODY_MIN_WORDS, extract_body
 from extraction.dates import parse_date_iso
 from extraction.language import choose_language
@@ -253,17 +253,21 @@ class FieldPicker:
         return title
 
     def fallback_title(self, body: _Element | None) -> str | None:
-        """A title for a page whose headline signals gave none: trafilatura's, the body's first
-        heading, or the words of the URL's last path segment ("harbour-plan-approved")."""
-        heading = next((block_text(h) for h in blocks(body) if h.tag == "head"), None) if body is not None else None
+        """A title for a page whose headline signals gave none: trafilatura's (unless it is only
+        the site's name), the body's first heading, or the words of the URL's last path segment
+        ("harbour-plan-approved")."""
+        heading = body_heading(body) if body is not None else None
         return self._first(
             "title",
             [
-                ("trafilatura", lambda: clean_text(self._doc("title"))),
-                ("body heading", heading if heading and len(heading.split()) >= 3 else None),
+                ("trafilatura", lambda: self._unless_site_name(clean_text(self._doc("title")))),
+                ("body heading", heading),
                 ("url slug", url_slug_title(self.url)),
             ],
         )
+
+    def _unless_site_name(self, title: str | None) -> str | None:
+        return None if title is None or self.sites.matches(title) else title
 
     def authors(self) -> list[str]:
         people = jsonld_people(self.ld.get("author")) or jsonld_people(self.ld.get("creator"))

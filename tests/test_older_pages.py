@@ -265,3 +265,44 @@ def test_the_shown_part_is_not_looked_for_when_other_signals_give_the_headline()
     result = extract_article(page, URL)
     assert result["title"] == "Springfield: Harbour bridge to close for repairs"  # og:title and <title> agree
     assert "the part the page shows" not in result["provenance"]["title"]
+
+
+_HEADLINE = "Harbour bridge to close for repairs"
+_SECTION_URL = "http://www.towngazette.example/news/local/story.php?id=123"
+
+
+def _older_page(title: str | None, h1: str | None, bold: str | None) -> str:
+    html = _columns_page(_story())
+    html = html.replace(
+        "<title>Harbour bridge to close for repairs - Town Gazette</title>",
+        f"<title>{title}</title>" if title is not None else "",
+    )
+    shown = (f"<h1>{h1}</h1>" if h1 else "") + (f"<font size=5><b>{bold}</b></font>" if bold else "")
+    return html.replace(f"<font size=5><b>{_HEADLINE}</b></font>", shown)
+
+
+def test_a_section_label_h1_loses_to_the_headline_its_title_shows_beside_it() -> None:
+    for title, h1, bold in (
+        (f"{_HEADLINE} - Local News - Town Gazette", "Local News", _HEADLINE),  # a label beside it in <title>
+        (f"{_HEADLINE} | Local", "Local", None),  # a folder of the URL: one of the site's sections
+    ):
+        assert extract_article(_older_page(title, h1, bold), _SECTION_URL)["title"] == _HEADLINE, title
+
+
+def test_a_page_whose_title_is_only_its_sites_name_takes_its_bold_headline() -> None:
+    for title in ("Town Gazette", None):
+        result = extract_article(_older_page(title, None, _HEADLINE), _SECTION_URL)
+        assert result["title"] == _HEADLINE, title
+        assert result["provenance"]["title"] == "body heading", title
+
+
+def test_a_bold_sentence_or_label_is_no_body_heading() -> None:
+    from extraction.body import body_heading
+
+    sentence = _STORY[0]  # bold, but a paragraph: more than 20 words
+    body = fromstring(
+        f"<body><p><hi rend='#b'>Related</hi></p><p><hi rend='#b'>{sentence}</hi></p><p>{_STORY[1]}</p></body>"
+    )
+    assert body_heading(body) is None
+    body = fromstring("<body><p><hi rend='#b'>Bridge to close</hi> for repairs, the council says</p></body>")
+    assert body_heading(body) is None  # bold words inside a line: not a heading
