@@ -6,16 +6,17 @@ The pages are those of the news-pages dataset (../shared/datasets/news-pages: 25
 from 181 publishers, with truth.jsonl), read when the site is built: nothing of them is kept in the
 project. They are cycled to N distinct articles: the 257 distinct ones (one page is a second crawl
 of another's URL, see distinct_articles). Cycle k (copies k x 257 to (k + 1) x 257 - 1) lives
-on a loopback address of its own, 127.0.0.(k + 1), all on one port of one server
+on a loopback address of its own (`cycle_host`: 127.0.0.1 to .254, then 127.0.1.1 ...), all on
+one port of one server
 (bench/siteserver.py), because the archive folds a site's near copies into aliases (MinHash
 similarity >= archive.dedupe.COPY_THRESHOLD on the same site): one unique sentence would not keep
 two copies of a page apart on one site, while archive.sites.site_of() takes each address for a
 site of its own. So a crawl of N pages is one of N / 257 sites; with ``--sites S`` the copies are
-spread over S addresses instead (copy k of page p on 127.0.0.((k + p) mod S + 1); S at least
+spread over S addresses instead (copy k of page p on address (k + p) mod S; S at least
 N / 257, so each page's copies are still on sites of their own), and runs of different N crawl as many sites.
 Each copy has
 
-- its own URL: http://127.0.0.(s + 1):PORT/c<k><the original URL's path>, so the path still looks like
+- its own URL: http://<address s>:PORT/c<k><the original URL's path>, so the path still looks like
   the publisher's (dates in paths count for some extractors);
 - its own canonical link, and og:url where the page has one, rewritten to that URL (a canonical link
   is added to a page without one), so the pipeline stores the copy under its own URL;
@@ -54,7 +55,9 @@ from bench.sitegen import CONTENT_TYPES, PackWriter, read_index
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "news-pages"
 REALSITE_VERSION = 4
-MAX_HOSTS = 254  # 127.0.0.1 to 127.0.0.254
+# 127.0.0.1 to 127.0.0.254, then 127.0.1.1 ... (Linux answers on all of 127.0.0.0/8)
+HOSTS_PER_BLOCK = 254
+MAX_HOSTS = 4 * HOSTS_PER_BLOCK
 MARKER = "Benchmark copy {copy} of page {page} is article number {number} of this crawl."
 SCRIPT_OPEN = re.compile(r"<script\b", re.IGNORECASE)
 LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
@@ -64,7 +67,8 @@ BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
 def cycle_host(cycle: int) -> str:
-    return f"127.0.0.{cycle + 1}"
+    block, host = divmod(cycle, HOSTS_PER_BLOCK)
+    return f"127.0.{block}.{host + 1}"
 
 
 def load_dataset(dataset: Path) -> list[dict[str, Any]]:

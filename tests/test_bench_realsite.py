@@ -157,6 +157,24 @@ def test_copies_spread_over_a_number_of_sites_keep_each_page_s_copies_apart(data
         realsite.generate(tmp_path / "too-few", 6, dataset, sites=2)
 
 
+def test_past_254_sites_the_addresses_go_on_in_the_next_block(dataset: Path, tmp_path: Path) -> None:
+    """A crawl of more than 254 sites (100,000 pages) runs on 127.0.1.1 and on, served like the rest."""
+    assert [realsite.cycle_host(c) for c in (0, 253, 254, 600)] == [
+        "127.0.0.1",
+        "127.0.0.254",
+        "127.0.1.1",
+        "127.0.2.93",
+    ]
+    meta = realsite.generate(tmp_path / "site", 2 * 255, dataset)
+    assert meta["hosts"][-2:] == ["127.0.0.254", "127.0.1.1"]
+    last = realsite.read_manifest(tmp_path / "site")[-1]
+    assert last["host"] == "127.0.1.1"
+    with ServedSite(tmp_path / "site", host=meta["hosts"][0], hosts=tuple(meta["hosts"])) as site:
+        port = site.base_url.rsplit(":", 1)[1]
+        page = urlopen(f"http://127.0.1.1:{port}{last['path']}", timeout=10).read().decode()
+        assert last["marker"] in page
+
+
 def test_the_judge_counts_each_copy_once_and_names_the_pages_lost(dataset: Path, tmp_path: Path) -> None:
     realsite.generate(tmp_path / "site", 4, dataset)
     manifest = realsite.read_manifest(tmp_path / "site")
