@@ -157,10 +157,12 @@ def unwrap_prose_tables(body: _Element) -> int:
     paragraphs are blocks again instead of one table row; returns how many tables went."""
     unwrapped = 0
     for table in list(body.iter("table")):
-        rows = [row for row in table if row.tag == "row"]
+        rows = list(table)
+        if not rows or any(row.tag != "row" for row in rows) or _loose_text(table):
+            continue  # not the shape of a table trafilatura wrote from cells: left as it is
         # Empty cells do not count: trafilatura pads each row to the widest one (a colspan).
         filled = [[c for c in row if c.tag == "cell" and _has_text(c)] for row in rows]
-        if not rows or any(len(cells) > 1 for cells in filled):
+        if any(len(cells) > 1 for cells in filled) or any(_loose_text(row) for row in rows):
             continue  # columns: data
         cells = [c for row_cells in filled for c in row_cells]
         if not any(next(c.iter(*_PROSE_TAGS), None) is not None for c in cells):
@@ -168,6 +170,11 @@ def unwrap_prose_tables(body: _Element) -> int:
         _replace(table, [piece for c in cells for piece in _pieces(c)])
         unwrapped += 1
     return unwrapped
+
+
+def _loose_text(element: _Element) -> bool:
+    """Text lying in the element between its children, outside them (it would be lost)."""
+    return bool((element.text or "").strip()) or any((child.tail or "").strip() for child in element)
 
 
 def _has_text(element: _Element) -> bool:
