@@ -187,7 +187,7 @@ def choose_title(signals: dict[str, list[str]], sites: SiteNames) -> tuple[str |
     for rank, origin in enumerate(PRECEDENCE):
         if origin not in support_of:
             continue
-        if origin == "h1" and _is_section_label(cleaned["h1"][0], cleaned, support_of, sites):
+        if origin == "h1" and _is_section_label(cleaned["h1"][0], cleaned, support_of, sites, signals.get("title", [])):
             continue  # it still lent its support to the headline the other signals agree on
         support = support_of[origin]
         if best is None or support > best[0] or (support == best[0] and rank < best[1]):
@@ -216,11 +216,14 @@ _LABEL_WORDS = 2
 _HEADLINE_SIGNALS = ("json-ld", "meta", "opengraph", "title")
 
 
-def _is_section_label(h1: str, cleaned: dict[str, list[str]], support_of: dict[str, float], sites: SiteNames) -> bool:
+def _is_section_label(
+    h1: str, cleaned: dict[str, list[str]], support_of: dict[str, float], sites: SiteNames, titles: list[str]
+) -> bool:
     """A short <h1> (a section name, a box heading) where the structured data, a meta tag,
-    og:title or <title> gives a longer headline that another signal agrees on, or that shows the
-    <h1> beside it as a label ("Headline - Local News - The Gazette"), or when the page names the
-    <h1> as one of its sections (articleSection, article:section, a folder of its URL)."""
+    og:title or <title> gives a longer headline that another signal agrees on, or when the
+    <title> (`titles`, as the page gives it) shows the <h1> between two other segments
+    ("Headline - Local News - The Gazette"), or the page names it as one of its sections
+    (articleSection, article:section, a folder of its URL)."""
     if len(h1.split()) > _LABEL_WORDS:
         return False
     longer = [o for o in _HEADLINE_SIGNALS if o in cleaned and len(cleaned[o][0].split()) > _LABEL_WORDS]
@@ -228,14 +231,16 @@ def _is_section_label(h1: str, cleaned: dict[str, list[str]], support_of: dict[s
         return False
     if any(support_of.get(o, 0) > 1 for o in longer) or sites.is_section(h1):
         return True
-    return any(_label_beside_headline(h1, cleaned[o][0]) for o in longer if o in _SECTIONED)
+    return any(_label_between_segments(h1, title) for title in titles)
 
 
-def _label_beside_headline(h1: str, title: str) -> bool:
-    """`title` has `h1` as one of its segments and, beside it, a segment longer than a label."""
+def _label_between_segments(h1: str, title: str) -> bool:
+    """`title` has `h1` as a segment between two others, one of them longer than a label. Only
+    between: a short headline first or last in the <title> sits beside the site's name, which
+    the page may spell in a way its domain does not tell ("Bridge closes | The Harbour Post")."""
     segments = [compare_key(part) for part in _SEPARATOR_RE.split(title)[0::2]]
     key = compare_key(h1)
-    return key in segments and any(s != key and len(s.split()) > _LABEL_WORDS for s in segments)
+    return key in segments[1:-1] and any(s != key and len(s.split()) > _LABEL_WORDS for s in segments)
 
 
 _SLUG_ID_RE = re.compile(r"^(?:\d+|[a-z]?\d[\w]*|[0-9a-f]{8,})$", re.IGNORECASE)

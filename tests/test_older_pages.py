@@ -310,3 +310,18 @@ def test_a_bold_sentence_or_label_is_no_body_heading() -> None:
     assert body_heading(body) is None
     body = fromstring("<body><p><hi rend='#b'>Bridge to close</hi> for repairs, the council says</p></body>")
     assert body_heading(body) is None  # bold words inside a line: not a heading
+
+
+def test_a_short_headline_first_in_the_title_beside_an_unknown_site_name_stays() -> None:
+    """Look-alike of a section label: a two-word headline whose <title> adds a site name the
+    address does not tell (a page served from a bare IP address)."""
+    from extraction.names import SiteNames
+    from extraction.titles import choose_title
+
+    signals = {
+        "h1": ["Bridge closes"],
+        "title": ["Bridge closes | Morning Courier Online Edition"],
+        "opengraph": ["The council closes the harbour bridge for eight months of repairs"],
+    }
+    title, origin, _ = choose_title(signals, SiteNames([], "http://127.0.0.7:8080/c3/news/bridge"))
+    assert (title, origin) == ("Bridge closes", "h1")
