@@ -35,6 +35,7 @@ class ProcInfo:
     max_rss_mb: float = 0.0
     hwm_mb: float = 0.0  # VmHWM: the kernel's peak RSS for this process
     max_pss_mb: float = 0.0
+    max_pss_at_s: float = 0.0  # when the largest PSS was sampled (seconds from the start)
     threads_cpu_s: dict[int, float] = field(default_factory=dict)  # tid -> cpu (top process only)
 
 
@@ -47,6 +48,7 @@ class TreeResult:
     procs: dict[int, ProcInfo]
     peak_rss_sum_mb: float  # the largest sum of RSS over the tree at one sample
     peak_pss_sum_mb: float
+    peak_pss_at_s: float  # when the largest sum of PSS was sampled
     samples: int
     timeline: list[tuple[float, float, float]]  # (seconds, sum of RSS MB, the top process's RSS MB)
 
@@ -109,6 +111,7 @@ class TreeSampler(threading.Thread):
         self.procs: dict[int, ProcInfo] = {}
         self.peak_rss = 0.0
         self.peak_pss = 0.0
+        self.peak_pss_at = 0.0
         self.samples = 0
         self.timeline: list[tuple[float, float, float]] = []
         self.started = time.monotonic()
@@ -132,11 +135,12 @@ class TreeSampler(threading.Thread):
                 top_rss = info.rss_mb
             if with_pss:
                 pss = _pss_mb(pid)
-                info.max_pss_mb = max(info.max_pss_mb, pss)
+                if pss > info.max_pss_mb:
+                    info.max_pss_mb, info.max_pss_at_s = pss, round(now, 1)
                 pss_sum += pss
         self.peak_rss = max(self.peak_rss, rss_sum)
-        if with_pss:
-            self.peak_pss = max(self.peak_pss, pss_sum)
+        if with_pss and pss_sum > self.peak_pss:
+            self.peak_pss, self.peak_pss_at = pss_sum, round(now, 1)
         self.samples += 1
         self.timeline.append((round(now, 2), round(rss_sum, 1), round(top_rss, 1)))
 
@@ -219,6 +223,7 @@ def run_measured(
         procs=sampler.procs,
         peak_rss_sum_mb=sampler.peak_rss,
         peak_pss_sum_mb=sampler.peak_pss,
+        peak_pss_at_s=sampler.peak_pss_at,
         samples=sampler.samples,
         timeline=sampler.timeline,
     )

@@ -298,6 +298,7 @@ def run_crawl(
         "memory": {
             "peak_rss_sum_mb": tree.peak_rss_sum_mb,
             "peak_pss_sum_mb": tree.peak_pss_sum_mb,
+            "peak_pss_at_s": tree.peak_pss_at_s,
             "per_process": [
                 {
                     "role": role,
@@ -305,6 +306,7 @@ def run_crawl(
                     "hwm_mb": p.hwm_mb,
                     "max_rss_mb": p.max_rss_mb,
                     "max_pss_mb": p.max_pss_mb,
+                    "max_pss_at_s": p.max_pss_at_s,
                     "cpu_s": p.cpu_s,
                 }
                 for role, procs in roles.items()
@@ -566,8 +568,12 @@ def print_result(r: dict[str, Any]) -> None:
     for label, seconds, per_article, share in stage_rows(r):
         print(f"  {label[:40]:40} {seconds:8.1f} s  {per_article:7.2f} ms/article  {share:5.1f}%")
     m = c["memory"]
-    print(f"  peak memory: sum RSS {m['peak_rss_sum_mb']:.0f} MB, sum PSS {m['peak_pss_sum_mb']:.0f} MB; "
+    print(f"  peak memory: sum RSS {m['peak_rss_sum_mb']:.0f} MB, sum PSS {m['peak_pss_sum_mb']:.0f} MB "
+          f"(at {m.get('peak_pss_at_s', 0):.0f} s of {c['wall_s']:.0f}); "
           + ", ".join(f"{p['role']} {p['hwm_mb']:.0f}" for p in m["per_process"]))  # fmt: skip
+    crawl = [p for p in m["per_process"] if p["role"] == "crawl"]
+    if crawl and "max_pss_at_s" in crawl[0]:
+        print(f"  crawl process: largest PSS {crawl[0]['max_pss_mb']:.0f} MB at {crawl[0]['max_pss_at_s']:.0f} s")
     if "machine" in c:
         print("  cores during the crawl: " + ", ".join(f"{k} {v:.2f}" for k, v in c["machine"].items()))
     print(f"  quality: {r['quality']}")
