@@ -259,10 +259,14 @@ def body_heading(body: _Element) -> str | None:
         text = block_text(block)
         if len(text.split()) >= _REAL_PARAGRAPH_WORDS:
             break
-        if _wholly_bold(block) and _HEADING_WORDS[0] <= len(text.split()) <= _HEADING_WORDS[1]:
+        if _wholly_bold(block) and _heading_length(text):
             return text
     heading = next((block_text(b) for b in found if b.tag == "head"), None)
-    return heading if heading and _HEADING_WORDS[0] <= len(heading.split()) <= _HEADING_WORDS[1] else None
+    return heading if heading and _heading_length(heading) else None
+
+
+def _heading_length(text: str) -> bool:
+    return _HEADING_WORDS[0] <= len(text.split()) <= _HEADING_WORDS[1]
 
 
 def _wholly_bold(block: _Element) -> bool:

@@ -132,16 +132,14 @@ def without_layout_columns(tree: HtmlElement) -> tuple[HtmlElement, int]:
     a table lays out the page (the page itself stays whole: its dates, bylines and images are
     read from it afterwards), else the page itself; and how many cells the copy lacks."""
     body = tree.find("body") if tree.tag == "html" else tree
-    if body is None or not _columns(body):
+    columns = _columns(body) if body is not None else []
+    if not columns:
         return tree, 0
+    paths = [tree.getroottree().getpath(column) for column in columns]
     reading = deepcopy(tree)
-    reading_body = reading.find("body") if reading.tag == "html" else reading
-    assert reading_body is not None
-    columns = _columns(reading_body)
-    for column in columns:
-        row = column.getparent()
-        if row is not None:
-            row.remove(column)  # a cell's tail is whitespace between cells
+    # Each path is found in the copy before any cell goes (a removal renumbers its siblings).
+    for column in [reading.getroottree().xpath(path)[0] for path in paths]:
+        column.getparent().remove(column)  # a cell's tail is whitespace between cells
     return reading, len(columns)
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from extraction.structured import clean_text
 
 if TYPE_CHECKING:
-    from collections.abc import Container
+    from collections.abc import Container, Iterator
 
     from lxml.html import HtmlElement
 
@@ -86,23 +86,30 @@ def strip_site_name(title: str | None, sites: SiteNames) -> str | None:
     return result if len(result) >= _MIN_LENGTH else title
 
 
-def segment_runs(title: str) -> set[str]:
-    """Compare keys of every contiguous run of `title`'s separator-delimited segments."""
-    parts = _SEPARATOR_RE.split(title)
+def _runs(title: str, separator: re.Pattern[str]) -> Iterator[tuple[str, bool]]:
+    """Every contiguous run of `title`'s segments, as the title spells it, and whether it is the
+    whole title."""
+    parts = separator.split(title)
     segments, separators = parts[0::2], parts[1::2]
-    runs = set()
     for first in range(len(segments)):
         text = segments[first]
-        runs.add(compare_key(text))
+        yield text, len(segments) == 1
         for last in range(first + 1, len(segments)):
             text += separators[last - 1] + segments[last]
-            runs.add(compare_key(text))
-    return runs
+            yield text, first == 0 and last == len(segments) - 1
+
+
+def segment_runs(title: str) -> set[str]:
+    """Compare keys of every contiguous run of `title`'s separator-delimited segments."""
+    return {compare_key(text) for text, _ in _runs(title, _SEPARATOR_RE)}
 
 
 # A <title> split wider than for the other signals ("Headline : Local News : The Times",
 # "Times: Headline"): a run of its segments is only taken when the page shows it on its own.
 _WIDE_SEPARATOR_RE = re.compile(_SEPARATOR_RE.pattern.removesuffix(")") + r"|\s*:\s+)")
+
+
+_SHOWN_MIN_WORDS = 3
 
 
 def shown_headline(title: str, shown: Container[str]) -> str | None:
@@ -111,25 +118,11 @@ def shown_headline(title: str, shown: Container[str]) -> str | None:
     headline, with the site, section, city or date segments around it left out. An older page's
     <title> is often the only headline signal it has, and its headline is set in <b> or <font>,
     not in an <h1>."""
-    parts = _WIDE_SEPARATOR_RE.split(title)
-    segments, separators = parts[0::2], parts[1::2]
-    if len(segments) < 2:
-        return None
-    best: str | None = None
-    for first in range(len(segments)):
-        text = segments[first]
-        for last in range(first, len(segments)):
-            if last > first:
-                text += separators[last - 1] + segments[last]
-            if last - first == len(segments) - 1:
-                continue  # the whole title: nothing left out
-            run = text.strip()
-            if compare_key(run) in shown and (best is None or len(run.split()) > len(best.split())):
-                best = run
+    found = [run.strip() for run, whole in _runs(title, _WIDE_SEPARATOR_RE) if not whole and compare_key(run) in shown]
+    best = max(found, key=lambda run: len(run.split()), default=None)
     return best if best and len(best.split()) >= _SHOWN_MIN_WORDS else None
 
 
-_SHOWN_MIN_WORDS = 3
 # Longer texts are paragraphs, not headlines.
 _SHOWN_MAX_WORDS = 40
 _UNSHOWN = ("script", "style", "noscript", "template", "title")
