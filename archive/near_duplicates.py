@@ -140,7 +140,27 @@ def cluster_id_for(url: str) -> int:
 # article at 30,000 articles, growing with the archive.)
 LEVEL_CAPS = (2_000, 40_000)  # in articles; the last level has no cap
 LEVELS = tuple(range(len(LEVEL_CAPS) + 1))
+MERGE_CHUNK = 20_000  # band rows: 1 MB or so held at a time, against 64 MB for a whole level
 _IN_LEVELS = ",".join(str(level) for level in LEVELS)
+
+
+def move_level_down(db: Database, level: int) -> None:
+    """Move a level's band rows into the next level, in key order, MERGE_CHUNK rows a statement.
+
+    One `INSERT ... SELECT` from the table into itself makes SQLite copy every selected row into a
+    temporary table first, and the installed SQLite keeps those in memory (archive/sqlite.py): 64 MB
+    for a full level 1, a spike in the crawl process's memory (bench/temp_store.py)."""
+    while rows := db.execute(
+        "SELECT bucket, signature_id FROM signature_bands WHERE level = ? ORDER BY bucket, signature_id LIMIT ?",
+        [level, MERGE_CHUNK],
+    ).fetchall():
+        db.conn.executemany(
+            "INSERT INTO signature_bands (level, bucket, signature_id) VALUES (?, ?, ?)",
+            [(level + 1, bucket, sig_id) for bucket, sig_id in rows],
+        )
+        db.execute(
+            "DELETE FROM signature_bands WHERE level = ? AND (bucket, signature_id) <= (?, ?)", [level, *rows[-1]]
+        )
 
 
 class NearDuplicateIndex:
@@ -225,12 +245,7 @@ class NearDuplicateIndex:
             (rows,) = self.db.execute("SELECT count(*) FROM signature_bands WHERE level = ?", [level]).fetchone()
             if rows < cap * count:
                 return
-            self.db.execute(
-                "INSERT INTO signature_bands (level, bucket, signature_id)"
-                " SELECT ?, bucket, signature_id FROM signature_bands WHERE level = ? ORDER BY bucket, signature_id",
-                [level + 1, level],
-            )
-            self.db.execute("DELETE FROM signature_bands WHERE level = ?", [level])
+            move_level_down(self.db, level)
 
     def _stored_candidates(self, keys: list[int]) -> dict[str, bytes]:
         marks = ",".join("?" * len(keys))

@@ -11,6 +11,9 @@ to files. Each case runs in a fresh process and reports its peak RSS (VmHWM):
   own, against SQLite's own temporary database (`connect("")`) as the claims used to be kept;
 - band rebuild: the near-duplicate index rebuilt from N stored signatures (a migration) with the
   rows sorted outside SQLite (archive/band_rows.py), against a temporary table sorted by SQLite;
+- level merge: the near-duplicate index moving a full level 1 (LEVEL_CAPS[1] articles' band rows)
+  into level 2, as a crawl does every 40,000 articles, MERGE_CHUNK rows a statement
+  (archive/near_duplicates.py), against one `INSERT ... SELECT` from the table into itself;
 - index build: `CREATE INDEX` over `--runs` rows shaped like `crawl_runs(started_at)`, as a
   migration builds one, with the installed SQLite and with Python's own.
 """
@@ -94,6 +97,38 @@ print(json.dumps({"peak_mb": peak_mb(), "grew_mb": peak_mb() - base, "rows": row
 """
 )
 
+_MERGE = (
+    _PEAK
+    + """
+import random, sys
+sys.path.insert(0, sys.argv[1])
+from sqlite_utils import Database
+from archive.sqlite import sqlite3
+from archive.near_duplicates import LEVEL_CAPS, bands, move_level_down
+conn = sqlite3.connect(sys.argv[3])
+conn.execute("PRAGMA journal_mode = WAL")  # as the archive is opened
+conn.execute("CREATE TABLE signature_bands (level INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+             " signature_id INTEGER NOT NULL, PRIMARY KEY (level, bucket, signature_id)) WITHOUT ROWID")
+rng = random.Random(1)
+count = LEVEL_CAPS[1] * bands()[0]
+for level in (1, 2):  # a full level 1 over a level 2 as large
+    conn.executemany("INSERT INTO signature_bands VALUES (?, ?, ?)",
+                     ((level, rng.getrandbits(63), level * count + n // 37) for n in range(count)))
+conn.commit()
+open("/proc/self/clear_refs", "w").write("5")  # the peak from here on: filling the table is not the merge
+base = peak_mb()
+if sys.argv[2] == "chunks":
+    move_level_down(Database(conn), 1)
+else:  # as archive/near_duplicates.py did before MERGE_CHUNK
+    conn.execute("INSERT INTO signature_bands (level, bucket, signature_id)"
+                 " SELECT 2, bucket, signature_id FROM signature_bands WHERE level = 1 ORDER BY bucket, signature_id")
+    conn.execute("DELETE FROM signature_bands WHERE level = 1")
+conn.commit()
+assert conn.execute("SELECT count(*) FROM signature_bands WHERE level = 2").fetchone()[0] == 2 * count
+print(json.dumps({"peak_mb": peak_mb(), "grew_mb": peak_mb() - base, "rows": count}))
+"""
+)
+
 _INDEX = (
     _PEAK
     + """
@@ -144,6 +179,9 @@ def main() -> int:
         for how, label in (("outside", "rows sorted outside SQLite (now)"), ("temp", "a temporary table SQLite sorts")):
             result = run_case(_BANDS, how, str(args.signatures), str(Path(scratch) / f"bands-{how}.db"))
             rows.append((f"band rebuild, {args.signatures:,} signatures", label, result))
+        for how, label in (("chunks", "MERGE_CHUNK rows a statement (now)"), ("one", "one INSERT ... SELECT")):
+            result = run_case(_MERGE, how, str(Path(scratch) / f"merge-{how}.db"))
+            rows.append((f"level merge, {result['rows']:,} band rows", label, result))
         for how, label in (("installed", "installed SQLite"), ("stdlib", "Python's own SQLite")):
             result = run_case(_INDEX, how, str(args.runs), str(Path(scratch) / f"index-{how}.db"))
             rows.append((f"CREATE INDEX, {args.runs:,} rows", f"{label} {result['sqlite']}", result))

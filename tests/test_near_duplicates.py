@@ -82,10 +82,12 @@ def test_an_update_replaces_the_signature_and_its_buckets(tmp_path: Path) -> Non
     assert [url for url, _ in index.matches(signature(other))] == ["https://a.example/story"]
 
 
+@pytest.mark.parametrize("chunk", [7, 37, 20_000])  # band rows moved a statement at a time
 def test_full_levels_move_down_in_key_order_and_every_article_stays_findable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     monkeypatch.setattr(nd, "LEVEL_CAPS", (3, 9))  # articles per level before it is merged down
+    monkeypatch.setattr(nd, "MERGE_CHUNK", chunk)
     db = open_db(tmp_path / "news.db")
     index = NearDuplicateIndex(db)
     stories = [f"{STORY} Story number {n} has its own closing line about item {n}." for n in range(14)]
