@@ -90,6 +90,7 @@ REAL_RESULTS_HEADING = "## Throughput and memory on real pages (bench/throughput
 SOURCE_NAME = "bench"
 STAGE_TIMER = "bench.stagetimer.StageTimer"
 MEM_TRACE = "bench.memtrace.MemTrace"
+MEM_SPIKES = "bench.memspikes.MemSpikes"
 TARGET_SPEEDUP = 1.5
 TARGET_MEMORY_MB = 500
 TARGET_STORE_SHARE = 0.05
@@ -179,15 +180,16 @@ def seeds_of(base_url: str, site_meta: dict[str, Any], sitemap_style: str = "fil
     return [base_url + sitemap_index_path(sitemap_style)], [base_url + "/feeds/rss.xml"]
 
 
-def crawl_extensions(trace_memory: bool = False) -> dict[str, int]:
-    """The project's extensions plus the stage timer: `-s EXTENSIONS=` replaces the whole dict."""
+def crawl_extensions(diagnostics: tuple[str, ...] = ()) -> dict[str, int]:
+    """The project's extensions plus the stage timer and any diagnostic extensions asked for:
+    `-s EXTENSIONS=` replaces the whole dict."""
     from crawl import settings
 
-    return {**settings.EXTENSIONS, STAGE_TIMER: 0, **({MEM_TRACE: 0} if trace_memory else {})}
+    return {**settings.EXTENSIONS, STAGE_TIMER: 0, **dict.fromkeys(diagnostics, 0)}
 
 
 def crawl_command(
-    work: Path, concurrency: int, workers: int | None, extra: dict[str, str], trace_memory: bool = False
+    work: Path, concurrency: int, workers: int | None, extra: dict[str, str], diagnostics: tuple[str, ...] = ()
 ) -> list[str]:
     settings = {
         "NEWS_DB_PATH": str(work / "news.db"),
@@ -199,9 +201,10 @@ def crawl_command(
         "CLOSESPIDER_TIMEOUT": "0",
         "LOG_LEVEL": "INFO",
         "LOG_FILE": str(work / "crawl.log"),
-        "EXTENSIONS": json.dumps(crawl_extensions(trace_memory)),
+        "EXTENSIONS": json.dumps(crawl_extensions(diagnostics)),
         "BENCH_STAGE_FILE": str(work / "stages.json"),
         "BENCH_MEMTRACE_FILE": str(work / "memtrace.json"),
+        "BENCH_MEMSPIKES_FILE": str(work / "memspikes.json"),
     }
     if workers is not None:
         settings["NEWS_EXTRACT_WORKERS"] = str(workers)
@@ -265,7 +268,8 @@ def run_crawl(
     site: ServedSite, seeds: tuple[list[str], list[str]], work: Path, args: argparse.Namespace, profile: Path | None
 ) -> dict:
     write_sources(work / "sources.toml", *seeds)
-    command = crawl_command(work, args.concurrency, args.workers, dict(args.set), args.trace_memory)
+    diagnostics = (MEM_TRACE,) * args.trace_memory + (MEM_SPIKES,) * args.watch_spikes
+    command = crawl_command(work, args.concurrency, args.workers, dict(args.set), diagnostics)
     exclude = None
     if profile is not None:
         pyspy = PEERS_VENV / "bin" / "py-spy"
@@ -412,6 +416,8 @@ def run_one(n: int, pages_kind: str, args: argparse.Namespace) -> dict[str, Any]
             result["quality"] = judge(records, manifest)
         if args.trace_memory:
             shutil.copy(work / "memtrace.json", OUT / f"memtrace-{n}.json")
+        if args.watch_spikes:
+            shutil.copy(work / "memspikes.json", OUT / f"memspikes-{n}.json")
         if args.keep:
             shutil.copytree(work, OUT / f"crawl-{pages_kind}-{n}", dirs_exist_ok=True)
         if args.profile:
@@ -746,6 +752,11 @@ def main(argv: list[str] | None = None) -> int:
         "--trace-memory",
         action="store_true",
         help="diagnosis only (slows the crawl): tracemalloc checkpoints to bench/out/memtrace-N.json",
+    )
+    parser.add_argument(
+        "--watch-spikes",
+        action="store_true",
+        help="diagnosis: what the crawl process runs when its memory jumps, to bench/out/memspikes-N.json",
     )
     parser.add_argument("--keep", action="store_true", help="keep the crawl's DB and logs in bench/out")
     parser.add_argument("--results", type=Path, help="write the summary section into this Markdown file")
