@@ -110,10 +110,11 @@ conn.execute("PRAGMA journal_mode = WAL")  # as the archive is opened
 conn.execute("CREATE TABLE signature_bands (level INTEGER NOT NULL, bucket INTEGER NOT NULL,"
              " signature_id INTEGER NOT NULL, PRIMARY KEY (level, bucket, signature_id)) WITHOUT ROWID")
 rng = random.Random(1)
-count = LEVEL_CAPS[1] * bands()[0]
+per_article = bands()[0]
+count = LEVEL_CAPS[1] * per_article
 for level in (1, 2):  # a full level 1 over a level 2 as large
     conn.executemany("INSERT INTO signature_bands VALUES (?, ?, ?)",
-                     ((level, rng.getrandbits(63), level * count + n // 37) for n in range(count)))
+                     ((level, rng.getrandbits(63), level * count + n // per_article) for n in range(count)))
 conn.commit()
 open("/proc/self/clear_refs", "w").write("5")  # the peak from here on: filling the table is not the merge
 base = peak_mb()
