@@ -26,6 +26,19 @@ if TYPE_CHECKING:
 CHECK_EVERY = 0.2
 
 
+def crawl_is_stopping(crawler: Crawler) -> bool:
+    """Whether the crawl was told to stop or its spider is closing: nothing more should be fetched."""
+    engine = crawler.engine
+    if engine is None:
+        return False
+    # The engine is `_stopping` once the crawl is stopped (SIGTERM, Ctrl-C); its slot is
+    # `closing` when the spider closes for any reason (a storage error, CLOSESPIDER_*).
+    # Both are Scrapy internals: tests/test_run_records.py notices if they change.
+    slot = getattr(engine, "_slot", None)
+    closing = slot is not None and getattr(slot, "closing", None) is not None
+    return closing or bool(getattr(engine, "_stopping", False))
+
+
 class NotFetched(IgnoreRequest):
     """A request dropped because the crawl was stopping before its turn came."""
 
@@ -36,19 +49,8 @@ class StoppingDownloader(Downloader):
         self._watch = task.LoopingCall(self._drop_if_stopping)
         self._watch.start(CHECK_EVERY, now=False)
 
-    def _stopping(self) -> bool:
-        engine = self.crawler.engine
-        if engine is None:
-            return False
-        # The engine is `_stopping` once the crawl is stopped (SIGTERM, Ctrl-C); its slot is
-        # `closing` when the spider closes for any reason (a storage error, CLOSESPIDER_*).
-        # Both are Scrapy internals: tests/test_run_records.py notices if they change.
-        slot = getattr(engine, "_slot", None)
-        closing = slot is not None and getattr(slot, "closing", None) is not None
-        return closing or bool(getattr(engine, "_stopping", False))
-
     def _drop_if_stopping(self) -> None:
-        if not self._stopping():
+        if not crawl_is_stopping(self.crawler):
             return
         for slot in list(self.slots.values()):
             self._drop_queue(slot)
@@ -63,7 +65,7 @@ class StoppingDownloader(Downloader):
             queued.errback(NotFetched(f"not fetched: the crawl was stopping ({request.url})"))
 
     def _process_queue(self, slot: Slot) -> None:
-        if self._stopping():
+        if crawl_is_stopping(self.crawler):
             self._drop_queue(slot)
             return
         super()._process_queue(slot)

@@ -76,6 +76,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawl.redirects.GuardedMetaRefreshMiddleware": 580,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "crawl.redirects.GuardedRedirectMiddleware": 600,
+    # Just before the download (and before a shared crawl's politeness slot, 950): a download
+    # waits while the pages held in memory would exceed NEWS_BODY_BUDGET_MB.
+    "crawl.body_budget.BodyBudgetMiddleware": 890,
 }
 # Only http and https are ever fetched (FetchGuardMiddleware refuses the rest first).
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
@@ -119,6 +122,10 @@ NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
 # An extraction worker that pages have grown by more than this many MB (its heap, after trimming)
 # is replaced by a fresh one after the page that grew it (crawl/worker_pool.py).
 NEWS_EXTRACT_WORKER_GROWTH_MB = 48.0
+# Pages downloaded and not yet extracted, plus those being downloaded (estimated from their site's
+# pages so far), are held to this many MB in the crawl process (crawl/body_budget.py; 0: no limit
+# but Scrapy's own, which counts downloads, not bytes).
+NEWS_BODY_BUDGET_MB = 16.0
 # Pages with fewer words in the extracted body are not articles (listings, consent walls, errors).
 NEWS_MIN_WORDS = 80
 # Keep each fetched article page (a WARC record in <archive dir>/warc/, referenced from
