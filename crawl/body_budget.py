@@ -3,7 +3,7 @@
 Extraction is slower than downloading, so downloaded pages wait in Scrapy's scraper for the
 extraction workers. Scrapy stops *starting* downloads once the scraper holds
 SCRAPER_SLOT_MAX_ACTIVE_SIZE bytes, but every download already under way (up to
-CONCURRENT_REQUESTS of them) still lands on top: when they are the large pages of one kind, the
+CONCURRENT_REQUESTS of them) still lands on top: when they are the large pages of one site, the
 crawl process held 42-60 MB of bodies for a moment (bench/RESULTS.md, session 19).
 
 Here a download starts only while the bytes held in the scraper, plus an estimate of every download
