@@ -289,7 +289,8 @@ def _inside_block(element: _Element) -> bool:
     return False
 
 
-def _remove(element: _Element) -> None:
+def remove_block(element: _Element) -> None:
+    """Take a block out of the body, keeping the text that follows it (its tail)."""
     parent = element.getparent()
     if parent is None:
         return
@@ -302,7 +303,7 @@ def _remove(element: _Element) -> None:
     parent.remove(element)
     # A list or table left empty goes too.
     if parent.tag in ("list", "table", "row") and len(parent) == 0 and parent.getparent() is not None:
-        _remove(parent)
+        remove_block(parent)
 
 
 def _wrap_loose_text(body: _Element) -> None:
@@ -431,7 +432,7 @@ def clean_body(body: _Element, *, headlines: list[str], authors: list[str], labe
         doomed.append((element, "trailing"))
         kept.pop()
     for element, reason in doomed:
-        _remove(element)
+        remove_block(element)
         removed[reason] += 1
     return removed
 

@@ -21,6 +21,7 @@ from trafilatura.xml import xmltotxt
 from extraction.authors import choose_authors
 from extraction.body import body_heading, clean_body
 from extraction.body_choice import ARTICLE_BODY_MIN_WORDS, extract_body
+from extraction.candidates import Candidate, drop_short_blocks_not_in, main_content_candidate
 from extraction.dates import parse_date_iso
 from extraction.language import choose_language
 from extraction.layout_tables import unwrap_prose_tables, without_layout_columns
@@ -141,7 +142,7 @@ def extract_with_evidence(
         picker.provenance["html"] = "repaired: " + ", ".join(repairs)
     title = picker.title()
     authors = picker.authors()
-    text, markdown = picker.body(body, title, authors)
+    text, markdown = picker.body(body, title, authors, main_content_candidate(html))
     if not title and text:
         title = picker.fallback_title(body)
     result: dict[str, Any] = {
@@ -320,13 +321,19 @@ class FieldPicker:
 
     # --- body and language ----------------------------------------------------------------
 
-    def body(self, body: _Element | None, title: str | None, authors: list[str]) -> tuple[str, str]:
+    def body(
+        self, body: _Element | None, title: str | None, authors: list[str], main_content: Candidate
+    ) -> tuple[str, str]:
+        """The body's text and markdown, cleaned; `main_content` is a second reader's text, whose
+        agreement decides the short blocks (see candidates.py)."""
         text = markdown = ""
         if body is not None:
             headlines = [title, *self.page.h1[:3], self.page.first_meta("og:title"), self.page.title_tag]
             labels = [*jsonld_keywords(self.ld.get("articleSection")), *self.page.all_meta("article:section")]
             unwrap_prose_tables(body)
             removed = clean_body(body, headlines=[h for h in headlines if h], authors=authors, labels=labels)
+            removed["not in main content"] = drop_short_blocks_not_in(body, main_content)
+            removed = +removed  # only the rules that removed something
             text, markdown = xmltotxt(body, False).strip(), xmltotxt(body, True).strip()
             if removed:
                 self.provenance["text"] += " (removed " + ", ".join(f"{n} {r}" for r, n in removed.items()) + ")"
