@@ -7,11 +7,6 @@ a "related stories" box that one pass returns is found by no other candidate, wh
 article's paragraphs are. Agreement is counted over word trigrams, block by block, so a long
 text never wins by its length alone; a block that no other candidate has and that the page
 shows as link text (a menu, a list of teasers) is dropped from the chosen body.
-
-resiliparse's main-content reader is a witness on every page (it costs some 2 ms where a
-trafilatura pass costs 12 to 35): it keeps more than the article (its precision alone is low), so
-what it leaves out is rarely article text. Where it and the chosen body agree on the article, a
-short block of the body that it left out (a box's heading, a teaser line, a browser notice) goes.
 """
 
 from __future__ import annotations
@@ -25,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from lxml.etree import Element, SubElement
 
-from extraction.body import block_text, blocks, remove_block
+from extraction.body import block_text, blocks
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -42,26 +37,25 @@ TEXT_AGREEMENT = 0.5
 SAME_TEXT = 0.8
 # A block whose words are this much link text is a menu or teaser line, unless confirmed.
 LINK_TEXT_SHARE = 0.5
-# The body and the main-content reader found the same article when this much of the body is in it.
-MAIN_CONTENT_AGREEMENT = 0.9
-# A block of up to this many words that the main-content reader left out is dropped; a longer one
-# is a paragraph, which a reader's heuristics may misjudge (a highlighted quote), and stays.
-SHORT_BLOCK_WORDS = 30
 _BLOCK_TAGS_HTML = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "td", "dd", "div")
 
 logger = logging.getLogger(__name__)
 
 
-def _words(text: str) -> list[str]:
+def words_of(text: str) -> list[str]:
+    """The words of `text` as they are compared: case-blind, invisible characters taken out."""
     return _WORD_RE.findall(_INVISIBLE_RE.sub("", text).casefold())
 
 
 def trigrams(text: str) -> set[tuple[str, ...]]:
     """Word trigrams of `text`, case-blind (a text shorter than three words is one gram)."""
-    words = _words(text)
+    return trigrams_of(words_of(text))
+
+
+def trigrams_of(words: list[str]) -> set[tuple[str, ...]]:
     if len(words) < 3:
         return {tuple(words)} if words else set()
-    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+    return set(zip(words, words[1:], words[2:], strict=False))
 
 
 def coverage(part: set[tuple[str, ...]], whole: set[tuple[str, ...]]) -> float:
@@ -85,7 +79,7 @@ class Candidate:
     @functools.cached_property
     def running_words(self) -> str:
         """Its words in order, space-separated and space-framed: a short block is looked up in it."""
-        return " " + " ".join(word for text in self.texts for word in _words(text)) + " "
+        return " " + " ".join(word for text in self.texts for word in words_of(text)) + " "
 
     @property
     def words(self) -> int:
@@ -105,12 +99,12 @@ def same_text(a: Candidate, b: Candidate) -> bool:
     return coverage(a.grams, b.grams) >= SAME_TEXT or coverage(b.grams, a.grams) >= SAME_TEXT
 
 
-def has_block(witness: Candidate, text: str) -> bool:
-    """The witness found this block too: most of its trigrams, or, under three words, the words in a row."""
-    words = _words(text)
+def has_block(witness: Candidate, words: list[str], grams: set[tuple[str, ...]] | None = None) -> bool:
+    """The witness found the block of these words (words_of; `grams` their trigrams, if known)
+    too: most of its trigrams, or, under three words, the words in a row."""
     if len(words) < 3:
         return bool(words) and f" {' '.join(words)} " in witness.running_words
-    return coverage(trigrams(text), witness.grams) >= BLOCK_AGREEMENT
+    return coverage(grams if grams is not None else trigrams_of(words), witness.grams) >= BLOCK_AGREEMENT
 
 
 def supported_share(candidate: Candidate, witnesses: list[Candidate]) -> float:
@@ -160,33 +154,6 @@ def readability_candidate(page: HtmlElement, url: str) -> Candidate | None:
         if text:
             texts.append(text)
     return Candidate("readability", texts) if texts else None
-
-
-def main_content_candidate(html: str) -> Candidate:
-    """resiliparse's main-content text of the page, line by line (empty if it finds none)."""
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
-
-    text = extract_plain_text(
-        HTMLTree.parse(html), main_content=True, alt_texts=False, links=False, form_fields=False, noscript=False
-    )
-    return Candidate.from_text("resiliparse", text)
-
-
-def drop_short_blocks_not_in(body: _Element, witness: Candidate) -> int:
-    """Remove from the body the short blocks (SHORT_BLOCK_WORDS words or fewer) that the witness
-    left out, when the two found the same article; return how many went. Where they disagree
-    (the witness took another part of the page), nothing is removed."""
-    found = [(element, block_text(element)) for element in blocks(body)]
-    body_grams = set().union(*(trigrams(text) for _, text in found))
-    if not witness.texts or coverage(body_grams, witness.grams) < MAIN_CONTENT_AGREEMENT:
-        return 0
-    dropped = 0
-    for element, text in found:
-        if 0 < len(_WORD_RE.findall(text)) <= SHORT_BLOCK_WORDS and not has_block(witness, text):
-            remove_block(element)
-            dropped += 1
-    return dropped
 
 
 def as_block_tree(candidate: Candidate) -> _Element:

@@ -21,10 +21,10 @@ from trafilatura.xml import xmltotxt
 from extraction.authors import choose_authors
 from extraction.body import body_heading, clean_body
 from extraction.body_choice import ARTICLE_BODY_MIN_WORDS, extract_body
-from extraction.candidates import Candidate, drop_short_blocks_not_in, main_content_candidate
 from extraction.dates import parse_date_iso
 from extraction.language import choose_language
 from extraction.layout_tables import unwrap_prose_tables, without_layout_columns
+from extraction.main_content import main_content_candidate, read_with_main_content
 from extraction.names import SiteNames
 from extraction.page_evidence import WORD_RE, has_article_markup, is_cut_off, visible_article_words
 from extraction.parsing import parse_page
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
     from lxml.etree import _Element
     from lxml.html import HtmlElement
+
+    from extraction.candidates import Candidate
 
 # JSON-LD articleBody replaces trafilatura's text only when trafilatura found less than this
 # share of it (text rendered by scripts, or a page trafilatura misreads).
@@ -332,9 +334,11 @@ class FieldPicker:
             labels = [*jsonld_keywords(self.ld.get("articleSection")), *self.page.all_meta("article:section")]
             unwrap_prose_tables(body)
             removed = clean_body(body, headlines=[h for h in headlines if h], authors=authors, labels=labels)
-            removed["not in main content"] = drop_short_blocks_not_in(body, main_content)
+            removed["not in main content"], restored = read_with_main_content(self.tree, body, main_content)
             removed = +removed  # only the rules that removed something
             text, markdown = xmltotxt(body, False).strip(), xmltotxt(body, True).strip()
+            if restored:
+                self.provenance["text"] += f" (+{restored} paragraphs among the article's, also in the main content)"
             if removed:
                 self.provenance["text"] += " (removed " + ", ".join(f"{n} {r}" for r, n in removed.items()) + ")"
         article_body = _article_body(self.ld.get("articleBody"))

@@ -7,9 +7,11 @@ the witness holds is written out, so each side of each threshold is shown.
 from __future__ import annotations
 
 from lxml.etree import Element, SubElement
+from lxml.html import HtmlElement, document_fromstring
 
-from extraction.candidates import SHORT_BLOCK_WORDS, Candidate, drop_short_blocks_not_in, main_content_candidate
+from extraction.candidates import Candidate
 from extraction.core import extract_article
+from extraction.main_content import SHORT_BLOCK_WORDS, main_content_candidate, read_with_main_content
 
 ARTICLE = [
     "The council debated the harbour plan for three hours on Tuesday. Members said the vote would follow"
@@ -49,6 +51,13 @@ def _texts(body: Element) -> list[str]:
     return [p.text or "" for p in body]
 
 
+NO_PAGE: HtmlElement = document_fromstring("<html><body></body></html>")
+
+
+def _dropped(body: Element, witness: Candidate) -> int:
+    return read_with_main_content(NO_PAGE, body, witness)[0]
+
+
 def test_a_teaser_list_inside_the_article_is_dropped_and_the_article_kept() -> None:
     fields = extract_article(_page(), "https://example.org/news/harbour-plan")
     assert "Ferry fares to rise" not in fields["text"]
@@ -79,15 +88,15 @@ def test_only_short_blocks_the_witness_left_out_go() -> None:
     short_block = " ".join(["teaser"] * SHORT_BLOCK_WORDS)
     body = _body(*ARTICLE, long_block, short_block, "Budget questions")
     witness = Candidate("resiliparse", [*ARTICLE, "Budget questions"])
-    assert drop_short_blocks_not_in(body, witness) == 1
+    assert _dropped(body, witness) == 1
     assert _texts(body) == [*ARTICLE, long_block, "Budget questions"]
 
 
 def test_nothing_goes_when_the_witness_read_another_part_of_the_page() -> None:
     body = _body(*ARTICLE, "Most read today")
     witness = Candidate("resiliparse", [ARTICLE[0], "A list of other stories of the day, read by many people"])
-    assert drop_short_blocks_not_in(body, witness) == 0
-    assert drop_short_blocks_not_in(body, Candidate("resiliparse", [])) == 0
+    assert _dropped(body, witness) == 0
+    assert _dropped(body, Candidate("resiliparse", [])) == 0
     assert _texts(body) == [*ARTICLE, "Most read today"]
 
 
@@ -96,5 +105,53 @@ def test_soft_hyphens_in_one_reader_do_not_hide_a_block() -> None:
     body = _body(*ARTICLE, heading, "Zinskurve")
     hyphenated = ["Stei\u00adle\u00adre Zins\u00adkur\u00adve erwartet", "Zins\u00adkurve"]
     witness = Candidate("resiliparse", [*ARTICLE, *hyphenated])
-    assert drop_short_blocks_not_in(body, witness) == 0
+    assert _dropped(body, witness) == 0
     assert _texts(body)[-2:] == [heading, "Zinskurve"]
+
+
+# --- paragraphs put back --------------------------------------------------------------------
+
+DROPPED = (
+    "Harbour master Ines Okafor told the meeting that two of the four cranes were older than the"
+    " harbour's own records, and that nobody could say how much longer their motors would run without"
+    " a full overhaul of the electrics."
+)
+CAPTION = (
+    "Cranes at the container terminal on a grey morning in March, seen from the ferry pier; the"
+    " council wants to replace two of them with electric ones before the new quay opens to ships"
+    " next year."
+)
+
+
+def _article_page(*, dropped_in: str = "article") -> HtmlElement:
+    """The article's paragraphs in one <div>; DROPPED among them (or in a <figure>), CAPTION in one."""
+    dropped = f"<p>{DROPPED}</p>"
+    return document_fromstring(f"""<html><body><div class="story">
+<p>{ARTICLE[0]}</p><p>{ARTICLE[1]}</p>{dropped if dropped_in == "article" else ""}
+<figure><p>{CAPTION}</p></figure>
+<p>{ARTICLE[2]}</p><p>{ARTICLE[3]}</p></div>
+{dropped if dropped_in == "after" else ""}
+</body></html>""")
+
+
+def test_a_long_paragraph_among_the_articles_own_is_put_back_in_its_place() -> None:
+    body = _body(*ARTICLE)
+    witness = Candidate("resiliparse", [*ARTICLE[:2], DROPPED, CAPTION, *ARTICLE[2:]])
+    assert read_with_main_content(_article_page(), body, witness) == (0, 1)
+    assert _texts(body) == [ARTICLE[0], ARTICLE[1], DROPPED, ARTICLE[2], ARTICLE[3]]  # the caption is elsewhere
+
+
+def test_a_paragraph_the_witness_did_not_find_or_after_the_article_stays_out() -> None:
+    body = _body(*ARTICLE)
+    assert read_with_main_content(_article_page(), body, Candidate("resiliparse", ARTICLE)) == (0, 0)
+    witness = Candidate("resiliparse", [*ARTICLE, DROPPED])
+    assert read_with_main_content(_article_page(dropped_in="after"), body, witness) == (0, 0)
+    assert _texts(body) == ARTICLE
+
+
+def test_a_paragraph_the_body_has_in_other_words_is_not_put_back_twice() -> None:
+    """trafilatura's text of a paragraph can differ a little from the page's (a changed word)."""
+    reworded = DROPPED.replace("two of the four", "two out of four")
+    body = _body(ARTICLE[0], ARTICLE[1], reworded, ARTICLE[2], ARTICLE[3])
+    witness = Candidate("resiliparse", [*ARTICLE, DROPPED])
+    assert read_with_main_content(_article_page(), body, witness) == (0, 0)
