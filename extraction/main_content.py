@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from lxml.etree import Element
 
-from extraction.body import block_text, blocks, remove_block
+from extraction.body import block_text, blocks, is_prompt, remove_block
 from extraction.candidates import BLOCK_AGREEMENT, Candidate, coverage, has_block, trigrams, trigrams_of, words_of
 
 if TYPE_CHECKING:
@@ -116,8 +116,8 @@ def _restore_paragraphs(
             # letter for letter): it is kept, not to be put back twice, and what follows goes after it.
             anchor, previous_kept = None, text
             continue
-        if coverage(grams, witness.grams) < BLOCK_AGREEMENT:
-            continue
+        if coverage(grams, witness.grams) < BLOCK_AGREEMENT or is_prompt(text):
+            continue  # not found by the witness, or what the body's cleaning takes out (a notice)
         anchor = anchor if anchor is not None else _body_block_of(previous_kept, kept, body)
         if anchor is None:
             continue

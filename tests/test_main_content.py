@@ -155,3 +155,18 @@ def test_a_paragraph_the_body_has_in_other_words_is_not_put_back_twice() -> None
     body = _body(ARTICLE[0], ARTICLE[1], reworded, ARTICLE[2], ARTICLE[3])
     witness = Candidate("resiliparse", [*ARTICLE, DROPPED])
     assert read_with_main_content(_article_page(), body, witness) == (0, 0)
+
+
+def test_a_notice_among_the_paragraphs_is_not_put_back_though_the_witness_has_it() -> None:
+    """What the body's cleaning takes out (here a consent notice) stays out when it is long too."""
+    notice = (
+        "We use cookies and similar tracking technologies to show you external content from third-party"
+        " providers in this article; click the button below to load it and accept that your data may"
+        " be transferred to them."
+    )
+    page = document_fromstring(
+        f"<html><body><div><p>{ARTICLE[0]}</p><p>{notice}</p><p>{ARTICLE[1]}</p></div></body></html>"
+    )
+    body = _body(ARTICLE[0], ARTICLE[1])
+    assert read_with_main_content(page, body, Candidate("resiliparse", [ARTICLE[0], notice, ARTICLE[1]])) == (0, 0)
+    assert _texts(body) == ARTICLE[:2]
