@@ -31,6 +31,10 @@ class ProcInfo:
     cmdline: str
     first_seen: float
     cpu_s: float = 0.0  # last sampled utime + stime
+    # last sampled cutime + cstime: the exact CPU of the children it has waited for (a forkserver's
+    # workers that have exited: their own last sample misses what they did after it)
+    children_cpu_s: float = 0.0
+    last_seen: float = 0.0
     rss_mb: float = 0.0
     max_rss_mb: float = 0.0
     hwm_mb: float = 0.0  # VmHWM: the kernel's peak RSS for this process
@@ -91,6 +95,11 @@ def descendants(root: int, parents: dict[int, int]) -> list[int]:
 def _cpu(raw: bytes) -> float:
     fields = _stat_fields(raw)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _children_cpu(raw: bytes) -> float:
+    fields = _stat_fields(raw)
+    return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS  # cutime, cstime
 
 
 def _pss_mb(pid: int) -> float:
@@ -161,6 +170,8 @@ class TreeSampler(threading.Thread):
             cmdline = (_read(f"/proc/{pid}/cmdline") or b"").replace(b"\0", b" ").decode(errors="replace")
             info.cmdline = cmdline.strip() or info.cmdline
         info.cpu_s = _cpu(stat)
+        info.children_cpu_s = _children_cpu(stat)
+        info.last_seen = now
         values = {k.decode(): int(v) / 1024 for k, v in _STATUS_RE.findall(status)}
         info.rss_mb = values.get("VmRSS", 0.0)
         info.hwm_mb = max(info.hwm_mb, values.get("VmHWM", 0.0))

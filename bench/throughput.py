@@ -230,6 +230,20 @@ def classify_procs(tree: TreeResult) -> dict[str, list[Any]]:
     return roles
 
 
+def workers_cpu_s(roles: dict[str, list[Any]]) -> float:
+    """The extraction workers' CPU seconds. A worker replaced mid-crawl (crawl/worker_pool.py) is
+    counted exactly: the forkserver waits for it, so its CPU is in the forkserver's children's time
+    (sampling a worker misses what it did after its last sample, up to an interval each: thousands of
+    workers at 100,000 pages). A worker still running at the forkserver's last sample counts by its
+    own last sample."""
+    counted = sum(p.cpu_s for p in roles["other"])
+    for forkserver in roles["forkserver"]:
+        children = [p for p in roles["workers"] if p.ppid == forkserver.pid]
+        running = [p for p in children if p.last_seen >= forkserver.last_seen]
+        counted += forkserver.children_cpu_s + sum(p.cpu_s for p in running)
+    return counted
+
+
 def cpu_breakdown(tree: TreeResult, stages: dict[str, Any]) -> dict[str, float]:
     roles = classify_procs(tree)
     crawl = roles["crawl"][0]
@@ -239,7 +253,7 @@ def cpu_breakdown(tree: TreeResult, stages: dict[str, Any]) -> dict[str, float]:
     dedup = timed.get("dedup", 0.0) + timed.get("dedup.skip_stored_lookup", 0.0)
     store = timed.get("store", 0.0)
     small = timed.get("classify", 0.0) + timed.get("canonical", 0.0) + timed.get("failures", 0.0)
-    workers = sum(p.cpu_s for p in roles["workers"] + roles["other"])
+    workers = workers_cpu_s(roles)
     forkserver = sum(p.cpu_s for p in roles["forkserver"])
     breakdown = {
         "download_and_parse": max(0.0, main_thread - dedup - store - small),
