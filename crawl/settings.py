@@ -121,8 +121,9 @@ NEWS_SOURCES_FILE = os.environ.get("NEWS_SOURCES_FILE", "sources.toml")
 NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
 # An extraction worker that pages have grown by more than this many MB (its heap, after trimming)
 # is replaced by a fresh one after the page that grew it (crawl/worker_pool.py). At 32 a worker
-# lasts some 50 real pages; at 48, some 370, and the workers' heaps took the peak of all
-# processes over 500 MB at 100,000 real pages (bench/RESULTS.md).
+# lasts some 50 real pages and the peak of all processes stays under 500 MB at 100,000 real pages;
+# at 48 it lasts some 370 pages, costs some 8 % less extraction CPU, and the peak was 514 MB
+# (bench/RESULTS.md, session 21).
 NEWS_EXTRACT_WORKER_GROWTH_MB = 32.0
 # Pages downloaded and not yet extracted, plus those being downloaded (estimated from their site's
 # pages so far), are held to this many MB in the crawl process (crawl/body_budget.py; 0: no limit
