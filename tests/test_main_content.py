@@ -1,6 +1,6 @@
-"""A second reader's main content as a witness to the body's short blocks (extraction/candidates.py).
+"""A second reader's main content as a witness to the body's blocks (extraction/main_content.py).
 
-resiliparse runs for real on made-up pages; the rule is also tested on body trees, where what
+resiliparse runs for real on made-up pages; the rules are also tested on body trees, where what
 the witness holds is written out, so each side of each threshold is shown.
 """
 
