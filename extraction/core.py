@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from lxml.etree import _Element
     from lxml.html import HtmlElement
 
-    from extraction.candidates import Candidate
-
 # JSON-LD articleBody replaces trafilatura's text only when trafilatura found less than this
 # share of it (text rendered by scripts, or a page trafilatura misreads).
 ARTICLE_BODY_FALLBACK_RATIO = 0.3
@@ -144,7 +142,7 @@ def extract_with_evidence(
         picker.provenance["html"] = "repaired: " + ", ".join(repairs)
     title = picker.title()
     authors = picker.authors()
-    text, markdown = picker.body(body, title, authors, main_content_candidate(html))
+    text, markdown = picker.body(body, title, authors, html)
     if not title and text:
         title = picker.fallback_title(body)
     result: dict[str, Any] = {
@@ -323,18 +321,17 @@ class FieldPicker:
 
     # --- body and language ----------------------------------------------------------------
 
-    def body(
-        self, body: _Element | None, title: str | None, authors: list[str], main_content: Candidate
-    ) -> tuple[str, str]:
-        """The body's text and markdown, cleaned; `main_content` is a second reader's text, whose
-        agreement decides the short blocks (see candidates.py)."""
+    def body(self, body: _Element | None, title: str | None, authors: list[str], html: str) -> tuple[str, str]:
+        """The body's text and markdown, cleaned; a second reader of the page's `html` is a witness
+        to its blocks (see main_content.py), read only when there is a body."""
         text = markdown = ""
         if body is not None:
             headlines = [title, *self.page.h1[:3], self.page.first_meta("og:title"), self.page.title_tag]
             labels = [*jsonld_keywords(self.ld.get("articleSection")), *self.page.all_meta("article:section")]
             unwrap_prose_tables(body)
             removed = clean_body(body, headlines=[h for h in headlines if h], authors=authors, labels=labels)
-            removed["not in main content"], restored = read_with_main_content(self.tree, body, main_content)
+            witness = main_content_candidate(html)
+            removed["not in main content"], restored = read_with_main_content(self.tree, body, witness)
             removed = +removed  # only the rules that removed something
             text, markdown = xmltotxt(body, False).strip(), xmltotxt(body, True).strip()
             if restored:
