@@ -222,7 +222,7 @@ FIELDS = (
     ("language", "language_acc", 0.99),
     ("body P (words)", "body_precision", None),
     ("body R (words)", "body_recall", None),
-    ("body F1 (words)", "body_f1", 0.97),
+    ("body F1 (words)", "body_f1", 0.975),  # issue #19 (0.97 before it)
     ("body F1 (4-grams)", "body4_f1", None),
 )
 # Fields on which the project must not be worse than plain trafilatura.
@@ -390,7 +390,7 @@ def compare(part: str, summaries: dict[str, dict[str, Any]], rates: dict[str, fl
     for label, key, target in FIELDS:
         mark = ""
         if target is not None:
-            mark = f">={target:.2f} " + ("met" if ours[key] >= target else "MISSED")
+            mark = f">={target:.3g} " + ("met" if ours[key] >= target else "MISSED")
         lines.append(f"  {label:<20} {base[key]:>11.3f} {ours[key]:>9.3f}   {mark}")
     slowdown = rates["trafilatura"] / rates["project"] if rates["project"] else float("inf")
     lines.append(
@@ -476,7 +476,7 @@ def body_winners(preds: dict[str, dict[str, Any]]) -> str:
     return f"  body from: {ranked}; chosen by agreement: {by_agreement}; repaired pages: {repaired}"
 
 
-BODY_F1_TARGET = 0.97
+BODY_F1_TARGET = next(target for _, key, target in FIELDS if key == "body_f1")
 
 
 def failures(scored: list[dict[str, Any]], preds: dict[str, dict[str, Any]]) -> str:
