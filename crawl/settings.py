@@ -120,10 +120,10 @@ NEWS_SOURCES_FILE = os.environ.get("NEWS_SOURCES_FILE", "sources.toml")
 # Extraction runs in this many worker processes (0 = in the crawl process, for debugging).
 NEWS_EXTRACT_WORKERS = os.cpu_count() or 1
 # An extraction worker that pages have grown by more than this many MB (its heap, after trimming)
-# is replaced by a fresh one after the page that grew it (crawl/worker_pool.py). At 32 a worker
-# lasts some 50 real pages and the peak of all processes stays under 500 MB at 100,000 real pages;
-# at 48 it lasts some 370 pages, costs some 8 % less extraction CPU, and the peak was 514 MB
-# (bench/RESULTS.md, session 21).
+# is replaced by a fresh one after the page that grew it (crawl/worker_pool.py). With what a
+# worker's first pages loaded now loaded once in the forkserver, a worker lasts some 1,700 real
+# pages at 32, and the peak of all processes was 422 MB at 5,000 and 476 MB at 100,000 real pages
+# (bench/RESULTS.md, session 22; at 48, before that, the peak was 514 MB at 100,000).
 NEWS_EXTRACT_WORKER_GROWTH_MB = 32.0
 # Pages downloaded and not yet extracted, plus those being downloaded (estimated from their site's
 # pages so far), are held to this many MB in the crawl process (crawl/body_budget.py; 0: no limit
