@@ -1,10 +1,11 @@
 """Load now what extraction would load on its first pages: for a process that forks workers.
 
-The extraction pool's forkserver (crawl/extraction_preload.py) calls load_lazy_data() once, so
-that its workers share this data instead of each loading a copy of its own on its first pages.
-Measured with tracemalloc over one cycle of real news pages, a worker otherwise loaded: jusText's
-stoplists of every language (12 MB, when trafilatura falls back to jusText), dateparser's
-language data, the public-suffix list behind courlan, and the language model (70 MB).
+The extraction pool's forkserver (crawl/extraction_preload.py) calls load_lazy_data() once, then
+runs SAMPLE_PAGE through a worker's whole path, so that its workers share this data instead of
+each loading a copy of its own on its first pages. Measured with tracemalloc over one cycle of
+real news pages, a worker otherwise loaded: jusText's stoplists of every language (12 MB, when
+trafilatura falls back to jusText), dateparser's language data, the public-suffix list behind
+courlan, and the language model (70 MB).
 
 What the sample page does not reach is loaded by name: on its first page without a declared
 language, jusText lower-cases the stoplists of every language into one set (0.11 s); on its
@@ -15,17 +16,12 @@ replaced every few dozen pages paid for them again (bench/RESULTS.md, session 22
 
 from __future__ import annotations
 
-import logging
-
 from courlan import extract_domain
 from htmldate.extractors import month_words
 from justext.core import define_stoplist
 from trafilatura.external import jt_stoplist_init
 
-from extraction.core import extract_with_evidence
 from extraction.language import _identifier
-
-logger = logging.getLogger(__name__)
 
 # A short article: short enough that trafilatura also runs its fallbacks (jusText, readability)
 # on it, dated and signed so that the date and author readers run too.
@@ -55,8 +51,8 @@ from next week, when the last barriers are taken down.</p>
 
 
 def load_lazy_data() -> None:
+    """What the sample page does not reach; the caller runs the sample itself."""
     _identifier()
     define_stoplist(jt_stoplist_init())  # both cached: the stoplist of every language, and its lower-cased set
     month_words()
     extract_domain(SAMPLE_URL)  # the public-suffix list, read on the first look-up (0.13 s)
-    extract_with_evidence(SAMPLE_PAGE, SAMPLE_URL, {})
