@@ -11,9 +11,15 @@ sign:
   browser notice) that it left out is dropped; a longer one is a paragraph, which a reader's
   heuristics may misjudge, and stays;
 - a long paragraph of the page that the body lacks is put back when it sits among the article's
-  own paragraphs (in the same element as paragraphs the body kept, between the first and the last
-  of them) and it was found too: trafilatura's precision mode drops such a paragraph now and then,
-  while captions, teasers and comments sit in other elements.
+  own paragraphs (between the first and the last the body kept, in the same element as one of
+  them or in an element of the same kind: some templates wrap each paragraph in its own `<div>`)
+  and it was found too: trafilatura's precision mode drops such a paragraph now and then, while
+  captions, teasers and comments sit in other elements;
+- a shorter paragraph (RESTORED_LINKED_WORDS or more) is put back on the same terms when it is
+  built exactly like the article's own (the paragraph and its container of the same kind as a
+  paragraph the body kept and its container) and carries a link of at most half its text: the
+  precision mode drops short paragraphs for their links, and a box in the article (a newsletter
+  sign-up, a teaser) is built unlike the article's paragraphs.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ MAIN_CONTENT_AGREEMENT = 0.9
 SHORT_BLOCK_WORDS = 30
 # A paragraph of at least this many words among the article's own, which the body lacks, is put back.
 RESTORED_PARAGRAPH_WORDS = 30
+# A shorter one of at least this many words is put back when it is built like the article's own and linked.
+RESTORED_LINKED_WORDS = 10
+# ... and its links are at most this share of its text (a teaser or a "read more" is mostly link).
+RESTORED_LINK_SHARE = 0.5
 
 
 def main_content_candidate(html: str) -> Candidate:
@@ -89,14 +99,14 @@ def _drop_short_blocks(found: list[_Block], witness: Candidate) -> list[_Block]:
 def _restore_paragraphs(
     page: HtmlElement, body: _Element, kept: list[_Block], body_grams: set[tuple[str, ...]], witness: Candidate
 ) -> int:
-    """Put back, each after the kept paragraph before it, the page's long paragraphs that sit
-    among the article's own and that the witness found too."""
+    """Put back, each after the kept paragraph before it, the page's paragraphs that sit among
+    the article's own, are built like them, and that the witness found too."""
     kept_texts = {block.text for block in kept}
     paragraphs = [(p, text) for p in page.iter("p") if (text := block_text(p))]
     kept_at = [i for i, (_, text) in enumerate(paragraphs) if text in kept_texts]
     if len(kept_at) < 2:
         return 0
-    article_parents = {paragraphs[i][0].getparent() for i in kept_at}
+    template = _Template.of([paragraphs[i][0] for i in kept_at])
     restored = 0
     anchor: _Element | None = None  # the body element the next paragraph put back goes after
     previous_kept = ""  # the text of the last paragraph the body kept (its element found lazily)
@@ -105,10 +115,8 @@ def _restore_paragraphs(
         if text in kept_texts:
             anchor, previous_kept = None, text
             continue
-        if paragraph.getparent() not in article_parents:
-            continue
         words = words_of(text)
-        if len(words) < RESTORED_PARAGRAPH_WORDS:
+        if not template.fits(paragraph, len(words)):
             continue
         grams = trigrams_of(words)
         if coverage(grams, body_grams) >= BLOCK_AGREEMENT:
@@ -122,11 +130,54 @@ def _restore_paragraphs(
         if anchor is None:
             continue
         restored_block = Element("p")
-        restored_block.text = text
+        restored_block.text = " ".join(paragraph.text_content().split())  # the page's spacing around links
         anchor.addnext(restored_block)
         anchor = restored_block
         restored += 1
     return restored
+
+
+@dataclass
+class _Template:
+    """How the article's paragraphs that the body kept are built in the page."""
+
+    parents: set[_Element]
+    parent_kinds: set[tuple[str, str] | None]
+    paragraph_kinds: set[tuple[tuple[str, str] | None, tuple[str, str] | None]]
+
+    @classmethod
+    def of(cls, kept: list[HtmlElement]) -> _Template:
+        parents = {paragraph.getparent() for paragraph in kept}
+        return cls(
+            parents={parent for parent in parents if parent is not None},
+            parent_kinds={_kind(parent) for parent in parents},
+            paragraph_kinds={(_kind(paragraph), _kind(paragraph.getparent())) for paragraph in kept},
+        )
+
+    def fits(self, paragraph: HtmlElement, words: int) -> bool:
+        """A paragraph of `words` words sits among the article's own: long, in one of their
+        containers or one of the same kind; or shorter, built exactly like one and sparingly linked."""
+        parent = paragraph.getparent()
+        if parent not in self.parents and _kind(parent) not in self.parent_kinds:
+            return False
+        if words >= RESTORED_PARAGRAPH_WORDS:
+            return True
+        return (
+            words >= RESTORED_LINKED_WORDS
+            and (_kind(paragraph), _kind(parent)) in self.paragraph_kinds
+            and _linked_sparingly(paragraph)
+        )
+
+
+def _kind(element: _Element | None) -> tuple[str, str] | None:
+    """What an element is built as in the page's template: its tag and its class."""
+    return None if element is None else (str(element.tag), element.get("class") or "")
+
+
+def _linked_sparingly(paragraph: HtmlElement) -> bool:
+    """The paragraph has a link, and its links are at most RESTORED_LINK_SHARE of its text."""
+    link_length = sum(len(link.text_content()) for link in paragraph.iter("a"))
+    return 0 < link_length <= RESTORED_LINK_SHARE * len(paragraph.text_content())
 
 
 def _body_block_of(text: str, kept: list[_Block], body: _Element) -> _Element | None:

@@ -170,3 +170,59 @@ def test_a_notice_among_the_paragraphs_is_not_put_back_though_the_witness_has_it
     body = _body(ARTICLE[0], ARTICLE[1])
     assert read_with_main_content(page, body, Candidate("resiliparse", [ARTICLE[0], notice, ARTICLE[1]])) == (0, 0)
     assert _texts(body) == ARTICLE[:2]
+
+
+# --- paragraphs put back where each paragraph has its own container ----------------------------
+
+LINKED = (
+    'The port also <a href="/news/dredging">dredged the old basin in 2019</a>, at a cost the council never published.'
+)
+UNLINKED = "The council has met in the old customs house since the town hall burned down."
+CONSENT = 'By signing up you agree to our <a href="/terms">terms and privacy policy</a> for this newsletter.'
+
+
+def _block(text: str, *, box: str = "text-block", paragraph: str = "para") -> str:
+    return f'<div class="{box}"><p class="{paragraph}">{text}</p></div>'
+
+
+def _template_page(*extra: str) -> HtmlElement:
+    """Each paragraph in its own <div>, as some templates build them; `extra` between the second and third."""
+    return document_fromstring(f"""<html><body><article>
+{_block(ARTICLE[0])}{_block(ARTICLE[1])}{"".join(extra)}{_block(ARTICLE[2])}{_block(ARTICLE[3])}
+</article></body></html>""")
+
+
+def _plain(html: str) -> str:
+    return document_fromstring(f"<html><body><p>{html}</p></body></html>").text_content()
+
+
+def test_a_long_paragraph_in_its_own_container_of_the_articles_kind_is_put_back() -> None:
+    body = _body(*ARTICLE)
+    witness = Candidate("resiliparse", [*ARTICLE[:2], DROPPED, *ARTICLE[2:]])
+    assert read_with_main_content(_template_page(_block(DROPPED)), body, witness) == (0, 1)
+    assert _texts(body) == [ARTICLE[0], ARTICLE[1], DROPPED, ARTICLE[2], ARTICLE[3]]
+    body = _body(*ARTICLE)  # a container of another kind is not the article's
+    assert read_with_main_content(_template_page(_block(DROPPED, box="promo")), body, witness) == (0, 0)
+
+
+def test_a_short_linked_paragraph_built_like_the_articles_own_is_put_back() -> None:
+    """trafilatura's precision mode drops a short paragraph for its link; the template and the witness keep it."""
+    body = _body(*ARTICLE)
+    witness = Candidate("resiliparse", [*ARTICLE[:2], _plain(LINKED), *ARTICLE[2:]])
+    assert read_with_main_content(_template_page(_block(LINKED)), body, witness) == (0, 1)
+    assert _texts(body) == [ARTICLE[0], ARTICLE[1], _plain(LINKED), ARTICLE[2], ARTICLE[3]]
+
+
+def test_short_paragraphs_unlinked_or_built_unlike_the_articles_own_stay_out() -> None:
+    """A sign-up box in the article has a linked sentence too, but not the article's markup; a short
+    unlinked paragraph is not what the precision mode drops for its links."""
+    for extra, text in [
+        (_block(CONSENT, box="signup", paragraph="small"), _plain(CONSENT)),
+        (_block(CONSENT, paragraph="small"), _plain(CONSENT)),
+        (_block(UNLINKED), UNLINKED),
+        (_block(f'<a href="/more">{UNLINKED}</a>'), UNLINKED),  # all link: a teaser
+    ]:
+        body = _body(*ARTICLE)
+        witness = Candidate("resiliparse", [*ARTICLE[:2], text, *ARTICLE[2:]])
+        assert read_with_main_content(_template_page(extra), body, witness) == (0, 0), text
+        assert _texts(body) == ARTICLE
