@@ -7,6 +7,11 @@ its default mode often does too. This finds it again in the page, from the struc
 real paragraph, in the article's header, before the first paragraph of the extracted body, in
 the same `<article>` (or `<main>`), not in a figure, not classed as a notice, caption or byline,
 and not mostly link text (a teaser of another story is).
+
+Where the template names nothing (generated class names, a data attribute), the page's own summary
+names it: a text block before the body's start that says what the page's description says (its
+`description`, og:description or twitter:description, word trigrams agreeing both ways) is the
+standfirst shown under the headline, whatever its markup.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 from lxml.etree import Element
 
 from extraction.body import block_text, blocks
+from extraction.candidates import coverage, trigrams
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -34,6 +40,11 @@ _LEAD_CLASS_RE = re.compile(
 # A paragraph (or its container) classed as one of these is a notice or a label, not a standfirst.
 _NOT_LEAD_CLASS_RE = re.compile(r"notice|disclaimer|alert|warning|caption|credit|byline|author", re.IGNORECASE)
 _CLASS_DEPTH = 2  # the paragraph, or the container up to this many levels above it, carries the class
+# A block and the page's description say the same when this share of each one's word trigrams is in the other.
+DESCRIPTION_AGREEMENT = 0.8
+_DESCRIPTION_META = "//meta[@name='description' or @property='og:description' or @name='twitter:description']/@content"
+# A <div> with none of these in it holds its text itself: a text block, as a <p> is.
+_BLOCK_TAGS = frozenset({"p", "div", "section", "article", "ul", "ol", "table", "figure", "h1", "h2", "h3", "h4"})
 
 
 def _normalized(text: str) -> str:
@@ -59,11 +70,12 @@ def standfirst(page: HtmlElement, body: _Element) -> list[str]:
         return []  # without knowing where the body starts, "before it" means nothing
     scope = next((a for a in start.iterancestors("article", "main")), None)
     in_body = set(body_blocks)
+    descriptions = _descriptions(page)
     found: list[str] = []
     for element in (scope if scope is not None else page).iter():
         if element is start:
             break
-        if element.tag == "p" and _is_standfirst(element, scope):
+        if (element.tag == "p" and _is_standfirst(element, scope)) or _says_the_description(element, descriptions):
             text = _normalized(element.text_content())
             if len(text.split()) >= MIN_WORDS and text not in in_body and text not in found:
                 found.append(text)
@@ -113,3 +125,28 @@ def _classed(paragraph: HtmlElement, pattern: re.Pattern[str]) -> bool:
             return True
         element = element.getparent()
     return False
+
+
+def _descriptions(page: HtmlElement) -> list[set[tuple[str, ...]]]:
+    """The word trigrams of each of the page's descriptions long enough to be a standfirst."""
+    texts = {_normalized(str(value)) for value in page.xpath(_DESCRIPTION_META)}
+    return [trigrams(text) for text in texts if len(text.split()) >= MIN_WORDS]
+
+
+def _says_the_description(element: HtmlElement, descriptions: list[set[tuple[str, ...]]]) -> bool:
+    """A text block (a paragraph, or a <div> with no blocks in it), not in a figure, whose text
+    and one of the page's descriptions each hold DESCRIPTION_AGREEMENT of the other's trigrams."""
+    if not descriptions or element.tag not in ("p", "div") or any(child.tag in _BLOCK_TAGS for child in element):
+        return False
+    text = element.text_content()
+    words = len(text.split())
+    # Trigram sets this far apart in size cannot agree both ways: most blocks end here, uncounted.
+    if not any(DESCRIPTION_AGREEMENT * len(d) <= words <= len(d) / DESCRIPTION_AGREEMENT + 2 for d in descriptions):
+        return False
+    if any(ancestor.tag in ("figure", "figcaption") for ancestor in element.iterancestors()):
+        return False
+    grams = trigrams(text)
+    return any(
+        coverage(grams, description) >= DESCRIPTION_AGREEMENT and coverage(description, grams) >= DESCRIPTION_AGREEMENT
+        for description in descriptions
+    )

@@ -595,6 +595,46 @@ def test_link_list_in_the_header_is_not_a_standfirst() -> None:
     assert "Topic number" not in result["text"]
 
 
+def _described_page(block: str, description: str = STANDFIRST) -> str:
+    """An article whose standfirst `block` sits under the header in markup that names nothing."""
+    meta = f"<meta property='og:description' content='{description}'>" if description else ""
+    return _article_page().replace("<title>", f"{meta}<title>").replace("</header>", f"</header>{block}")
+
+
+@pytest.mark.parametrize(
+    "block",
+    [f"<div class='dcr-1teqwow'><p>{STANDFIRST}</p></div>", f"<div class='RichText'>{STANDFIRST}</div>"],
+    ids=["paragraph", "div"],
+)
+def test_a_block_under_the_headline_that_says_the_description_is_the_standfirst(block: str) -> None:
+    result = extract_article(_described_page(block), "https://example.org/a")
+    assert result["text"].startswith(STANDFIRST)
+    assert result["text"].count(STANDFIRST) == 1
+    assert "standfirst" in result["provenance"]["text"]
+
+
+def test_the_same_block_is_no_standfirst_when_the_description_says_something_else() -> None:
+    other = "A new quay for the harbour: what the council decided, what it costs and when the work will begin."
+    for description in ("", other):
+        result = extract_article(
+            _described_page(f"<div class='RichText'>{STANDFIRST}</div>", description), "https://example.org/a"
+        )
+        assert STANDFIRST not in result["text"], description
+
+
+def test_a_caption_that_says_the_description_is_no_standfirst() -> None:
+    figure = f"<figure><img src='/quay.jpg'><figcaption><div>{STANDFIRST}</div></figcaption></figure>"
+    result = extract_article(_described_page(figure), "https://example.org/a")
+    assert STANDFIRST not in result["text"]
+
+
+def test_a_description_that_repeats_the_first_paragraph_adds_nothing() -> None:
+    first = f"{_SENTENCES[0]} Paragraph 0 adds its own detail here."
+    result = extract_article(_described_page("", first), "https://example.org/a")
+    assert result["text"].count(first) == 1
+    assert "standfirst" not in result["provenance"]["text"]
+
+
 def test_default_mode_pass_runs_only_for_a_short_body(monkeypatch: pytest.MonkeyPatch) -> None:
     import extraction.body_choice
 
