@@ -9,9 +9,10 @@ the same `<article>` (or `<main>`), not in a figure, not classed as a notice, ca
 and not mostly link text (a teaser of another story is).
 
 Where the template names nothing (generated class names, a data attribute), the page's own summary
-names it: a text block before the body's start that says what the page's description says (its
-`description`, og:description or twitter:description, word trigrams agreeing both ways) is the
-standfirst shown under the headline, whatever its markup.
+names it: a text block before the body's start (a paragraph, a subheading, a `<div>` holding its
+text) that says what the page's description says (its `description`, og:description or
+twitter:description, word trigrams agreeing both ways) is the standfirst shown under the
+headline, whatever its markup.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ _CLASS_DEPTH = 2  # the paragraph, or the container up to this many levels above
 # A block and the page's description say the same when this share of each one's word trigrams is in the other.
 DESCRIPTION_AGREEMENT = 0.8
 _DESCRIPTION_META = "//meta[@name='description' or @property='og:description' or @name='twitter:description']/@content"
+# Where a standfirst's text is held: a paragraph, a subheading, or a <div> holding its text itself.
+_TEXT_BLOCK_TAGS = frozenset({"p", "div", "h2", "h3", "h4"})
 # A <div> with none of these in it holds its text itself: a text block, as a <p> is.
 _BLOCK_TAGS = frozenset({"p", "div", "section", "article", "ul", "ol", "table", "figure", "h1", "h2", "h3", "h4"})
 
@@ -134,9 +137,9 @@ def _descriptions(page: HtmlElement) -> list[set[tuple[str, ...]]]:
 
 
 def _says_the_description(element: HtmlElement, descriptions: list[set[tuple[str, ...]]]) -> bool:
-    """A text block (a paragraph, or a <div> with no blocks in it), not in a figure, whose text
+    """A text block (a paragraph, a subheading, a <div> with no blocks in it), not in a figure, whose text
     and one of the page's descriptions each hold DESCRIPTION_AGREEMENT of the other's trigrams."""
-    if not descriptions or element.tag not in ("p", "div") or any(child.tag in _BLOCK_TAGS for child in element):
+    if not descriptions or element.tag not in _TEXT_BLOCK_TAGS or any(child.tag in _BLOCK_TAGS for child in element):
         return False
     text = element.text_content()
     words = len(text.split())

@@ -603,8 +603,12 @@ def _described_page(block: str, description: str = STANDFIRST) -> str:
 
 @pytest.mark.parametrize(
     "block",
-    [f"<div class='dcr-1teqwow'><p>{STANDFIRST}</p></div>", f"<div class='RichText'>{STANDFIRST}</div>"],
-    ids=["paragraph", "div"],
+    [
+        f"<div class='dcr-1teqwow'><p>{STANDFIRST}</p></div>",
+        f"<div class='RichText'>{STANDFIRST}</div>",
+        f"<h2 class='detail-sub-title'>{STANDFIRST}</h2>",
+    ],
+    ids=["paragraph", "div", "subheading"],
 )
 def test_a_block_under_the_headline_that_says_the_description_is_the_standfirst(block: str) -> None:
     result = extract_article(_described_page(block), "https://example.org/a")
