@@ -21,6 +21,7 @@ from trafilatura.xml import xmltotxt
 from extraction.authors import choose_authors
 from extraction.body import body_heading, clean_body
 from extraction.body_choice import ARTICLE_BODY_MIN_WORDS, extract_body
+from extraction.captions import drop_captions
 from extraction.dates import parse_date_iso
 from extraction.language import choose_language
 from extraction.layout_tables import unwrap_prose_tables, without_layout_columns
@@ -330,6 +331,7 @@ class FieldPicker:
             labels = [*jsonld_keywords(self.ld.get("articleSection")), *self.page.all_meta("article:section")]
             unwrap_prose_tables(body)
             removed = clean_body(body, headlines=[h for h in headlines if h], authors=authors, labels=labels)
+            removed["caption"] = drop_captions(body, self.page.image_texts)
             witness = main_content_candidate(html)
             removed["not in main content"], restored = read_with_main_content(self.tree, body, witness)
             removed = +removed  # only the rules that removed something

@@ -67,6 +67,7 @@ class PageData:
     title_tag: str | None = None
     h1: list[str] = field(default_factory=list)  # visible headline text, kickers left out
     times: list[tuple[str, bool]] = field(default_factory=list)  # <time datetime>, marked as published
+    image_texts: list[str] = field(default_factory=list)  # what the page's images show: alt texts, titles
     tree: HtmlElement | None = field(default=None, repr=False, compare=False)  # the page, for bylines
 
     @functools.cached_property
@@ -135,6 +136,8 @@ def read_page_data(tree: HtmlElement) -> PageData:
         if value:
             published = node.get("itemprop") == "datePublished" or node.get("pubdate") is not None
             data.times.append((value, published))
+    texts = (clean_text(image.get(name)) for image in tree.iterfind(".//img") for name in ("alt", "title"))
+    data.image_texts = list(dict.fromkeys(text for text in texts if text))
     data.tree = tree
     return data
 

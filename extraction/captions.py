@@ -1,0 +1,43 @@
+"""Captions in the body: a block that repeats what the page says its image shows.
+
+A caption set as a paragraph beside its image (not in a `<figcaption>`) passes for article text in
+every reader. The page says what an image shows in the `<img>`'s alt text or title, and a caption
+repeats it (often with a credit added, or the title does): a body block whose words are those of an image's text is
+that image's caption, in any language and any markup.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from extraction.body import block_text, blocks, remove_block
+from extraction.candidates import coverage, trigrams
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+
+# An image text shorter than this ("Photo", a name) says too little to recognise a paragraph by.
+IMAGE_TEXT_MIN_WORDS = 5
+# A block is an image's caption when one of the two holds this share of the other's word trigrams ...
+CONTAINED = 0.9
+# ... and the other at least this share of the first's (a credit or an agency added on either side).
+OVERLAP = 0.6
+
+
+def drop_captions(body: _Element, texts: list[str]) -> int:
+    """Remove the blocks of `body` that repeat one of the image `texts`; return how many."""
+    image_grams = [trigrams(text) for text in texts if len(text.split()) >= IMAGE_TEXT_MIN_WORDS]
+    if not image_grams:
+        return 0
+    dropped = 0
+    for block in blocks(body):
+        grams = trigrams(block_text(block))
+        if grams and any(_says_the_same(grams, image) for image in image_grams):
+            remove_block(block)
+            dropped += 1
+    return dropped
+
+
+def _says_the_same(block: set[tuple[str, ...]], image: set[tuple[str, ...]]) -> bool:
+    shares = sorted((coverage(block, image), coverage(image, block)))
+    return shares[0] >= OVERLAP and shares[1] >= CONTAINED
