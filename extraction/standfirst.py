@@ -9,8 +9,8 @@ the same `<article>` (or `<main>`), not in a figure, not classed as a notice, ca
 and not mostly link text (a teaser of another story is).
 
 Where the template names nothing (generated class names, a data attribute), the page's own summary
-names it: a text block before the body's start (a paragraph, a subheading, a `<div>` holding its
-text) that says what the page's description says (its `description`, og:description or
+names it: a text block before the body's start, in the article's element or above it (a paragraph,
+a subheading, a `<div>` holding its text) that says what the page's description says (its `description`, og:description or
 twitter:description, word trigrams agreeing both ways) is the standfirst shown under the
 headline, whatever its markup.
 """
@@ -75,10 +75,14 @@ def standfirst(page: HtmlElement, body: _Element) -> list[str]:
     in_body = set(body_blocks)
     descriptions = _descriptions(page)
     found: list[str] = []
-    for element in (scope if scope is not None else page).iter():
+    in_scope = scope is None  # the elements from `scope` on, up to `start`, are all inside it
+    for element in page.iter():
         if element is start:
             break
-        if (element.tag == "p" and _is_standfirst(element, scope)) or _says_the_description(element, descriptions):
+        in_scope = in_scope or element is scope
+        if (in_scope and element.tag == "p" and _is_standfirst(element, scope)) or _says_the_description(
+            element, descriptions
+        ):
             text = _normalized(element.text_content())
             if len(text.split()) >= MIN_WORDS and text not in in_body and text not in found:
                 found.append(text)

@@ -617,6 +617,15 @@ def test_a_block_under_the_headline_that_says_the_description_is_the_standfirst(
     assert "standfirst" in result["provenance"]["text"]
 
 
+def test_a_block_that_says_the_description_above_the_article_element_is_the_standfirst() -> None:
+    """Some templates wrap only the body in <article>: the standfirst sits above it, outside."""
+    page = _described_page("").replace("<article><header>", "<header>").replace("</header>", "</header><article>")
+    page = page.replace("<h1>Harbour gets its quay</h1>", f"<h1>Harbour gets its quay</h1><p>{STANDFIRST}</p>")
+    result = extract_article(page, "https://example.org/a")
+    assert result["text"].startswith(STANDFIRST)
+    assert result["text"].count(STANDFIRST) == 1
+
+
 def test_the_same_block_is_no_standfirst_when_the_description_says_something_else() -> None:
     other = "A new quay for the harbour: what the council decided, what it costs and when the work will begin."
     for description in ("", other):
