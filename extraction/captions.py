@@ -29,10 +29,21 @@ def drop_captions(body: _Element, texts: list[str]) -> int:
     image_grams = [trigrams(text) for text in texts if len(text.split()) >= IMAGE_TEXT_MIN_WORDS]
     if not image_grams:
         return 0
+    # Two trigram sets that each hold OVERLAP of the other are within 1 / OVERLAP of each other in
+    # size: a block longer than that against the longest image text is never counted.
+    longest = max(len(grams) for grams in image_grams) / OVERLAP + 2
+    any_image_gram = set().union(*image_grams)
     dropped = 0
     for block in blocks(body):
-        grams = trigrams(block_text(block))
-        if grams and any(_says_the_same(grams, image) for image in image_grams):
+        text = block_text(block)
+        if len(text.split()) > longest:
+            continue
+        grams = trigrams(text)
+        if (
+            grams
+            and not grams.isdisjoint(any_image_gram)
+            and any(_says_the_same(grams, image) for image in image_grams)
+        ):
             remove_block(block)
             dropped += 1
     return dropped

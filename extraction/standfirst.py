@@ -10,9 +10,9 @@ and not mostly link text (a teaser of another story is).
 
 Where the template names nothing (generated class names, a data attribute), the page's own summary
 names it: a text block before the body's start, in the article's element or above it (a paragraph,
-a subheading, a `<div>` holding its text) that says what the page's description says (its `description`, og:description or
-twitter:description, word trigrams agreeing both ways) is the standfirst shown under the
-headline, whatever its markup.
+a subheading, a `<div>` holding its text), that says what the page's description says (its
+`description`, og:description or twitter:description, word trigrams agreeing both ways) is the
+standfirst shown under the headline, whatever its markup.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def standfirst(page: HtmlElement, body: _Element) -> list[str]:
     descriptions = _descriptions(page)
     found: list[str] = []
     in_scope = scope is None  # the elements from `scope` on, up to `start`, are all inside it
-    for element in page.iter():
+    for element in page.iter(*_TEXT_BLOCK_TAGS, "article", "main"):  # `start` is a <p>, `scope` one of the last two
         if element is start:
             break
         in_scope = in_scope or element is scope
@@ -144,6 +144,7 @@ def _says_the_description(element: HtmlElement, descriptions: list[set[tuple[str
     """A text block (a paragraph, a subheading, a <div> with no blocks in it), not in a figure, whose text
     and one of the page's descriptions each hold DESCRIPTION_AGREEMENT of the other's trigrams."""
     if not descriptions or element.tag not in _TEXT_BLOCK_TAGS or any(child.tag in _BLOCK_TAGS for child in element):
+        # walked in document order, a <div> is met before the blocks in it: it is theirs to say
         return False
     text = element.text_content()
     words = len(text.split())
