@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from copy import copy
 from typing import TYPE_CHECKING
 
 from extraction.titles import compare_key, letters_key
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from lxml.etree import _Element
+    from lxml.html import HtmlElement
 
 _BLOCK_TAGS = {"p", "head", "quote", "item", "code"}
 _WORD_RE = re.compile(r"\w", re.UNICODE)
@@ -166,6 +168,17 @@ _DATE_WORDS_RE = re.compile(
 
 def block_text(element: _Element) -> str:
     return " ".join(" ".join(element.itertext()).split())
+
+
+def page_text(element: HtmlElement) -> str:
+    """An element's text as the page shows it: inline markup joined as written (no space put
+    before a comma after a link, as `block_text` does), a line break as a space."""
+    if element.find(".//br") is None:
+        return " ".join(element.text_content().split())
+    spaced = copy(element)
+    for line_break in spaced.iter("br"):
+        line_break.tail = " " + (line_break.tail or "")
+    return " ".join(spaced.text_content().split())
 
 
 def _for_lowercase(pattern: re.Pattern[str]) -> re.Pattern[str]:

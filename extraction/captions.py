@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from extraction.body import block_text, blocks, remove_block
-from extraction.candidates import coverage, trigrams
+from extraction.candidates import coverage, trigrams, trigrams_of, words_of
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -24,9 +24,20 @@ CONTAINED = 0.9
 OVERLAP = 0.6
 
 
-def drop_captions(body: _Element, texts: list[str]) -> int:
-    """Remove the blocks of `body` that repeat one of the image `texts`; return how many."""
-    image_grams = [trigrams(text) for text in texts if len(text.split()) >= IMAGE_TEXT_MIN_WORDS]
+def drop_captions(body: _Element, texts: list[str], summaries: list[str]) -> int:
+    """Remove the blocks of `body` that repeat one of the image `texts`; return how many.
+
+    An image text that says what one of the page's `summaries` says (its description: a CMS may
+    fill the lead image's alt with it) tells no caption from the standfirst or the lead paragraph
+    that repeat it, and is not used. (One that repeats the headline is used: a body block that
+    repeats the headline is no article text either.)"""
+    summary_grams = [trigrams(text) for text in summaries]
+    image_grams = []
+    for text in texts:
+        words = words_of(text)
+        grams = trigrams_of(words)
+        if len(words) >= IMAGE_TEXT_MIN_WORDS and not any(_says_the_same(grams, summary) for summary in summary_grams):
+            image_grams.append(grams)
     if not image_grams:
         return 0
     # Two trigram sets that each hold OVERLAP of the other are within 1 / OVERLAP of each other in
@@ -35,10 +46,10 @@ def drop_captions(body: _Element, texts: list[str]) -> int:
     any_image_gram = set().union(*image_grams)
     dropped = 0
     for block in blocks(body):
-        text = block_text(block)
-        if len(text.split()) > longest:
+        words = words_of(block_text(block))
+        if len(words) > longest:
             continue
-        grams = trigrams(text)
+        grams = trigrams_of(words)
         if (
             grams
             and not grams.isdisjoint(any_image_gram)

@@ -12,7 +12,8 @@ sign:
   heuristics may misjudge, and stays;
 - a long paragraph of the page that the body lacks is put back when it sits among the article's
   own paragraphs (between the first and the last the body kept, in the same element as one of
-  them or in an element of the same kind: some templates wrap each paragraph in its own `<div>`)
+  them or in an element of the same tag and class: some templates wrap each paragraph in its own
+  `<div>`)
   and it was found too: trafilatura's precision mode drops such a paragraph now and then, while
   captions, teasers and comments sit in other elements;
 - a shorter paragraph (RESTORED_LINKED_WORDS or more) is put back on the same terms when it is
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from lxml.etree import Element
 
-from extraction.body import block_text, blocks, is_prompt, remove_block
+from extraction.body import block_text, blocks, is_prompt, page_text, remove_block
 from extraction.candidates import BLOCK_AGREEMENT, Candidate, coverage, has_block, trigrams, trigrams_of, words_of
 
 if TYPE_CHECKING:
@@ -116,13 +117,13 @@ def _restore_paragraphs(
             anchor, previous_kept = None, text
             continue
         words = words_of(text)
-        if not template.fits(paragraph, len(words)):
-            continue
         grams = trigrams_of(words)
         if coverage(grams, body_grams) >= BLOCK_AGREEMENT:
             # The body holds it a little changed (trafilatura's text is not always the page's
             # letter for letter): it is kept, not to be put back twice, and what follows goes after it.
             anchor, previous_kept = None, text
+            continue
+        if not template.fits(paragraph, len(words)):
             continue
         if coverage(grams, witness.grams) < BLOCK_AGREEMENT or is_prompt(text):
             continue  # not found by the witness, or what the body's cleaning takes out (a notice)
@@ -130,7 +131,7 @@ def _restore_paragraphs(
         if anchor is None:
             continue
         restored_block = Element("p")
-        restored_block.text = " ".join(paragraph.text_content().split())  # the page's spacing around links
+        restored_block.text = page_text(paragraph)
         anchor.addnext(restored_block)
         anchor = restored_block
         restored += 1
@@ -141,16 +142,13 @@ def _restore_paragraphs(
 class _Template:
     """How the article's paragraphs that the body kept are built in the page."""
 
-    parents: set[_Element]
     parent_kinds: set[tuple[str, str] | None]
     paragraph_kinds: set[tuple[tuple[str, str] | None, tuple[str, str] | None]]
 
     @classmethod
     def of(cls, kept: list[HtmlElement]) -> _Template:
-        parents = {paragraph.getparent() for paragraph in kept}
         return cls(
-            parents={parent for parent in parents if parent is not None},
-            parent_kinds={_kind(parent) for parent in parents},
+            parent_kinds={_kind(paragraph.getparent()) for paragraph in kept},
             paragraph_kinds={(_kind(paragraph), _kind(paragraph.getparent())) for paragraph in kept},
         )
 
@@ -158,7 +156,7 @@ class _Template:
         """A paragraph of `words` words sits among the article's own: long, in one of their
         containers or one of the same kind; or shorter, built exactly like one and sparingly linked."""
         parent = paragraph.getparent()
-        if parent not in self.parents and _kind(parent) not in self.parent_kinds:
+        if parent is None or _kind(parent) not in self.parent_kinds:
             return False
         if words >= RESTORED_PARAGRAPH_WORDS:
             return True

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 from lxml.etree import Element
 
-from extraction.body import block_text, blocks
-from extraction.candidates import coverage, trigrams
+from extraction.body import block_text, blocks, page_text
+from extraction.candidates import coverage, trigrams, trigrams_of, words_of
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
@@ -43,7 +43,7 @@ _NOT_LEAD_CLASS_RE = re.compile(r"notice|disclaimer|alert|warning|caption|credit
 _CLASS_DEPTH = 2  # the paragraph, or the container up to this many levels above it, carries the class
 # A block and the page's description say the same when this share of each one's word trigrams is in the other.
 DESCRIPTION_AGREEMENT = 0.8
-_DESCRIPTION_META = "//meta[@name='description' or @property='og:description' or @name='twitter:description']/@content"
+_DESCRIPTION_NAMES = frozenset({"description", "og:description", "twitter:description"})  # property or name
 # Where a standfirst's text is held: a paragraph, a subheading, or a <div> holding its text itself.
 _TEXT_BLOCK_TAGS = frozenset({"p", "div", "h2", "h3", "h4"})
 # A <div> with none of these in it holds its text itself: a text block, as a <p> is.
@@ -72,21 +72,40 @@ def standfirst(page: HtmlElement, body: _Element) -> list[str]:
     if start is None:
         return []  # without knowing where the body starts, "before it" means nothing
     scope = next((a for a in start.iterancestors("article", "main")), None)
-    in_body = set(body_blocks)
+    in_body = _BodyText(body_blocks)
     descriptions = _descriptions(page)
-    found: list[str] = []
+    found: list[tuple[str, bool]] = []  # (text, found by the description before the headline)
     in_scope = scope is None  # the elements from `scope` on, up to `start`, are all inside it
-    for element in page.iter(*_TEXT_BLOCK_TAGS, "article", "main"):  # `start` is a <p>, `scope` one of the last two
+    under_headline = False
+    # `start` is a <p>, `scope` an <article> or <main>: both are walked.
+    for element in page.iter(*_TEXT_BLOCK_TAGS, "h1", "article", "main"):
         if element is start:
             break
         in_scope = in_scope or element is scope
-        if (in_scope and element.tag == "p" and _is_standfirst(element, scope)) or _says_the_description(
-            element, descriptions
-        ):
-            text = _normalized(element.text_content())
-            if len(text.split()) >= MIN_WORDS and text not in in_body and text not in found:
-                found.append(text)
-    return found
+        under_headline = under_headline or element.tag == "h1"
+        by_class = in_scope and element.tag == "p" and _is_standfirst(element, scope)
+        if by_class or _says_the_description(element, descriptions):
+            text = page_text(element)
+            if len(text.split()) >= MIN_WORDS and text not in (t for t, _ in found) and not in_body.holds(text):
+                found.append((text, not by_class and not under_headline))
+    # A page summary shown above the headline (a masthead's tagline) is no standfirst.
+    return [text for text, above_headline in found if not (above_headline and under_headline)]
+
+
+class _BodyText:
+    """The body's blocks, to tell whether a text is one of them: the same words, however spaced
+    (the body's text puts a space at every tag edge, "harbour , after")."""
+
+    def __init__(self, body_blocks: list[str]) -> None:
+        self.texts = set(body_blocks)
+        self._words: set[str] | None = None  # made only when a standfirst is found
+
+    def holds(self, text: str) -> bool:
+        if text in self.texts:
+            return True
+        if self._words is None:
+            self._words = {" ".join(words_of(block)) for block in self.texts}
+        return " ".join(words_of(text)) in self._words
 
 
 def _body_start(page: HtmlElement, first_blocks: list[str]) -> HtmlElement | None:
@@ -110,8 +129,13 @@ def _is_standfirst(paragraph: HtmlElement, scope: HtmlElement | None) -> bool:
         return False
     if scope is None and not in_header:
         return False
-    text_length = len(paragraph.text_content())
-    link_length = sum(len(link.text_content()) for link in paragraph.iter("a"))
+    return _not_mostly_links(paragraph)
+
+
+def _not_mostly_links(element: HtmlElement) -> bool:
+    """The element has text, at most MAX_LINK_SHARE of it in links (a teaser of another story is more)."""
+    text_length = len(element.text_content())
+    link_length = sum(len(link.text_content()) for link in element.iter("a"))
     return text_length > 0 and link_length <= MAX_LINK_SHARE * text_length
 
 
@@ -136,24 +160,32 @@ def _classed(paragraph: HtmlElement, pattern: re.Pattern[str]) -> bool:
 
 def _descriptions(page: HtmlElement) -> list[set[tuple[str, ...]]]:
     """The word trigrams of each of the page's descriptions long enough to be a standfirst."""
-    texts = {_normalized(str(value)) for value in page.xpath(_DESCRIPTION_META)}
+    texts = set()
+    for meta in page.iterfind(".//meta"):
+        name = (meta.get("property") or meta.get("name") or "").strip().lower()
+        if name in _DESCRIPTION_NAMES and (content := _normalized(meta.get("content") or "")):
+            texts.add(content)
     return [trigrams(text) for text in texts if len(text.split()) >= MIN_WORDS]
 
 
 def _says_the_description(element: HtmlElement, descriptions: list[set[tuple[str, ...]]]) -> bool:
-    """A text block (a paragraph, a subheading, a <div> with no blocks in it), not in a figure, whose text
-    and one of the page's descriptions each hold DESCRIPTION_AGREEMENT of the other's trigrams."""
+    """A text block (a paragraph, a subheading, a <div> with no blocks in it), not in a figure,
+    not a notice and not mostly links, whose text and one of the page's descriptions each hold
+    DESCRIPTION_AGREEMENT of the other's trigrams."""
     if not descriptions or element.tag not in _TEXT_BLOCK_TAGS or any(child.tag in _BLOCK_TAGS for child in element):
         # walked in document order, a <div> is met before the blocks in it: it is theirs to say
         return False
-    text = element.text_content()
-    words = len(text.split())
+    words = words_of(element.text_content())
     # Trigram sets this far apart in size cannot agree both ways: most blocks end here, uncounted.
-    if not any(DESCRIPTION_AGREEMENT * len(d) <= words <= len(d) / DESCRIPTION_AGREEMENT + 2 for d in descriptions):
+    if not any(
+        DESCRIPTION_AGREEMENT * len(d) <= len(words) <= len(d) / DESCRIPTION_AGREEMENT + 2 for d in descriptions
+    ):
         return False
     if any(ancestor.tag in ("figure", "figcaption") for ancestor in element.iterancestors()):
         return False
-    grams = trigrams(text)
+    if _classed(element, _NOT_LEAD_CLASS_RE) or not _not_mostly_links(element):
+        return False
+    grams = trigrams_of(words)
     return any(
         coverage(grams, description) >= DESCRIPTION_AGREEMENT and coverage(description, grams) >= DESCRIPTION_AGREEMENT
         for description in descriptions

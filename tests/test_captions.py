@@ -50,9 +50,38 @@ def test_an_alt_text_too_short_to_recognise_a_paragraph_by_drops_nothing() -> No
     body = Element("body")
     for text in ["Photo: the old wall", *PARAGRAPHS]:
         SubElement(body, "p").text = text
-    assert drop_captions(body, ["Photo: the old wall"]) == 0
+    assert drop_captions(body, ["Photo: the old wall"], []) == 0
     assert len(body) == 5
-    assert drop_captions(body, [ALT]) == 0  # no block says it
+    assert drop_captions(body, [ALT], []) == 0  # no block says it
     SubElement(body, "p").text = CAPTION
-    assert drop_captions(body, ["", ALT]) == 1
+    assert drop_captions(body, ["", ALT], []) == 1
     assert [p.text for p in body] == ["Photo: the old wall", *PARAGRAPHS]
+
+
+def test_a_credit_with_dashes_and_slashes_still_marks_a_caption() -> None:
+    """Words are counted as the trigrams count them: punctuation between words is no word."""
+    body = Element("body")
+    SubElement(body, "p").text = PARAGRAPHS[0]
+    SubElement(body, "p").text = f"{ALT} — Photo / AFP"
+    assert drop_captions(body, [ALT], []) == 1
+    assert [p.text for p in body] == [PARAGRAPHS[0]]
+
+
+def test_an_alt_text_that_repeats_the_description_marks_no_caption() -> None:
+    """A CMS may fill the lead image's alt with the page's summary: the standfirst repeating it stays."""
+    standfirst = "Councillors voted nine to two for a quay that fishermen say will save the harbour."
+    body = Element("body")
+    for text in [standfirst, *PARAGRAPHS]:
+        SubElement(body, "p").text = text
+    assert drop_captions(body, [standfirst], [standfirst]) == 0
+    assert drop_captions(body, [standfirst], []) == 1
+
+
+def test_the_standfirst_stays_when_the_lead_images_alt_repeats_it() -> None:
+    summary = "Harbour master Ines Okafor says the old wall will not hold another winter of storms at all"
+    page = _page(CAPTION, alt=summary).replace("<head>", f"<head><meta name='description' content='{summary}'>")
+    page = page.replace(
+        "<h1>Harbour gets its quay</h1>", f"<h1>Harbour gets its quay</h1><div class='x'>{summary}</div>"
+    )
+    result = extract_article(page, "https://example.org/quay")
+    assert result["text"].startswith(summary)

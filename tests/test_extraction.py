@@ -626,6 +626,41 @@ def test_a_block_that_says_the_description_above_the_article_element_is_the_stan
     assert result["text"].count(STANDFIRST) == 1
 
 
+def test_a_standfirst_the_body_holds_with_other_spacing_is_not_added_twice() -> None:
+    """The body's text puts a space at each tag edge ("harbour , after"): still the same text."""
+    from lxml.etree import Element, SubElement
+    from lxml.html import document_fromstring
+
+    from extraction.body import block_text
+    from extraction.standfirst import standfirst
+
+    marked = STANDFIRST.replace("the harbour, after", "the <b>harbour</b>, after")
+    page = document_fromstring(_described_page(f"<div class='RichText'>{marked}</div>"))
+    body = Element("body")
+    SubElement(body, "p").text = block_text(page.find_class("RichText")[0])  # as trafilatura kept it
+    assert "harbour , after" in body[0].text
+    for paragraph in page.find_class("article-body")[0].iter("p"):
+        SubElement(body, "p").text = paragraph.text_content()
+    assert standfirst(page, body) == []
+
+
+def test_a_tagline_above_the_headline_that_says_the_description_is_no_standfirst() -> None:
+    page = _described_page("").replace("<article>", f"<div class='masthead'><p>{STANDFIRST}</p></div><article>")
+    assert STANDFIRST not in extract_article(page, "https://example.org/a")["text"]
+
+
+def test_a_linked_teaser_that_says_the_description_is_no_standfirst() -> None:
+    teaser = f"<div class='RichText'><a href='/other'>{STANDFIRST}</a></div>"
+    assert STANDFIRST not in extract_article(_described_page(teaser), "https://example.org/a")["text"]
+
+
+def test_the_description_is_read_whatever_the_case_of_its_meta_name() -> None:
+    page = _described_page(f"<div class='RichText'>{STANDFIRST}</div>").replace(
+        "property='og:description'", "name='Description'"
+    )
+    assert extract_article(page, "https://example.org/a")["text"].startswith(STANDFIRST)
+
+
 def test_the_same_block_is_no_standfirst_when_the_description_says_something_else() -> None:
     other = "A new quay for the harbour: what the council decided, what it costs and when the work will begin."
     for description in ("", other):
