@@ -181,6 +181,14 @@ def page_text(element: HtmlElement) -> str:
     return " ".join(spaced.text_content().split())
 
 
+def linked_share(element: HtmlElement) -> float:
+    """The share of an element's text that is link text (1.0 for an element with no text)."""
+    text_length = len(element.text_content())
+    if not text_length:
+        return 1.0
+    return sum(len(link.text_content()) for link in element.iter("a")) / text_length
+
+
 def _for_lowercase(pattern: re.Pattern[str]) -> re.Pattern[str]:
     """`pattern` without IGNORECASE, to run on text lowercased once. Under IGNORECASE Python's re
     lowercases every character it compares: is_prompt, which runs these on every block of every

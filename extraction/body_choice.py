@@ -22,6 +22,8 @@ from extraction.candidates import (
 from extraction.standfirst import restore_standfirst
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lxml.etree import _Element
     from lxml.html import HtmlElement
     from trafilatura.settings import Document
@@ -60,7 +62,9 @@ def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None
     return document.body if document is not None else None
 
 
-def extract_body(tree: HtmlElement, url: str, article_body: str = "") -> tuple[_Element | None, str]:
+def extract_body(
+    tree: HtmlElement, url: str, article_body: str = "", descriptions: Sequence[str] = ()
+) -> tuple[_Element | None, str]:
     """The article body as a block tree like trafilatura's, and which candidate it came from.
 
     trafilatura's precision mode drops more of what surrounds an article (teasers of other
@@ -72,7 +76,8 @@ def extract_body(tree: HtmlElement, url: str, article_body: str = "") -> tuple[_
     text, the precise one is kept (the default one when the precise pass kept only a small part
     of it: it lost the article), with lead paragraphs above its start put back. When they find
     different texts, readability-lxml runs as well, and the candidate whose blocks the other
-    extractors confirm most is chosen (see candidates.py).
+    extractors confirm most is chosen (see candidates.py). The page's `descriptions` (its meta
+    description tags) help find the standfirst.
     """
     precise = _body_pass(tree, url, precise=True)
     ld = Candidate.from_text("json-ld articleBody", article_body)
@@ -82,15 +87,16 @@ def extract_body(tree: HtmlElement, url: str, article_body: str = "") -> tuple[_
     if first is not None and first.words >= FULL_PASS_BELOW_WORDS:
         links = link_texts(tree)
         if not _contradicted(first, ld_witness, links):
-            return _with_standfirst(tree, precise, "trafilatura precise")
+            return _with_standfirst(tree, precise, "trafilatura precise", descriptions)
     full = _body_pass(tree, url, precise=False)
     if first is None or full is None:
         body, origin = (precise, "trafilatura precise") if full is None else (full, "trafilatura")
-        return _with_standfirst(tree, body, origin) if body is not None else (None, origin)
+        return _with_standfirst(tree, body, origin, descriptions) if body is not None else (None, origin)
     second = Candidate.from_tree("trafilatura", full)
     if same_text(first, second):
-        return _same_text_passes(tree, precise, full, first, second)
-    return _by_agreement(tree, url, first, second, ld_witness, links if links is not None else link_texts(tree))
+        return _same_text_passes(tree, precise, full, first, second, descriptions)
+    links = links if links is not None else link_texts(tree)
+    return _by_agreement(tree, url, first, second, ld_witness, links, descriptions)
 
 
 def _contradicted(candidate: Candidate, ld_witness: list[Candidate], links: set[str]) -> bool:
@@ -101,16 +107,21 @@ def _contradicted(candidate: Candidate, ld_witness: list[Candidate], links: set[
 
 
 def _same_text_passes(
-    tree: HtmlElement, precise: _Element, full: _Element, first: Candidate, second: Candidate
+    tree: HtmlElement,
+    precise: _Element,
+    full: _Element,
+    first: Candidate,
+    second: Candidate,
+    descriptions: Sequence[str],
 ) -> tuple[_Element, str]:
     """Both passes found the same article: the precise one, unless it kept only a small part of
     what the default pass found (its stricter filters then lost the article itself)."""
     if first.words < PRECISE_MIN_SHARE * second.words:
-        return _with_standfirst(tree, full, "trafilatura (precise pass lost the article)")
+        return _with_standfirst(tree, full, "trafilatura (precise pass lost the article)", descriptions)
     restored = _restore_lead(precise, full)
     if restored:
         return precise, f"trafilatura precise (+{restored} lead paragraphs)"
-    return _with_standfirst(tree, precise, "trafilatura precise")
+    return _with_standfirst(tree, precise, "trafilatura precise", descriptions)
 
 
 _FAMILY = {
@@ -122,7 +133,13 @@ _FAMILY = {
 
 
 def _by_agreement(
-    tree: HtmlElement, url: str, first: Candidate, second: Candidate, ld_witness: list[Candidate], links: set[str]
+    tree: HtmlElement,
+    url: str,
+    first: Candidate,
+    second: Candidate,
+    ld_witness: list[Candidate],
+    links: set[str],
+    descriptions: Sequence[str],
 ) -> tuple[_Element, str]:
     """trafilatura's passes disagree: readability-lxml runs too, and the body is the candidate
     most confirmed by the other extractors, without link-text blocks none of them found."""
@@ -134,18 +151,20 @@ def _by_agreement(
     if choice is None:  # nobody confirms anybody: the precise pass, as without a third opinion
         body, origin = (first.tree, "trafilatura precise (passes disagree, unconfirmed)")
         assert body is not None
-        return _with_standfirst(tree, body, origin)
+        return _with_standfirst(tree, body, origin, descriptions)
     chosen = choice.candidate
     if chosen.tree is None:
         chosen.tree = as_block_tree(chosen)
     witnesses = [c for c in candidates if _FAMILY[c.name] != _FAMILY[chosen.name]]
     dropped = drop_unconfirmed_links(chosen, witnesses, links)
     origin = f"{chosen.name} ({choice.reason}" + (f", {dropped} link blocks dropped)" if dropped else ")")
-    return _with_standfirst(tree, chosen.tree, origin)
+    return _with_standfirst(tree, chosen.tree, origin, descriptions)
 
 
-def _with_standfirst(tree: HtmlElement, body: _Element, origin: str) -> tuple[_Element, str]:
-    restored = restore_standfirst(tree, body)
+def _with_standfirst(
+    tree: HtmlElement, body: _Element, origin: str, descriptions: Sequence[str]
+) -> tuple[_Element, str]:
+    restored = restore_standfirst(tree, body, descriptions)
     return body, origin + (f" (+{restored} standfirst paragraphs)" if restored else "")
 
 

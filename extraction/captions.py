@@ -2,8 +2,8 @@
 
 A caption set as a paragraph beside its image (not in a `<figcaption>`) passes for article text in
 every reader. The page says what an image shows in the `<img>`'s alt text or title, and a caption
-repeats it (often with a credit added, or the title does): a body block whose words are those of an image's text is
-that image's caption, in any language and any markup.
+repeats it (often with a credit added, or the title does): a body block whose words are those of
+an image's text is that image's caption, in any language and any markup.
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ def drop_captions(body: _Element, texts: list[str], summaries: list[str]) -> int
     fill the lead image's alt with it) tells no caption from the standfirst or the lead paragraph
     that repeat it, and is not used. (One that repeats the headline is used: a body block that
     repeats the headline is no article text either.)"""
+    long_enough = [words for words in map(words_of, texts) if len(words) >= IMAGE_TEXT_MIN_WORDS]
+    if not long_enough:
+        return 0
     summary_grams = [trigrams(text) for text in summaries]
-    image_grams = []
-    for text in texts:
-        words = words_of(text)
-        grams = trigrams_of(words)
-        if len(words) >= IMAGE_TEXT_MIN_WORDS and not any(_says_the_same(grams, summary) for summary in summary_grams):
-            image_grams.append(grams)
+    image_grams = [
+        grams
+        for grams in map(trigrams_of, long_enough)
+        if not any(_says_the_same(grams, summary) for summary in summary_grams)
+    ]
     if not image_grams:
         return 0
     # Two trigram sets that each hold OVERLAP of the other are within 1 / OVERLAP of each other in

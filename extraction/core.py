@@ -77,8 +77,6 @@ _PUBLISHED_META = (
     "date",
     "dc.date",
 )
-# The page's summary of itself, for search engines and social cards.
-_DESCRIPTION_META = ("description", "og:description", "twitter:description")
 _MODIFIED_META = ("article:modified_time", "og:updated_time", "datemodified", "dcterms.modified")
 
 
@@ -136,7 +134,7 @@ def extract_with_evidence(
     }
     article_body = _article_body(page.jsonld.get("articleBody"))
     reading, columns = without_layout_columns(tree)
-    body, body_origin = extract_body(reading, url, article_body)
+    body, body_origin = extract_body(reading, url, article_body, page.descriptions())
     if columns:
         body_origin += f" ({columns} layout-table cells beside the article not read)"
     picker = FieldPicker(page, tree, url, hints or {})
@@ -333,8 +331,7 @@ class FieldPicker:
             labels = [*jsonld_keywords(self.ld.get("articleSection")), *self.page.all_meta("article:section")]
             unwrap_prose_tables(body)
             removed = clean_body(body, headlines=[h for h in headlines if h], authors=authors, labels=labels)
-            descriptions = [d for d in (self.page.first_meta(name) for name in _DESCRIPTION_META) if d]
-            removed["caption"] = drop_captions(body, self.page.image_texts, descriptions)
+            removed["caption"] = drop_captions(body, self.page.image_texts, self.page.descriptions())
             witness = main_content_candidate(html)
             removed["not in main content"], restored = read_with_main_content(self.tree, body, witness)
             removed = +removed  # only the rules that removed something

@@ -11,10 +11,9 @@ sign:
   browser notice) that it left out is dropped; a longer one is a paragraph, which a reader's
   heuristics may misjudge, and stays;
 - a long paragraph of the page that the body lacks is put back when it sits among the article's
-  own paragraphs (between the first and the last the body kept, in the same element as one of
-  them or in an element of the same tag and class: some templates wrap each paragraph in its own
-  `<div>`)
-  and it was found too: trafilatura's precision mode drops such a paragraph now and then, while
+  own paragraphs (between the first and the last the body kept, in an element of the same tag
+  and class as one holding them: some templates wrap each paragraph in its own `<div>`) and it
+  was found too: trafilatura's precision mode drops such a paragraph now and then, while
   captions, teasers and comments sit in other elements;
 - a shorter paragraph (RESTORED_LINKED_WORDS or more) is put back on the same terms when it is
   built exactly like the article's own (the paragraph and its container of the same kind as a
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from lxml.etree import Element
 
-from extraction.body import block_text, blocks, is_prompt, page_text, remove_block
+from extraction.body import block_text, blocks, is_prompt, linked_share, page_text, remove_block
 from extraction.candidates import BLOCK_AGREEMENT, Candidate, coverage, has_block, trigrams, trigrams_of, words_of
 
 if TYPE_CHECKING:
@@ -163,19 +162,13 @@ class _Template:
         return (
             words >= RESTORED_LINKED_WORDS
             and (_kind(paragraph), _kind(parent)) in self.paragraph_kinds
-            and _linked_sparingly(paragraph)
+            and 0 < linked_share(paragraph) <= RESTORED_LINK_SHARE
         )
 
 
 def _kind(element: _Element | None) -> tuple[str, str] | None:
     """What an element is built as in the page's template: its tag and its class."""
     return None if element is None else (str(element.tag), element.get("class") or "")
-
-
-def _linked_sparingly(paragraph: HtmlElement) -> bool:
-    """The paragraph has a link, and its links are at most RESTORED_LINK_SHARE of its text."""
-    link_length = sum(len(link.text_content()) for link in paragraph.iter("a"))
-    return 0 < link_length <= RESTORED_LINK_SHARE * len(paragraph.text_content())
 
 
 def _body_block_of(text: str, kept: list[_Block], body: _Element) -> _Element | None:

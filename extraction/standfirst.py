@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING
 
 from lxml.etree import Element
 
-from extraction.body import block_text, blocks, page_text
+from extraction.body import block_text, blocks, linked_share, page_text
 from extraction.candidates import coverage, trigrams, trigrams_of, words_of
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from lxml.etree import _Element
     from lxml.html import HtmlElement
 
@@ -43,7 +45,6 @@ _NOT_LEAD_CLASS_RE = re.compile(r"notice|disclaimer|alert|warning|caption|credit
 _CLASS_DEPTH = 2  # the paragraph, or the container up to this many levels above it, carries the class
 # A block and the page's description say the same when this share of each one's word trigrams is in the other.
 DESCRIPTION_AGREEMENT = 0.8
-_DESCRIPTION_NAMES = frozenset({"description", "og:description", "twitter:description"})  # property or name
 # Where a standfirst's text is held: a paragraph, a subheading, or a <div> holding its text itself.
 _TEXT_BLOCK_TAGS = frozenset({"p", "div", "h2", "h3", "h4"})
 # A <div> with none of these in it holds its text itself: a text block, as a <p> is.
@@ -54,10 +55,10 @@ def _normalized(text: str) -> str:
     return " ".join(text.split())
 
 
-def restore_standfirst(page: HtmlElement, body: _Element) -> int:
+def restore_standfirst(page: HtmlElement, body: _Element, descriptions: Sequence[str] = ()) -> int:
     """Put the page's standfirst paragraphs, when the body lacks them, at the top of `body`
     (trafilatura's block tree); return how many were added."""
-    paragraphs = standfirst(page, body)
+    paragraphs = standfirst(page, body, descriptions)
     for position, text in enumerate(paragraphs):
         paragraph = Element("p")
         paragraph.text = text
@@ -65,15 +66,16 @@ def restore_standfirst(page: HtmlElement, body: _Element) -> int:
     return len(paragraphs)
 
 
-def standfirst(page: HtmlElement, body: _Element) -> list[str]:
-    """The standfirst paragraphs of `page` missing from the extracted `body`, in page order."""
+def standfirst(page: HtmlElement, body: _Element, descriptions: Sequence[str] = ()) -> list[str]:
+    """The standfirst paragraphs of `page` missing from the extracted `body`, in page order;
+    `descriptions` are the page's meta descriptions (PageData.descriptions)."""
     body_blocks = [_normalized(block_text(block)) for block in blocks(body)]
     start = _body_start(page, body_blocks[:_BODY_START_BLOCKS])
     if start is None:
         return []  # without knowing where the body starts, "before it" means nothing
     scope = next((a for a in start.iterancestors("article", "main")), None)
     in_body = _BodyText(body_blocks)
-    descriptions = _descriptions(page)
+    summaries = [trigrams(text) for text in descriptions if len(text.split()) >= MIN_WORDS]
     found: list[tuple[str, bool]] = []  # (text, found by the description before the headline)
     in_scope = scope is None  # the elements from `scope` on, up to `start`, are all inside it
     under_headline = False
@@ -84,7 +86,7 @@ def standfirst(page: HtmlElement, body: _Element) -> list[str]:
         in_scope = in_scope or element is scope
         under_headline = under_headline or element.tag == "h1"
         by_class = in_scope and element.tag == "p" and _is_standfirst(element, scope)
-        if by_class or _says_the_description(element, descriptions):
+        if by_class or _says_the_description(element, summaries):
             text = page_text(element)
             if len(text.split()) >= MIN_WORDS and text not in (t for t, _ in found) and not in_body.holds(text):
                 found.append((text, not by_class and not under_headline))
@@ -129,14 +131,7 @@ def _is_standfirst(paragraph: HtmlElement, scope: HtmlElement | None) -> bool:
         return False
     if scope is None and not in_header:
         return False
-    return _not_mostly_links(paragraph)
-
-
-def _not_mostly_links(element: HtmlElement) -> bool:
-    """The element has text, at most MAX_LINK_SHARE of it in links (a teaser of another story is more)."""
-    text_length = len(element.text_content())
-    link_length = sum(len(link.text_content()) for link in element.iter("a"))
-    return text_length > 0 and link_length <= MAX_LINK_SHARE * text_length
+    return linked_share(paragraph) <= MAX_LINK_SHARE  # a teaser of another story is more
 
 
 def _lead_classed(paragraph: HtmlElement) -> bool:
@@ -158,16 +153,6 @@ def _classed(paragraph: HtmlElement, pattern: re.Pattern[str]) -> bool:
     return False
 
 
-def _descriptions(page: HtmlElement) -> list[set[tuple[str, ...]]]:
-    """The word trigrams of each of the page's descriptions long enough to be a standfirst."""
-    texts = set()
-    for meta in page.iterfind(".//meta"):
-        name = (meta.get("property") or meta.get("name") or "").strip().lower()
-        if name in _DESCRIPTION_NAMES and (content := _normalized(meta.get("content") or "")):
-            texts.add(content)
-    return [trigrams(text) for text in texts if len(text.split()) >= MIN_WORDS]
-
-
 def _says_the_description(element: HtmlElement, descriptions: list[set[tuple[str, ...]]]) -> bool:
     """A text block (a paragraph, a subheading, a <div> with no blocks in it), not in a figure,
     not a notice and not mostly links, whose text and one of the page's descriptions each hold
@@ -183,7 +168,7 @@ def _says_the_description(element: HtmlElement, descriptions: list[set[tuple[str
         return False
     if any(ancestor.tag in ("figure", "figcaption") for ancestor in element.iterancestors()):
         return False
-    if _classed(element, _NOT_LEAD_CLASS_RE) or not _not_mostly_links(element):
+    if _classed(element, _NOT_LEAD_CLASS_RE) or linked_share(element) > MAX_LINK_SHARE:
         return False
     grams = trigrams_of(words)
     return any(

@@ -54,6 +54,10 @@ def clean_text(value: Any) -> str | None:
     return value or None
 
 
+# Meta tags in which a page sums itself up.
+DESCRIPTION_META = ("description", "og:description", "twitter:description")
+
+
 @dataclass
 class PageData:
     """Signals from the page's markup, each empty when the page does not give it."""
@@ -75,6 +79,10 @@ class PageData:
         """Text of author/byline elements, in page order; looked for only when asked (most pages
         name their authors in JSON-LD or meta tags)."""
         return _bylines(self.tree) if self.tree is not None else []
+
+    def descriptions(self) -> list[str]:
+        """The page's summaries of itself in meta tags (for search engines and social cards)."""
+        return list(dict.fromkeys(value for name in DESCRIPTION_META for value in self.all_meta(name)))
 
     def first_meta(self, *names: str) -> str | None:
         for name in names:

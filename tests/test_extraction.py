@@ -633,6 +633,7 @@ def test_a_standfirst_the_body_holds_with_other_spacing_is_not_added_twice() -> 
 
     from extraction.body import block_text
     from extraction.standfirst import standfirst
+    from extraction.structured import read_page_data
 
     marked = STANDFIRST.replace("the harbour, after", "the <b>harbour</b>, after")
     page = document_fromstring(_described_page(f"<div class='RichText'>{marked}</div>"))
@@ -641,7 +642,7 @@ def test_a_standfirst_the_body_holds_with_other_spacing_is_not_added_twice() -> 
     assert "harbour , after" in body[0].text
     for paragraph in page.find_class("article-body")[0].iter("p"):
         SubElement(body, "p").text = paragraph.text_content()
-    assert standfirst(page, body) == []
+    assert standfirst(page, body, read_page_data(page).descriptions()) == []
 
 
 def test_a_tagline_above_the_headline_that_says_the_description_is_no_standfirst() -> None:
