@@ -10,14 +10,20 @@ from trafilatura import bare_extraction
 
 from extraction.body import block_text, blocks
 from extraction.candidates import (
+    BLOCK_AGREEMENT,
     Candidate,
     as_block_tree,
     choose,
+    coverage,
     drop_unconfirmed_links,
+    has_block,
     link_share,
     link_texts,
     readability_candidate,
     same_text,
+    trigrams,
+    trigrams_of,
+    words_of,
 )
 from extraction.standfirst import restore_standfirst
 
@@ -41,6 +47,9 @@ LEAD_MIN_WORDS = 15
 # A body this much of which is, block for block, the text of the page's links is a menu or a
 # list of teasers (a navigation table), not an article: the other candidates are consulted.
 LINK_BODY_SHARE = 0.5
+# A shorter precise pass that holds this much of the main-content reader's text (which keeps more
+# than the article, seldom less) has the whole article: the default-mode pass is not run.
+MAIN_CONTENT_HELD = 0.8
 
 
 def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None:
@@ -63,7 +72,12 @@ def _body_pass(tree: HtmlElement, url: str, *, precise: bool) -> _Element | None
 
 
 def extract_body(
-    tree: HtmlElement, url: str, article_body: str = "", descriptions: Sequence[str] = ()
+    tree: HtmlElement,
+    url: str,
+    article_body: str = "",
+    descriptions: Sequence[str] = (),
+    main_content: Candidate | None = None,
+    said_elsewhere: Sequence[str] = (),
 ) -> tuple[_Element | None, str]:
     """The article body as a block tree like trafilatura's, and which candidate it came from.
 
@@ -77,7 +91,11 @@ def extract_body(
     of it: it lost the article), with lead paragraphs above its start put back. When they find
     different texts, readability-lxml runs as well, and the candidate whose blocks the other
     extractors confirm most is chosen (see candidates.py). The page's `descriptions` (its meta
-    description tags) help find the standfirst.
+    description tags) help find the standfirst. A shorter precise pass is kept without the
+    default one when the page's `main_content` (a second reader's text, see main_content.py)
+    confirms that it holds the whole article, its lead included: a text above it that the page
+    says elsewhere (`said_elsewhere`: its headlines and descriptions) is no lead paragraph, as
+    the body's cleaning and the standfirst rule see to those.
     """
     precise = _body_pass(tree, url, precise=True)
     ld = Candidate.from_text("json-ld articleBody", article_body)
@@ -88,6 +106,10 @@ def extract_body(
         links = link_texts(tree)
         if not _contradicted(first, ld_witness, links):
             return _with_standfirst(tree, precise, "trafilatura precise", descriptions)
+    elif first is not None and main_content is not None and _holds_main_content(first, main_content, said_elsewhere):
+        links = link_texts(tree)
+        if not _contradicted(first, ld_witness, links):
+            return _with_standfirst(tree, precise, "trafilatura precise (holds the main content)", descriptions)
     full = _body_pass(tree, url, precise=False)
     if first is None or full is None:
         body, origin = (precise, "trafilatura precise") if full is None else (full, "trafilatura")
@@ -104,6 +126,28 @@ def _contradicted(candidate: Candidate, ld_witness: list[Candidate], links: set[
     if ld_witness and not same_text(candidate, ld_witness[0]):
         return True
     return link_share(candidate, links) >= LINK_BODY_SHARE
+
+
+def _holds_main_content(first: Candidate, main_content: Candidate, said_elsewhere: Sequence[str]) -> bool:
+    """The precise pass holds MAIN_CONTENT_HELD of the main-content reader's text and misses no
+    lead paragraph of it: no block of LEAD_MIN_WORDS or more above the pass's first block of
+    its own (which the reader must have found) that the pass lacks. Texts `said_elsewhere` (the
+    headline, the description) are neither: a pass may start with the headline. The default-mode
+    pass could then add nothing the body keeps: not the article it lost, nor a lead paragraph."""
+    if not first.texts or coverage(main_content.grams, first.grams) < MAIN_CONTENT_HELD:
+        return False
+    known = Candidate("said elsewhere", list(said_elsewhere))
+    start = next((trigrams(text) for text in first.texts if not has_block(known, words_of(text))), None)
+    if start is None:
+        return False  # the pass holds nothing but the headline
+    for line in main_content.texts:
+        words = words_of(line)
+        grams = trigrams_of(words)
+        if coverage(start, grams) >= BLOCK_AGREEMENT:
+            return True  # the reader's text reached the pass's first block with no lead missing
+        if len(words) >= LEAD_MIN_WORDS and not has_block(first, words, grams) and not has_block(known, words, grams):
+            return False  # a lead paragraph the default pass may have
+    return False  # the pass's first block is not in the reader's text: nothing lines up
 
 
 def _same_text_passes(
@@ -169,20 +213,22 @@ def _with_standfirst(
 
 
 def _restore_lead(precise: _Element, full: _Element) -> int:
-    """Copy paragraphs that the full pass has above the precise pass's first block into it."""
-    precise_blocks = blocks(precise)
-    if not precise_blocks:
+    """Copy paragraphs that the full pass has above the precise pass's first paragraph (its
+    first block that is no heading: a pass may start with the headline) into it, there."""
+    start = next((b for b in blocks(precise) if b.tag != "head"), None)
+    if start is None:
         return 0
-    first = block_text(precise_blocks[0])
+    first = block_text(start)
     lead: list[_Element] = []
     for element in blocks(full):
         if block_text(element) == first:
             break
-        if element.getparent() is full and len(block_text(element).split()) >= LEAD_MIN_WORDS:
+        if element.getparent() is full and element.tag != "head" and len(block_text(element).split()) >= LEAD_MIN_WORDS:
             lead.append(element)
     else:
         return 0  # the precise pass's start is not in the full pass: nothing to line up
-    for position, element in enumerate(lead):
+    at = precise.index(start) if start.getparent() is precise else 0
+    for position, element in enumerate(lead, start=at):
         copied = copy(element)
         copied.tail = None
         precise.insert(position, copied)

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from lxml.etree import _Element
     from lxml.html import HtmlElement
 
+    from extraction.candidates import Candidate
+
 # JSON-LD articleBody replaces trafilatura's text only when trafilatura found less than this
 # share of it (text rendered by scripts, or a page trafilatura misreads).
 ARTICLE_BODY_FALLBACK_RATIO = 0.3
@@ -134,7 +136,10 @@ def extract_with_evidence(
     }
     article_body = _article_body(page.jsonld.get("articleBody"))
     reading, columns = without_layout_columns(tree)
-    body, body_origin = extract_body(reading, url, article_body, page.descriptions())
+    main_content = main_content_candidate(html)
+    descriptions = page.descriptions()
+    said_elsewhere = [*page.h1[:3], *page.all_meta("og:title"), page.title_tag or "", *descriptions]
+    body, body_origin = extract_body(reading, url, article_body, descriptions, main_content, said_elsewhere)
     if columns:
         body_origin += f" ({columns} layout-table cells beside the article not read)"
     picker = FieldPicker(page, tree, url, hints or {})
@@ -143,7 +148,7 @@ def extract_with_evidence(
         picker.provenance["html"] = "repaired: " + ", ".join(repairs)
     title = picker.title()
     authors = picker.authors()
-    text, markdown = picker.body(body, title, authors, html)
+    text, markdown = picker.body(body, title, authors, main_content)
     if not title and text:
         title = picker.fallback_title(body)
     result: dict[str, Any] = {
@@ -322,9 +327,11 @@ class FieldPicker:
 
     # --- body and language ----------------------------------------------------------------
 
-    def body(self, body: _Element | None, title: str | None, authors: list[str], html: str) -> tuple[str, str]:
-        """The body's text and markdown, cleaned; a second reader of the page's `html` is a witness
-        to its blocks (see main_content.py), read only when there is a body."""
+    def body(
+        self, body: _Element | None, title: str | None, authors: list[str], main_content: Candidate
+    ) -> tuple[str, str]:
+        """The body's text and markdown, cleaned; a second reader's `main_content` of the page is
+        a witness to its blocks (see main_content.py)."""
         text = markdown = ""
         if body is not None:
             headlines = [title, *self.page.h1[:3], self.page.first_meta("og:title"), self.page.title_tag]
@@ -332,8 +339,7 @@ class FieldPicker:
             unwrap_prose_tables(body)
             removed = clean_body(body, headlines=[h for h in headlines if h], authors=authors, labels=labels)
             removed["caption"] = drop_captions(body, self.page.image_texts, self.page.descriptions())
-            witness = main_content_candidate(html)
-            removed["not in main content"], restored = read_with_main_content(self.tree, body, witness)
+            removed["not in main content"], restored = read_with_main_content(self.tree, body, main_content)
             removed = +removed  # only the rules that removed something
             text, markdown = xmltotxt(body, False).strip(), xmltotxt(body, True).strip()
             if restored:

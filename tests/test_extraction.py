@@ -684,7 +684,9 @@ def test_a_description_that_repeats_the_first_paragraph_adds_nothing() -> None:
     assert "standfirst" not in result["provenance"]["text"]
 
 
-def test_default_mode_pass_runs_only_for_a_short_body(monkeypatch: pytest.MonkeyPatch) -> None:
+def _count_passes(monkeypatch: pytest.MonkeyPatch, precise_keeps: slice | None = None) -> list[bool]:
+    """Record which trafilatura passes run (True: the precise one); with `precise_keeps`, the
+    precise pass keeps only those of its blocks (a pass that lost part of the article)."""
     import extraction.body_choice
 
     passes: list[bool] = []
@@ -692,18 +694,68 @@ def test_default_mode_pass_runs_only_for_a_short_body(monkeypatch: pytest.Monkey
 
     def counting_pass(tree: object, url: str, *, precise: bool) -> object:
         passes.append(precise)
-        return real_pass(tree, url, precise=precise)
+        body = real_pass(tree, url, precise=precise)
+        if precise and precise_keeps is not None and body is not None:
+            for element in [e for e in body if e.tag == "p"][precise_keeps]:
+                body.remove(element)
+        return body
 
     monkeypatch.setattr(extraction.body_choice, "_body_pass", counting_pass)
+    return passes
+
+
+# A headline of more than a lead paragraph's length: above the body, but no lead.
+_LONG_HEADLINE = "Harbour gets its quay after councillors vote nine to two in a long night of debate at the town hall"
+
+
+def _short_page(lead: str = "", description: str = "") -> str:
+    meta = f"<meta name='description' content='{description}'>" if description else ""
+    return (
+        f"<html lang='en'><head><title>{_LONG_HEADLINE}</title>{meta}</head><body><article>"
+        f"<h1>{_LONG_HEADLINE}</h1>{f'<p>{lead}</p>' if lead else ''}"
+        + "".join(f"<p>{s}</p>" for s in _SENTENCES)
+        + "</article></body></html>"
+    )
+
+
+def test_default_mode_pass_does_not_run_for_a_long_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = _count_passes(monkeypatch)
     extract_article(_article_page(), "https://example.org/long")
     assert passes == [True]  # 24 paragraphs: the precise pass has the article
-    passes.clear()
-    short = (
-        "<html><body><article><h1>Short</h1>" + "".join(f"<p>{s}</p>" for s in _SENTENCES) + "</article></body></html>"
-    )
-    result = extract_article(short, "https://example.org/short")
+
+
+def test_a_short_body_that_holds_the_main_content_runs_no_default_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = _count_passes(monkeypatch)
+    result = extract_article(_short_page(), "https://example.org/short")
+    assert passes == [True]
+    assert "holds the main content" in result["provenance"]["text"]
+    assert all(sentence in result["text"] for sentence in _SENTENCES)
+
+
+def test_a_description_above_a_short_body_is_no_lead_it_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = _count_passes(monkeypatch)
+    result = extract_article(_short_page(STANDFIRST, description=STANDFIRST), "https://example.org/short")
+    assert passes == [True]
+    assert result["text"].startswith(STANDFIRST)  # the standfirst rule puts it back
+
+
+# A lead paragraph that resembles the description (the same story) but says it otherwise.
+_LEAD = "The council voted for the new quay late on Tuesday, and fishermen who had waited years for it cheered."
+
+
+def test_a_short_body_missing_its_lead_paragraph_runs_the_default_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = _count_passes(monkeypatch, precise_keeps=slice(0, 1))  # the precise pass drops the lead
+    result = extract_article(_short_page(_LEAD, description=STANDFIRST), "https://example.org/short")
     assert passes == [True, False]
-    assert _SENTENCES[0] in result["text"]
+    assert result["text"].startswith(_LEAD), result["provenance"]
+
+
+def test_a_short_body_that_lost_the_article_runs_the_default_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = _count_passes(monkeypatch, precise_keeps=slice(2, None))  # two paragraphs of 24 left
+    result = extract_article(_article_page(), "https://example.org/lost")
+    assert passes == [True, False]
+    assert "Paragraph 23 adds its own detail here." in result["text"]
+    assert "lost the article" in result["provenance"]["text"]
 
 
 def test_prompt_patterns_run_on_lowercased_text_match_as_the_case_blind_ones() -> None:
