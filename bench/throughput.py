@@ -796,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results = []
     kinds = ["real", "generated"] if args.pages == "both" else [args.pages]
+    if "real" in kinds and not (args.dataset / "truth.jsonl").is_file():
+        print(f"error: the news-pages dataset is not at {args.dataset}; pass --dataset DIR", file=sys.stderr)
+        return 2
     for n in args.articles:
         for kind in kinds:
             result = run_one(n, kind, args)

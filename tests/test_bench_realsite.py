@@ -209,3 +209,16 @@ def test_the_judge_counts_each_copy_once_and_names_the_pages_lost(dataset: Path,
     )
     assert quality["correct"] == 1
     assert quality["lost_by_page"] == {"xx_Pass_2024_02_03": 1}
+
+
+def test_throughput_on_real_pages_without_the_dataset_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import throughput
+
+    status = throughput.main(["--articles", "10", "--pages", "real", "--dataset", str(tmp_path / "absent")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.strip().splitlines() == [
+        f"error: the news-pages dataset is not at {tmp_path / 'absent'}; pass --dataset DIR"
+    ]
