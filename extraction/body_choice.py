@@ -25,7 +25,7 @@ from extraction.candidates import (
     trigrams_of,
     words_of,
 )
-from extraction.standfirst import restore_standfirst
+from extraction.standfirst import DESCRIPTION_AGREEMENT, restore_standfirst
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,7 +48,8 @@ LEAD_MIN_WORDS = 15
 # list of teasers (a navigation table), not an article: the other candidates are consulted.
 LINK_BODY_SHARE = 0.5
 # A shorter precise pass that holds this much of the main-content reader's text (which keeps more
-# than the article, seldom less) has the whole article: the default-mode pass is not run.
+# than the article, seldom less) and misses no lead of it is taken to have the whole article: the
+# default-mode pass is not run.
 MAIN_CONTENT_HELD = 0.8
 
 
@@ -77,7 +78,7 @@ def extract_body(
     article_body: str = "",
     descriptions: Sequence[str] = (),
     main_content: Candidate | None = None,
-    said_elsewhere: Sequence[str] = (),
+    headlines: Sequence[str] = (),
 ) -> tuple[_Element | None, str]:
     """The article body as a block tree like trafilatura's, and which candidate it came from.
 
@@ -93,9 +94,8 @@ def extract_body(
     extractors confirm most is chosen (see candidates.py). The page's `descriptions` (its meta
     description tags) help find the standfirst. A shorter precise pass is kept without the
     default one when the page's `main_content` (a second reader's text, see main_content.py)
-    confirms that it holds the whole article, its lead included: a text above it that the page
-    says elsewhere (`said_elsewhere`: its headlines and descriptions) is no lead paragraph, as
-    the body's cleaning and the standfirst rule see to those.
+    shows that it holds the whole article, its lead included (the page's `headlines` above it are
+    no lead, nor a description the standfirst rule puts back).
     """
     precise = _body_pass(tree, url, precise=True)
     ld = Candidate.from_text("json-ld articleBody", article_body)
@@ -106,7 +106,11 @@ def extract_body(
         links = link_texts(tree)
         if not _contradicted(first, ld_witness, links):
             return _with_standfirst(tree, precise, "trafilatura precise", descriptions)
-    elif first is not None and main_content is not None and _holds_main_content(first, main_content, said_elsewhere):
+    elif (
+        first is not None
+        and main_content is not None
+        and _holds_main_content(first, main_content, headlines, descriptions)
+    ):
         links = link_texts(tree)
         if not _contradicted(first, ld_witness, links):
             return _with_standfirst(tree, precise, "trafilatura precise (holds the main content)", descriptions)
@@ -128,24 +132,40 @@ def _contradicted(candidate: Candidate, ld_witness: list[Candidate], links: set[
     return link_share(candidate, links) >= LINK_BODY_SHARE
 
 
-def _holds_main_content(first: Candidate, main_content: Candidate, said_elsewhere: Sequence[str]) -> bool:
-    """The precise pass holds MAIN_CONTENT_HELD of the main-content reader's text and misses no
-    lead paragraph of it: no block of LEAD_MIN_WORDS or more above the pass's first block of
-    its own (which the reader must have found) that the pass lacks. Texts `said_elsewhere` (the
-    headline, the description) are neither: a pass may start with the headline. The default-mode
-    pass could then add nothing the body keeps: not the article it lost, nor a lead paragraph."""
+def _holds_main_content(
+    first: Candidate, main_content: Candidate, headlines: Sequence[str], descriptions: Sequence[str]
+) -> bool:
+    """As far as the main-content reader can tell, the precise pass has the whole article: it
+    holds MAIN_CONTENT_HELD of the reader's text, and the reader has no lead the pass lacks above
+    the pass's first block of its own. A lead is a run of LEAD_MIN_WORDS or more words in lines
+    the pass lacks (the reader breaks a paragraph at each <br>); a headline is none, nor is a
+    description the standfirst rule will put back (one that agrees both ways with the line)."""
     if not first.texts or coverage(main_content.grams, first.grams) < MAIN_CONTENT_HELD:
         return False
-    known = Candidate("said elsewhere", list(said_elsewhere))
-    start = next((trigrams(text) for text in first.texts if not has_block(known, words_of(text))), None)
+    shown = Candidate("headlines", list(headlines))
+    summaries = [trigrams(text) for text in descriptions]
+
+    def said_elsewhere(words: list[str], grams: set[tuple[str, ...]]) -> bool:
+        return has_block(shown, words, grams) or any(
+            coverage(grams, summary) >= DESCRIPTION_AGREEMENT and coverage(summary, grams) >= DESCRIPTION_AGREEMENT
+            for summary in summaries
+        )
+
+    own = ((words, trigrams_of(words)) for words in map(words_of, first.texts))
+    start = next((grams for words, grams in own if not said_elsewhere(words, grams)), None)
     if start is None:
         return False  # the pass holds nothing but the headline
+    missing = 0  # words in the run of lines above the start that the pass lacks
     for line in main_content.texts:
         words = words_of(line)
         grams = trigrams_of(words)
         if coverage(start, grams) >= BLOCK_AGREEMENT:
             return True  # the reader's text reached the pass's first block with no lead missing
-        if len(words) >= LEAD_MIN_WORDS and not has_block(first, words, grams) and not has_block(known, words, grams):
+        if has_block(first, words, grams) or said_elsewhere(words, grams):
+            missing = 0
+            continue
+        missing += len(words)
+        if missing >= LEAD_MIN_WORDS:
             return False  # a lead paragraph the default pass may have
     return False  # the pass's first block is not in the reader's text: nothing lines up
 
@@ -227,7 +247,10 @@ def _restore_lead(precise: _Element, full: _Element) -> int:
             lead.append(element)
     else:
         return 0  # the precise pass's start is not in the full pass: nothing to line up
-    at = precise.index(start) if start.getparent() is precise else 0
+    top = start
+    while top.getparent() is not None and top.getparent() is not precise:
+        top = top.getparent()
+    at = precise.index(top) if top.getparent() is precise else 0
     for position, element in enumerate(lead, start=at):
         copied = copy(element)
         copied.tail = None

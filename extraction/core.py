@@ -137,9 +137,8 @@ def extract_with_evidence(
     article_body = _article_body(page.jsonld.get("articleBody"))
     reading, columns = without_layout_columns(tree)
     main_content = main_content_candidate(html)
-    descriptions = page.descriptions()
-    said_elsewhere = [*page.h1[:3], *page.all_meta("og:title"), page.title_tag or "", *descriptions]
-    body, body_origin = extract_body(reading, url, article_body, descriptions, main_content, said_elsewhere)
+    headlines = [*page.h1[:3], *page.all_meta("og:title"), page.title_tag or ""]
+    body, body_origin = extract_body(reading, url, article_body, page.descriptions(), main_content, headlines)
     if columns:
         body_origin += f" ({columns} layout-table cells beside the article not read)"
     picker = FieldPicker(page, tree, url, hints or {})

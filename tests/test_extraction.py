@@ -684,9 +684,9 @@ def test_a_description_that_repeats_the_first_paragraph_adds_nothing() -> None:
     assert "standfirst" not in result["provenance"]["text"]
 
 
-def _count_passes(monkeypatch: pytest.MonkeyPatch, precise_keeps: slice | None = None) -> list[bool]:
-    """Record which trafilatura passes run (True: the precise one); with `precise_keeps`, the
-    precise pass keeps only those of its blocks (a pass that lost part of the article)."""
+def _count_passes(monkeypatch: pytest.MonkeyPatch, precise_drops: slice | None = None) -> list[bool]:
+    """Record which trafilatura passes run (True: the precise one); with `precise_drops`, the
+    precise pass loses those of its paragraphs (a pass that lost part of the article)."""
     import extraction.body_choice
 
     passes: list[bool] = []
@@ -695,8 +695,8 @@ def _count_passes(monkeypatch: pytest.MonkeyPatch, precise_keeps: slice | None =
     def counting_pass(tree: object, url: str, *, precise: bool) -> object:
         passes.append(precise)
         body = real_pass(tree, url, precise=precise)
-        if precise and precise_keeps is not None and body is not None:
-            for element in [e for e in body if e.tag == "p"][precise_keeps]:
+        if precise and precise_drops is not None and body is not None:
+            for element in [e for e in body if e.tag == "p"][precise_drops]:
                 body.remove(element)
         return body
 
@@ -709,6 +709,8 @@ _LONG_HEADLINE = "Harbour gets its quay after councillors vote nine to two in a 
 
 
 def _short_page(lead: str = "", description: str = "") -> str:
+    """A short article (four paragraphs) under a long headline, with a `lead` paragraph first
+    (its markup as given) and a meta `description`, if given."""
     meta = f"<meta name='description' content='{description}'>" if description else ""
     return (
         f"<html lang='en'><head><title>{_LONG_HEADLINE}</title>{meta}</head><body><article>"
@@ -733,29 +735,75 @@ def test_a_short_body_that_holds_the_main_content_runs_no_default_pass(monkeypat
 
 
 def test_a_description_above_a_short_body_is_no_lead_it_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    passes = _count_passes(monkeypatch)
+    passes = _count_passes(monkeypatch, precise_drops=slice(0, 1))  # the precise pass drops the standfirst
     result = extract_article(_short_page(STANDFIRST, description=STANDFIRST), "https://example.org/short")
     assert passes == [True]
-    assert result["text"].startswith(STANDFIRST)  # the standfirst rule puts it back
+    assert result["text"].startswith(STANDFIRST)
+    assert "+1 standfirst" in result["provenance"]["text"]  # the standfirst rule put it back
 
 
 # A lead paragraph that resembles the description (the same story) but says it otherwise.
 _LEAD = "The council voted for the new quay late on Tuesday, and fishermen who had waited years for it cheered."
 
 
-def test_a_short_body_missing_its_lead_paragraph_runs_the_default_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    passes = _count_passes(monkeypatch, precise_keeps=slice(0, 1))  # the precise pass drops the lead
-    result = extract_article(_short_page(_LEAD, description=STANDFIRST), "https://example.org/short")
+@pytest.mark.parametrize(
+    ("lead", "description"),
+    [
+        (_LEAD, STANDFIRST),
+        # a lead broken by <br> (the main-content reader gives each piece its own short line)
+        (_LEAD.replace(", and ", ",<br>and ").replace(" late ", "<br>late "), ""),
+        # the description is the lead cut short: the standfirst rule would not put it back
+        (_LEAD, " ".join(_LEAD.split()[:15]) + " ..."),
+    ],
+    ids=["lead", "lead-with-line-breaks", "description-cut-from-the-lead"],
+)
+def test_a_short_body_missing_its_lead_paragraph_runs_the_default_pass(
+    monkeypatch: pytest.MonkeyPatch, lead: str, description: str
+) -> None:
+    passes = _count_passes(monkeypatch, precise_drops=slice(0, 1))  # the precise pass drops the lead
+    result = extract_article(_short_page(lead, description=description), "https://example.org/short")
     assert passes == [True, False]
-    assert result["text"].startswith(_LEAD), result["provenance"]
+    assert " ".join(result["text"].split()).startswith(_LEAD), result["provenance"]
 
 
 def test_a_short_body_that_lost_the_article_runs_the_default_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    passes = _count_passes(monkeypatch, precise_keeps=slice(2, None))  # two paragraphs of 24 left
+    passes = _count_passes(monkeypatch, precise_drops=slice(2, None))  # two paragraphs of 24 left
     result = extract_article(_article_page(), "https://example.org/lost")
     assert passes == [True, False]
     assert "Paragraph 23 adds its own detail here." in result["text"]
     assert "lost the article" in result["provenance"]["text"]
+
+
+def _pass_tree(blocks: list[tuple[str, str]]) -> object:
+    from lxml.etree import Element, SubElement
+
+    body = Element("body")
+    for tag, text in blocks:
+        SubElement(body, tag).text = text
+    return body
+
+
+def test_a_lead_goes_below_the_headline_the_precise_pass_starts_with() -> None:
+    from extraction.body_choice import _restore_lead
+
+    subheading = "A subheading that runs on for more than fifteen words, as some long ones on news pages do"
+    precise = _pass_tree([("head", _LONG_HEADLINE), ("p", _SENTENCES[0])])
+    full = _pass_tree([("head", _LONG_HEADLINE), ("head", subheading), ("p", _LEAD), ("p", _SENTENCES[0])])
+    assert _restore_lead(precise, full) == 1
+    assert [(e.tag, e.text) for e in precise] == [("head", _LONG_HEADLINE), ("p", _LEAD), ("p", _SENTENCES[0])]
+
+
+def test_a_lead_goes_above_a_first_paragraph_nested_in_the_pass() -> None:
+    from lxml.etree import SubElement
+
+    from extraction.body_choice import _restore_lead
+
+    precise = _pass_tree([("head", _LONG_HEADLINE)])
+    SubElement(SubElement(precise, "quote"), "p").text = _SENTENCES[0]
+    full = _pass_tree([("head", _LONG_HEADLINE), ("p", _LEAD), ("p", _SENTENCES[0])])
+    assert _restore_lead(precise, full) == 1
+    assert [e.tag for e in precise] == ["head", "p", "quote"]
+    assert precise[1].text == _LEAD
 
 
 def test_prompt_patterns_run_on_lowercased_text_match_as_the_case_blind_ones() -> None:
